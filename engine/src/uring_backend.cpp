@@ -1,0 +1,220 @@
+#include "uring_backend.hpp"
+
+#include <liburing.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+namespace pageio::detail {
+
+namespace {
+
+std::string uring_disabled_setting() {
+  std::ifstream in("/proc/sys/kernel/io_uring_disabled");
+  std::string s;
+  in >> s;
+  return s.empty() ? "" : " (kernel.io_uring_disabled = " + s + ")";
+}
+
+class uring_backend final : public io_backend {
+ public:
+  explicit uring_backend(const backend_options& opts)
+      : io_backend(capabilities{.name = "uring",
+                                .queue_depth = opts.queue_depth,
+                                .async_flush = true,
+                                .per_write_dsync = true,
+                                .registered_buffers = true,
+                                .registered_files = true,
+                                .cancel_in_kernel = true}) {
+    if (opts.queue_depth == 0 || opts.queue_depth > 32768) {
+      throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
+                                "uring: queue depth " + std::to_string(opts.queue_depth) +
+                                    " is outside 1..32768");
+    }
+    io_uring_params p{};
+    p.flags = IORING_SETUP_SUBMIT_ALL;  // one bad request does not hold back the batch
+    int rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
+    if (rc == -EINVAL) {  // kernel older than 5.18
+      p = io_uring_params{};
+      rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
+    }
+    if (rc < 0) {
+      const std::error_code ec(-rc, std::system_category());
+      std::string why = "uring: io_uring_queue_init(" + std::to_string(opts.queue_depth) +
+                        ") failed: " + std::strerror(-rc);
+      if (rc == -ENOSYS) why += "; this kernel has no io_uring";
+      if (rc == -EPERM) why += "; io_uring is disabled here" + uring_disabled_setting() + " or by seccomp";
+      if (rc == -ENOMEM) why += "; lower the queue depth or raise RLIMIT_MEMLOCK";
+      throw backend_unavailable(ec, why);
+    }
+    ext_arg_ = (p.features & IORING_FEAT_EXT_ARG) != 0;
+  }
+
+  ~uring_backend() override {
+    abandon_all();
+    io_uring_queue_exit(&ring_);
+  }
+
+  void register_files(std::span<const int> fds) override {
+    unregister_files();
+    if (fds.empty()) return;
+    const int rc = io_uring_register_files(&ring_, fds.data(), static_cast<unsigned>(fds.size()));
+    if (rc < 0) throw std::system_error(-rc, std::system_category(), "uring: register_files");
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      const auto fd = static_cast<std::size_t>(fds[i]);
+      if (fd >= file_index_.size()) file_index_.resize(fd + 1, -1);
+      file_index_[fd] = static_cast<int>(i);
+    }
+  }
+
+  void unregister_files() override {
+    if (file_index_.empty()) return;
+    io_uring_unregister_files(&ring_);
+    file_index_.clear();
+  }
+
+  void register_buffers(std::span<const iovec> bufs) override {
+    unregister_buffers();
+    if (bufs.empty()) return;
+    const int rc = io_uring_register_buffers(&ring_, bufs.data(), static_cast<unsigned>(bufs.size()));
+    if (rc < 0) throw std::system_error(-rc, std::system_category(), "uring: register_buffers");
+    buffers_ = static_cast<std::uint32_t>(bufs.size());
+  }
+
+  void unregister_buffers() override {
+    if (buffers_ == 0) return;
+    io_uring_unregister_buffers(&ring_);
+    buffers_ = 0;
+  }
+
+ protected:
+  void notify_fd_created(int fd) override {
+    const int rc = io_uring_register_eventfd(&ring_, fd);
+    if (rc < 0) throw std::system_error(-rc, std::system_category(), "uring: register_eventfd");
+  }
+
+  void kernel_cycle(std::size_t min_wait, std::chrono::nanoseconds timeout, bool harvest) override {
+    fill_sq();
+    std::size_t got = harvest ? harvest_cq() : 0;
+    if (!harvest || got >= min_wait) {
+      if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
+      return;
+    }
+    const auto need = static_cast<unsigned>(min_wait - got);
+    if (timeout == forever || !ext_arg_) {
+      io_uring_submit_and_wait(&ring_, need);
+    } else {
+      __kernel_timespec ts{};
+      ts.tv_sec = timeout.count() / 1'000'000'000;
+      ts.tv_nsec = timeout.count() % 1'000'000'000;
+      io_uring_cqe* cqe = nullptr;
+      io_uring_submit_and_wait_timeout(&ring_, &cqe, need, &ts, nullptr);
+    }
+    harvest_cq();
+  }
+
+  bool cancel_in_kernel(io_request& r) override {
+    io_uring_sqe* sqe = get_sqe();
+    if (!sqe) return false;
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&r), 0);
+    io_uring_sqe_set_data64(sqe, 0);  // its own completion is ignored
+    io_uring_submit(&ring_);
+    return false;  // asynchronous: `r` completes with -ECANCELED or its result
+  }
+
+ private:
+  io_uring_sqe* get_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (!sqe) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void fill_sq() {
+    while (in_kernel() < caps_.queue_depth && has_queued()) {
+      io_uring_sqe* sqe = get_sqe();
+      if (!sqe) return;
+      io_request* r = pop_queued();
+      prep(sqe, *r);
+      entered_kernel(*r, 0);
+    }
+  }
+
+  void prep(io_uring_sqe* sqe, io_request& r) {
+    const segment s = next_segment(r);
+    int fd = r.fd;
+    bool fixed_file = false;
+    if (fd >= 0 && static_cast<std::size_t>(fd) < file_index_.size() &&
+        file_index_[static_cast<std::size_t>(fd)] >= 0) {
+      fd = file_index_[static_cast<std::size_t>(fd)];
+      fixed_file = true;
+    }
+    const bool fixed_buf = (r.flags & io_flags::fixed_buffer) && r.buf_index < buffers_;
+    switch (s.op) {
+      case op_code::read:
+        if (fixed_buf) {
+          io_uring_prep_read_fixed(sqe, fd, s.buf, static_cast<unsigned>(s.length), s.offset,
+                                   static_cast<int>(r.buf_index));
+        } else {
+          io_uring_prep_read(sqe, fd, s.buf, static_cast<unsigned>(s.length), s.offset);
+        }
+        break;
+      case op_code::write:
+        if (fixed_buf) {
+          io_uring_prep_write_fixed(sqe, fd, s.buf, static_cast<unsigned>(s.length), s.offset,
+                                    static_cast<int>(r.buf_index));
+        } else {
+          io_uring_prep_write(sqe, fd, s.buf, static_cast<unsigned>(s.length), s.offset);
+        }
+        break;
+      case op_code::readv:
+        io_uring_prep_readv(sqe, fd, s.iov, s.iov_count, s.offset);
+        break;
+      case op_code::writev:
+        io_uring_prep_writev(sqe, fd, s.iov, s.iov_count, s.offset);
+        break;
+      case op_code::fdatasync:
+        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+        break;
+      case op_code::fsync:
+        io_uring_prep_fsync(sqe, fd, 0);
+        break;
+    }
+    if (r.flags & io_flags::dsync) sqe->rw_flags = RWF_DSYNC;
+    if (fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data(sqe, &r);
+  }
+
+  std::size_t harvest_cq() {
+    unsigned head;
+    unsigned seen = 0;
+    std::size_t got = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      auto* r = static_cast<io_request*>(io_uring_cqe_get_data(cqe));
+      if (r == nullptr) continue;  // a cancel request's own completion
+      kernel_done(*r, cqe->res);
+      ++got;
+    }
+    if (seen) io_uring_cq_advance(&ring_, seen);
+    return got;
+  }
+
+  io_uring ring_{};
+  bool ext_arg_ = false;
+  std::vector<int> file_index_;  // by fd: registered index, or -1
+  std::uint32_t buffers_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<io_backend> make_uring_backend(const backend_options& opts) {
+  return std::make_unique<uring_backend>(opts);
+}
+
+}  // namespace pageio::detail
