@@ -4,6 +4,7 @@
 #include <libaio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstddef>
@@ -95,6 +96,8 @@ class aio_backend final : public io_backend {
     if (has_queued()) submit_queued();
     if (!harvest) return;
     const std::size_t got = harvest_ring();
+    // Never wait for more than the kernel holds (the rest may still be queued).
+    min_wait = std::min(min_wait, got + in_kernel());
     if (ring_ && got >= min_wait) return;
     const long need = got >= min_wait ? 0 : static_cast<long>(min_wait - got);
     timespec ts{};

@@ -2,6 +2,7 @@
 
 #include <liburing.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -98,6 +99,8 @@ class uring_backend final : public io_backend {
   void kernel_cycle(std::size_t min_wait, std::chrono::nanoseconds timeout, bool harvest) override {
     fill_sq();
     std::size_t got = harvest ? harvest_cq() : 0;
+    // Never wait for more than the kernel holds (the rest may still be queued).
+    min_wait = std::min(min_wait, got + in_kernel());
     if (!harvest || got >= min_wait) {
       if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
       return;
