@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds, and compares every backend
+# that starts here (and fio's engines, side by side) on a data file in
+# ./pageio-data (or $PAGEIO_DATA_DIR). Extra arguments go to `pageio-bench compare`.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PAGEIO_EXTRA_PACKAGES="${PAGEIO_EXTRA_PACKAGES:-gnuplot-nox}" "$root/scripts/build.sh" "$root/build"
+exec "$root/build/tools/pageio-bench/pageio-bench" compare "$@"

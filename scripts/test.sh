@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds and runs the whole test suite.
+#   scripts/test.sh           Release build in ./build
+#   scripts/test.sh --asan    AddressSanitizer + UndefinedBehaviorSanitizer build in ./build-asan
+#   scripts/test.sh --tsan    ThreadSanitizer build in ./build-tsan
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mode=${1:-}
+case "$mode" in
+  "") build_dir="$root/build"; args=() ;;
+  --asan) build_dir="$root/build-asan"; args=(-DPAGEIO_ASAN=ON -DPAGEIO_BUILD_BENCH=OFF) ;;
+  --tsan) build_dir="$root/build-tsan"; args=(-DPAGEIO_TSAN=ON -DPAGEIO_BUILD_BENCH=OFF) ;;
+  *) echo "usage: scripts/test.sh [--asan|--tsan]" >&2; exit 2 ;;
+esac
+if [[ "$mode" != "" ]]; then export PAGEIO_BUILD_TYPE=${PAGEIO_BUILD_TYPE:-RelWithDebInfo}; fi
+"$root/scripts/build.sh" "$build_dir" "${args[@]}"
+cd "$build_dir"
+ctest --output-on-failure -j"${PAGEIO_TEST_JOBS:-1}"
