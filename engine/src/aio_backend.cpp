@@ -48,7 +48,8 @@ class aio_backend final : public io_backend {
                                 .per_write_dsync = true,
                                 .registered_buffers = false,
                                 .registered_files = false,
-                                .cancel_in_kernel = false}),
+                                .cancel_in_kernel = false},
+                   opts),
         allow_buffered_(opts.allow_buffered) {
     if (opts.queue_depth == 0 || opts.queue_depth > 65536) {
       throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),

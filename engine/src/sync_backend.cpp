@@ -22,7 +22,8 @@ class sync_backend final : public io_backend {
                                 .per_write_dsync = true,
                                 .registered_buffers = false,
                                 .registered_files = false,
-                                .cancel_in_kernel = false}) {}
+                                .cancel_in_kernel = false},
+                   opts) {}
   ~sync_backend() override { abandon_all(); }
 
  protected:

@@ -28,7 +28,8 @@ class uring_backend final : public io_backend {
                                 .per_write_dsync = true,
                                 .registered_buffers = true,
                                 .registered_files = true,
-                                .cancel_in_kernel = true}) {
+                                .cancel_in_kernel = true},
+                   opts) {
     if (opts.queue_depth == 0 || opts.queue_depth > 32768) {
       throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
                                 "uring: queue depth " + std::to_string(opts.queue_depth) +

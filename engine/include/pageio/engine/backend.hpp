@@ -22,6 +22,11 @@ struct backend_options {
   // aio only: accept file descriptors opened without O_DIRECT. Off by default
   // because libaio performs buffered I/O synchronously inside io_submit.
   bool allow_buffered = false;
+  // Requests submitted from completion callbacks go to the kernel as soon as
+  // this many have gathered, and the rest when the callbacks are done. Larger
+  // groups cost fewer syscalls but leave the device idle longer (see
+  // docs/engine.md for the measurements behind the default).
+  unsigned callback_batch = 2;
 };
 
 // What a backend can do here, found by trying at start-up.
@@ -107,7 +112,8 @@ class io_backend {
   virtual void unregister_buffers();
 
  protected:
-  explicit io_backend(capabilities caps) : caps_(std::move(caps)) {}
+  io_backend(capabilities caps, const backend_options& opts)
+      : caps_(std::move(caps)), callback_batch_(opts.callback_batch == 0 ? 1 : opts.callback_batch) {}
 
   // Hook: hand queued requests (take them with pop_queued()) to the kernel as
   // capacity allows; then, when `harvest`, collect finished ones with
@@ -158,6 +164,7 @@ class io_backend {
 
   request_list queued_;  // accepted, waiting for kernel capacity
   request_list done_;    // finished, completion not run yet
+  std::size_t callback_batch_;
   std::size_t outstanding_ = 0;
   std::size_t in_kernel_ = 0;
   int notify_fd_ = -1;
