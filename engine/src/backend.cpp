@@ -88,10 +88,14 @@ void io_backend::submit(std::span<io_request* const> batch) {
 }
 
 std::size_t io_backend::run_completions() noexcept {
+  // Only what has finished so far: a callback that resubmits on the sync
+  // backend finishes again at once, and must not keep this loop going forever.
+  request_list ready;
+  ready.swap(done_);
   std::size_t ran = 0;
-  while (!done_.empty()) {
-    io_request& r = done_.front();
-    done_.pop_front();
+  while (!ready.empty()) {
+    io_request& r = ready.front();
+    ready.pop_front();
     r.internal_.st = io_request::state::idle;
     --outstanding_;
     ++ran;

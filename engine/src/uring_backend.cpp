@@ -149,7 +149,11 @@ class uring_backend final : public io_backend {
   }
 
   void prep(io_uring_sqe* sqe, io_request& r) {
-    const segment s = next_segment(r);
+    segment s = next_segment(r);
+    // An SQE length is 32 bits; the kernel moves at most this much per call
+    // anyway (MAX_RW_COUNT), and the base class continues the rest.
+    constexpr std::size_t max_rw = 0x7ffff000;
+    if (s.length > max_rw) s.length = max_rw;
     int fd = r.fd;
     bool fixed_file = false;
     if (fd >= 0 && static_cast<std::size_t>(fd) < file_index_.size() &&
