@@ -23,7 +23,15 @@ class sync_backend final : public io_backend {
                                 .registered_buffers = false,
                                 .registered_files = false,
                                 .cancel_in_kernel = false},
-                   opts) {}
+                   opts) {
+    // The same limit as the other backends, so that a queue depth that works
+    // on one works on all (and "default" cannot fall back to a bad one).
+    if (opts.queue_depth == 0 || opts.queue_depth > 65536) {
+      throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
+                                "sync: queue depth " + std::to_string(opts.queue_depth) +
+                                    " is outside 1..65536");
+    }
+  }
   ~sync_backend() override { abandon_all(); }
 
  protected:
