@@ -8,6 +8,7 @@
 #include <pageio/engine/file.hpp>
 #include <pageio/engine/request.hpp>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstddef>
