@@ -1,0 +1,147 @@
+#include "cli_options.hpp"
+
+#include "errors.hpp"
+#include "size_parse.hpp"
+#include "test_file.hpp"
+
+#include <pageio/engine/backend.hpp>
+
+#include <fmt/format.h>
+
+namespace pageio::bench {
+
+namespace {
+
+const char* test_file_name = "pageio-bench.dat";
+
+rw_mode rw_from(const std::string& s) {
+  if (auto m = parse_rw(s)) return *m;
+  throw usage_error(fmt::format("--rw {}: choose one of randread, randwrite, read, write", s));
+}
+
+std::filesystem::path file_from(const std::string& s) {
+  return s.empty() ? default_data_dir() / test_file_name : std::filesystem::path(s);
+}
+
+}  // namespace
+
+void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
+  cmd.add_option("--backend,-b", o.backend,
+                 for_fio ? "pageio backend whose fio engine to run: sync (psync), aio (libaio), uring (io_uring); "
+                           "fio engine names work too; default: the best backend that starts here"
+                         : "sync, aio, uring, or default (the best that starts here)")
+      ->capture_default_str();
+  cmd.add_option("--rw", o.rw, "randread, randwrite, read or write")
+      ->check(CLI::IsMember({"randread", "randwrite", "read", "write"}))
+      ->capture_default_str();
+  cmd.add_option("--bs", o.bs, "block size in bytes, suffixes allowed (4k, 64k, 1m)")->capture_default_str();
+  cmd.add_option("--qd", o.qd, "requests kept in flight")->check(CLI::Range(1u, 65536u))->capture_default_str();
+  cmd.add_option("--seconds,-t", o.seconds, "measured duration")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--warmup", o.warmup_seconds, "seconds run first and not counted")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--file,-f", o.file,
+                 "test file, created or extended by writing it; default: <data dir>/pageio-bench.dat, "
+                 "data dir = $PAGEIO_DATA_DIR or ./pageio-data");
+  cmd.add_option("--size,-s", o.size, "bytes of the file to use (suffixes allowed: 512m, 1g)")->capture_default_str();
+  cmd.add_flag("--json", o.json, "print one JSON object instead of the table");
+  if (!for_fio) {
+    cmd.add_flag("--uring-register", o.uring_register,
+                 "register the file and the buffers with the backend (uring: fixed files and buffers)");
+    cmd.add_option("--seed", o.seed, "seed of the offset generator")->capture_default_str();
+  }
+}
+
+void add_compare_options(CLI::App& cmd, compare_cli& o) {
+  cmd.add_option("--dir,-d", o.dir, "data directory (default: $PAGEIO_DATA_DIR or ./pageio-data)");
+  cmd.add_option("--size,-s", o.size, "test file size (suffixes allowed)")->capture_default_str();
+  cmd.add_option("--seconds,-t", o.seconds, "measured seconds per run")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--warmup", o.warmup_seconds, "seconds run first and not counted, per run")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--rounds,-r", o.rounds, "runs per engine and case, alternating pageio and fio; the median is reported")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
+  cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
+  cmd.add_option("--json-out", o.json_out, "where to write the results as JSON (default: <dir>/compare.json)");
+  cmd.add_option("--chart", o.chart, "where to write an SVG bar chart with gnuplot (default: <dir>/compare.svg)");
+  cmd.add_option("--backends", o.backends, "comma-separated backends to run (default: every available one)");
+}
+
+workload_params to_workload(const io_cli& o) {
+  workload_params p;
+  p.backend = o.backend;
+  p.rw = rw_from(o.rw);
+  p.bs = parse_size(o.bs, "--bs");
+  p.qd = o.qd;
+  p.seconds = o.seconds;
+  p.warmup_seconds = o.warmup_seconds;
+  p.file = file_from(o.file);
+  p.size_bytes = parse_size(o.size, "--size");
+  p.uring_register = o.uring_register;
+  p.seed = o.seed;
+  if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
+  if (p.size_bytes < p.bs) {
+    throw usage_error(fmt::format("--size ({}) is smaller than --bs ({}): not one block fits",
+                                  format_size(p.size_bytes), format_size(p.bs)));
+  }
+  return p;
+}
+
+fio_params to_fio(const io_cli& o) {
+  const workload_params w = to_workload(o);
+  fio_params p;
+  std::string name = o.backend;
+  if (name == "default") {
+    const auto avail = available_backends();
+    if (avail.empty()) throw std::runtime_error("no pageio backend starts here, so no default fio engine");
+    name = avail.front();
+  }
+  p.engine = fio_engine_for(name);
+  p.rw = w.rw;
+  p.bs = w.bs;
+  p.qd = w.qd;
+  p.seconds = w.seconds;
+  p.warmup_seconds = w.warmup_seconds;
+  p.file = w.file;
+  p.size_bytes = w.size_bytes;
+  if (p.engine == "psync" && p.qd > 1) {
+    throw usage_error("fio's psync engine does one I/O at a time: use --qd 1 with --backend sync");
+  }
+  return p;
+}
+
+compare_options to_compare(const compare_cli& o) {
+  compare_options c;
+  c.dir_from = o.dir.empty() ? (std::getenv("PAGEIO_DATA_DIR") && *std::getenv("PAGEIO_DATA_DIR")
+                                    ? "$PAGEIO_DATA_DIR"
+                                    : "default")
+                             : "--dir";
+  c.dir = o.dir.empty() ? default_data_dir() : std::filesystem::path(o.dir);
+  c.file = c.dir / test_file_name;
+  c.size_bytes = parse_size(o.size, "--size");
+  if (c.size_bytes < c.bs) {
+    throw usage_error(fmt::format("--size ({}) is smaller than the {} block size", format_size(c.size_bytes),
+                                  format_size(c.bs)));
+  }
+  c.seconds = o.seconds;
+  c.warmup_seconds = o.warmup_seconds;
+  c.rounds = o.rounds;
+  c.use_fio = !o.no_fio;
+  c.json_out = o.json_out.empty() ? c.dir / "compare.json" : std::filesystem::path(o.json_out);
+  c.chart = o.chart.empty() ? c.dir / "compare.svg" : std::filesystem::path(o.chart);
+  for (std::size_t start = 0; start < o.backends.size();) {
+    std::size_t end = o.backends.find(',', start);
+    if (end == std::string::npos) end = o.backends.size();
+    if (end > start) c.only_backends.push_back(o.backends.substr(start, end - start));
+    start = end + 1;
+  }
+  for (const auto& b : c.only_backends) {
+    if (b != "sync" && b != "aio" && b != "uring") {
+      throw usage_error(fmt::format("--backends: unknown backend '{}'; choose from sync, aio, uring", b));
+    }
+  }
+  return c;
+}
+
+}  // namespace pageio::bench

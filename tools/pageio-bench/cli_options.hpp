@@ -1,0 +1,50 @@
+// The command-line surface of pageio-bench: options as typed, and their
+// conversion into checked parameters.
+#pragma once
+
+#include "compare.hpp"
+#include "fio_runner.hpp"
+#include "workload.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace pageio::bench {
+
+// Options of `io` and `fio` as given on the command line (sizes still text).
+struct io_cli {
+  std::string backend = "default";
+  std::string rw = "randread";
+  std::string bs = "4k";
+  unsigned qd = 1;
+  double seconds = 4;
+  double warmup_seconds = 0.5;
+  std::string file;  // empty: <data dir>/pageio-bench.dat
+  std::string size = "1g";
+  bool json = false;
+  bool uring_register = false;
+  std::uint64_t seed = 0x5eed;
+};
+
+struct compare_cli {
+  std::string dir;  // empty: default_data_dir()
+  std::string size = "1g";
+  double seconds = 4;
+  double warmup_seconds = 0.5;
+  unsigned rounds = 1;
+  bool no_fio = false;
+  std::string json_out;
+  std::string chart;
+  std::string backends;  // comma-separated subset; empty: every available one
+};
+
+void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio);
+void add_compare_options(CLI::App& cmd, compare_cli& o);
+
+// Throw usage_error when a value makes no sense.
+workload_params to_workload(const io_cli& o);
+fio_params to_fio(const io_cli& o);
+compare_options to_compare(const compare_cli& o);
+
+}  // namespace pageio::bench

@@ -1,0 +1,263 @@
+#include "compare.hpp"
+
+#include "chart.hpp"
+#include "compare_report.hpp"
+#include "errors.hpp"
+#include "fio_runner.hpp"
+#include "process.hpp"
+#include "size_parse.hpp"
+#include "test_file.hpp"
+#include "workload.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+namespace pageio::bench {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Start-up cost of one run besides its warm-up and measured time, for the
+// estimate: fio spends ~0.3 s starting and laying out its job.
+constexpr double pageio_overhead_s = 0.05;
+constexpr double fio_overhead_s = 0.35;
+constexpr double write_rate_bytes_s = 1e9;  // for the estimate of creating the test file
+
+double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+std::string mmss(double s) {
+  const auto total = static_cast<long>(std::lround(s));
+  return fmt::format("{}:{:02d}", total / 60, total % 60);
+}
+
+double median_of(std::vector<double> v) {
+  std::erase_if(v, [](double x) { return !std::isfinite(x); });
+  if (v.empty()) return not_measured;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Each metric's median on its own: with an odd round count every value is one
+// that was measured.
+run_result median_run(const std::vector<run_result>& runs) {
+  run_result m = runs.front();
+  auto med = [&](double run_result::*field) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r.*field);
+    m.*field = median_of(std::move(v));
+  };
+  med(&run_result::iops);
+  med(&run_result::mib_s);
+  med(&run_result::lat_p50_us);
+  med(&run_result::lat_p99_us);
+  med(&run_result::lat_p999_us);
+  med(&run_result::lat_mean_us);
+  med(&run_result::lat_max_us);
+  med(&run_result::clat_p50_us);
+  med(&run_result::clat_p99_us);
+  med(&run_result::cpu_us_per_io);
+  med(&run_result::seconds);
+  std::vector<double> ios;
+  for (const auto& r : runs) ios.push_back(static_cast<double>(r.ios));
+  m.ios = static_cast<std::uint64_t>(median_of(std::move(ios)));
+  return m;
+}
+
+std::vector<std::string> chosen_backends(const compare_options& o, const std::vector<backend_status>& probed) {
+  std::vector<std::string> out;
+  for (const char* name : {"sync", "aio", "uring"}) {  // the reference first
+    const bool wanted = o.only_backends.empty() ||
+                        std::find(o.only_backends.begin(), o.only_backends.end(), name) != o.only_backends.end();
+    const bool works = std::any_of(probed.begin(), probed.end(),
+                                   [&](const backend_status& s) { return s.name == name && s.available; });
+    if (wanted && works) out.push_back(name);
+  }
+  return out;
+}
+
+// The engines run for one case, in pairs: a backend, then its fio engine.
+std::vector<std::vector<engine_spec>> pairs_for(const case_spec& c, const std::vector<std::string>& backends,
+                                                bool with_fio) {
+  std::vector<std::vector<engine_spec>> pairs;
+  for (const auto& b : backends) {
+    std::vector<engine_spec> pair{{"pageio", b, b}};
+    const std::string fio_engine = fio_counterpart(b);
+    // psync does one I/O at a time: a queue depth above 1 means nothing to it.
+    if (with_fio && !(fio_engine == "psync" && c.qd > 1)) pair.push_back({"fio", fio_engine, b});
+    pairs.push_back(std::move(pair));
+  }
+  return pairs;
+}
+
+run_result run_one(const compare_options& o, const case_spec& c, const engine_spec& e) {
+  if (e.tool == "pageio") {
+    workload_params p;
+    p.backend = e.engine;
+    p.rw = c.rw;
+    p.bs = o.bs;
+    p.qd = c.qd;
+    p.seconds = o.seconds;
+    p.warmup_seconds = o.warmup_seconds;
+    p.file = o.file;
+    p.size_bytes = o.size_bytes;
+    return run_workload(p);
+  }
+  fio_params p;
+  p.engine = e.engine;
+  p.rw = c.rw;
+  p.bs = o.bs;
+  p.qd = c.qd;
+  p.seconds = o.seconds;
+  p.warmup_seconds = o.warmup_seconds;
+  p.file = o.file;
+  p.size_bytes = o.size_bytes;
+  return run_fio(p);
+}
+
+}  // namespace
+
+std::string case_spec::label() const { return fmt::format("{} QD{}", to_string(rw), qd); }
+
+const cell* compare_results::find(const case_spec& c, const std::string& tool, const std::string& engine) const {
+  for (const auto& x : cells) {
+    if (x.c.rw == c.rw && x.c.qd == c.qd && x.e.tool == tool && x.e.engine == engine) return &x;
+  }
+  return nullptr;
+}
+
+int run_compare(const compare_options& o) {
+  const auto started = clock::now();
+  fmt::print("pageio-bench compare: data directory {} ({})\n", std::filesystem::absolute(o.dir).string(),
+             o.dir_from == "default" ? "default; set --dir or $PAGEIO_DATA_DIR to change" : "from " + o.dir_from);
+  std::fflush(stdout);
+  try {
+    check_data_dir(o.dir);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "pageio-bench: {}\n", e.what());
+    return exit_runtime;
+  }
+
+  compare_results res;
+  res.opts = o;
+  res.backends = probe_backends();
+  for (const auto& b : res.backends) {
+    if (!b.available) fmt::print("backend {} is unavailable here: {}\n", b.name, b.reason);
+  }
+  const auto backends = chosen_backends(o, res.backends);
+  if (backends.empty()) {
+    fmt::print(stderr, "pageio-bench: none of the requested backends starts here\n");
+    return exit_runtime;
+  }
+  if (o.use_fio) {
+    if (auto v = fio_version()) {
+      res.fio_version = *v;
+    } else {
+      fmt::print("fio is not on $PATH: running pageio only (install fio for the reference runs)\n");
+    }
+  }
+  const bool with_fio = !res.fio_version.empty();
+
+  res.cases = {{rw_mode::randread, 1}, {rw_mode::randread, 32}, {rw_mode::randwrite, 32}};
+  std::size_t pageio_runs = 0, fio_runs = 0;
+  for (const auto& c : res.cases) {
+    for (const auto& pair : pairs_for(c, backends, with_fio)) {
+      for (const auto& e : pair) {
+        res.cells.push_back({c, e, {}, {}, {}});
+        (e.tool == "fio" ? fio_runs : pageio_runs) += o.rounds;
+      }
+    }
+  }
+  const bool must_write = test_file_needs_writing(o.file, o.size_bytes);
+  const double per_run = o.seconds + o.warmup_seconds;
+  const double estimate = static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
+                          static_cast<double>(fio_runs) * (per_run + fio_overhead_s) +
+                          (must_write ? static_cast<double>(o.size_bytes) / write_rate_bytes_s : 0.0);
+  fmt::print("backends: {}; fio: {}; {} x {} cases, {} pageio + {} fio runs of {:.1f} s + {:.1f} s warm-up, "
+             "{} round(s)\n",
+             fmt::join(backends, ", "), with_fio ? res.fio_version : "not used", format_size(o.bs),
+             res.cases.size(), pageio_runs, fio_runs, o.seconds, o.warmup_seconds, o.rounds);
+  fmt::print("estimated duration: {} (m:ss){}\n", mmss(estimate), must_write ? ", including writing the test file" : "");
+  std::fflush(stdout);
+
+  if (must_write) {
+    fmt::print("writing test file {} ({})...\n", o.file.string(), format_size(o.size_bytes));
+    std::fflush(stdout);
+    const auto t = clock::now();
+    prepare_test_file(o.file, o.size_bytes);
+    fmt::print("  written in {:.1f} s\n", seconds_since(t));
+  } else {
+    fmt::print("reusing test file {} ({})\n", o.file.string(), format_size(o.size_bytes));
+  }
+
+  const std::size_t total_runs = pageio_runs + fio_runs;
+  std::size_t done = 0;
+  bool failed = false;
+  auto cell_of = [&](const case_spec& c, const engine_spec& e) -> cell& {
+    return const_cast<cell&>(*res.find(c, e.tool, e.engine));
+  };
+  for (const auto& c : res.cases) {
+    for (unsigned round = 0; round < o.rounds; ++round) {
+      for (auto pair : pairs_for(c, backends, with_fio)) {
+        if (round % 2 == 1) std::reverse(pair.begin(), pair.end());  // fio first every other round
+        for (const auto& e : pair) {
+          cell& x = cell_of(c, e);
+          ++done;
+          const std::string head = fmt::format("[{:>2}/{}] {:<14} {:<13}", done, total_runs, c.label(), e.label());
+          std::fflush(stdout);
+          try {
+            run_result r = run_one(o, c, e);
+            fmt::print("{} {:>9} IOPS  p50 {:>7.1f} µs  p99 {:>7.1f} µs  CPU {:>5.2f} µs/IO  ({} elapsed)\n", head,
+                       fmt::format("{:.0f}", r.iops), r.lat_p50_us, r.lat_p99_us, r.cpu_us_per_io,
+                       mmss(seconds_since(started)));
+            x.runs.push_back(std::move(r));
+          } catch (const usage_error&) {
+            throw;
+          } catch (const std::exception& ex) {
+            failed = true;
+            if (x.error.empty()) x.error = ex.what();
+            fmt::print("{} FAILED: {}\n", head, ex.what());
+          }
+          std::fflush(stdout);
+        }
+      }
+    }
+  }
+  for (auto& x : res.cells) {
+    if (!x.runs.empty()) x.median = median_run(x.runs);
+  }
+  res.duration_seconds = seconds_since(started);
+
+  fmt::print("\n");
+  print_compare_table(stdout, res);
+  {
+    std::ofstream out(o.json_out);
+    out << compare_json(res).dump(2) << '\n';
+    if (!out) {
+      fmt::print(stderr, "pageio-bench: cannot write {}\n", o.json_out.string());
+      failed = true;
+    } else {
+      fmt::print("results written to {}\n", o.json_out.string());
+    }
+  }
+  if (find_on_path("gnuplot")) {
+    try {
+      write_chart(res, o.chart);
+      fmt::print("chart written to {}\n", o.chart.string());
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "pageio-bench: no chart: {}\n", e.what());
+    }
+  } else {
+    fmt::print("gnuplot is not on $PATH: no chart\n");
+  }
+  fmt::print("compare took {} (m:ss)\n", mmss(seconds_since(started)));
+  return failed ? exit_runtime : 0;
+}
+
+}  // namespace pageio::bench

@@ -1,0 +1,70 @@
+// `pageio-bench compare`: every available backend against each other and
+// against fio's matching engines, on the same file, in the same run.
+#pragma once
+
+#include "result.hpp"
+
+#include <pageio/engine/backend.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace pageio::bench {
+
+struct compare_options {
+  std::filesystem::path dir;
+  std::string dir_from;  // where `dir` came from: "--dir", "$PAGEIO_DATA_DIR" or "default"
+  std::filesystem::path file;
+  std::uint64_t size_bytes = 1ull << 30;
+  std::uint64_t bs = 4096;
+  double seconds = 4;
+  double warmup_seconds = 0.5;
+  unsigned rounds = 1;
+  bool use_fio = true;
+  std::filesystem::path json_out;
+  std::filesystem::path chart;
+  std::vector<std::string> only_backends;  // empty: all
+};
+
+// One workload shape of the comparison.
+struct case_spec {
+  rw_mode rw;
+  unsigned qd;
+  std::string label() const;  // "randread QD32"
+};
+
+// What runs: a pageio backend or a fio engine.
+struct engine_spec {
+  std::string tool;    // "pageio" or "fio"
+  std::string engine;  // "aio", "libaio", ...
+  std::string backend; // the pageio backend it stands for ("aio" for fio libaio)
+  std::string label() const { return tool + " " + engine; }
+};
+
+// Every run of one engine on one case, and their median.
+struct cell {
+  case_spec c;
+  engine_spec e;
+  std::vector<run_result> runs;
+  run_result median;  // per metric, over runs
+  std::string error;  // set when a run failed; the cell then has no numbers
+};
+
+struct compare_results {
+  compare_options opts;
+  std::vector<backend_status> backends;
+  std::string fio_version;  // empty: fio not used
+  std::vector<case_spec> cases;
+  std::vector<cell> cells;  // by case, then engine
+  double duration_seconds = 0;
+
+  const cell* find(const case_spec& c, const std::string& tool, const std::string& engine) const;
+};
+
+// Runs the comparison, printing progress and the table to stdout. Returns the
+// exit code: 0, or 1 when a run failed or the data directory is unusable.
+int run_compare(const compare_options& opts);
+
+}  // namespace pageio::bench

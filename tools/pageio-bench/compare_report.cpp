@@ -1,0 +1,148 @@
+#include "compare_report.hpp"
+
+#include "report.hpp"
+#include "size_parse.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace pageio::bench {
+
+namespace {
+
+bool has_numbers(const cell* c) { return c != nullptr && !c->runs.empty(); }
+
+std::string times(double ratio) { return std::isfinite(ratio) ? fmt::format("{:.2f}x", ratio) : "-"; }
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+}  // namespace
+
+std::string fio_counterpart(const std::string& backend) {
+  if (backend == "sync") return "psync";
+  if (backend == "aio") return "libaio";
+  if (backend == "uring") return "io_uring";
+  return "";
+}
+
+double iops_ratio(const cell* a, const cell* b) {
+  if (!has_numbers(a) || !has_numbers(b) || !(b->median.iops > 0)) return not_measured;
+  return a->median.iops / b->median.iops;
+}
+
+double cpu_ratio(const cell* a, const cell* b) {
+  if (!has_numbers(a) || !has_numbers(b) || !(b->median.cpu_us_per_io > 0)) return not_measured;
+  return a->median.cpu_us_per_io / b->median.cpu_us_per_io;
+}
+
+void print_compare_table(std::FILE* out, const compare_results& r) {
+  const auto& o = r.opts;
+  fmt::print(out, "{} O_DIRECT, {} file, {:g} s per run{}; latency is submission to completion\n",
+             format_size(o.bs), format_size(o.size_bytes), o.seconds,
+             o.rounds > 1 ? fmt::format(", median of {} rounds", o.rounds) : "");
+  const std::string rule(118, '-');
+  fmt::print(out, "{:<15} {:<15} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}\n", "case", "engine", "IOPS",
+             "MiB/s", "p50 µs", "p99 µs", "CPU µs/IO", "IOPS vs fio", "CPU vs fio", "IOPS vs sync");
+  fmt::print(out, "{}\n", rule);
+  std::vector<std::string> failures;
+  for (const auto& c : r.cases) {
+    bool first = true;
+    for (const auto& x : r.cells) {
+      if (x.c.rw != c.rw || x.c.qd != c.qd) continue;
+      const std::string case_col = first ? c.label() : "";
+      first = false;
+      if (!has_numbers(&x)) {
+        fmt::print(out, "{:<15} {:<15} {:>9}  (see below)\n", case_col, x.e.label(), "FAILED");
+        failures.push_back(fmt::format("{} {}: {}", c.label(), x.e.label(), x.error));
+        continue;
+      }
+      std::string vs_fio, cpu_vs_fio, vs_sync;
+      if (x.e.tool == "pageio") {
+        const cell* ref = r.find(c, "fio", fio_counterpart(x.e.engine));
+        if (ref) {
+          vs_fio = times(iops_ratio(&x, ref));
+          cpu_vs_fio = times(cpu_ratio(&x, ref));
+        }
+        vs_sync = times(iops_ratio(&x, r.find(c, "pageio", "sync")));
+      }
+      const auto& m = x.median;
+      std::string line = fmt::format("{:<15} {:<15} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}", case_col,
+                                     x.e.label(), group_thousands(m.iops), fixed(m.mib_s, 1), fixed(m.lat_p50_us, 1),
+                                     fixed(m.lat_p99_us, 1), fixed(m.cpu_us_per_io, 2), vs_fio, cpu_vs_fio, vs_sync);
+      line.erase(line.find_last_not_of(' ') + 1);
+      fmt::print(out, "{}\n", line);
+    }
+    fmt::print(out, "{}\n", rule);
+  }
+  for (const auto& f : failures) fmt::print(out, "FAILED {}\n", f);
+
+  if (!r.fio_version.empty()) {
+    fmt::print(out, "\npageio / fio ({}): IOPS ratio (above 1: pageio faster), CPU-per-I/O ratio (below 1: pageio "
+                    "cheaper)\n",
+               r.fio_version);
+    for (const auto& c : r.cases) {
+      std::string line = fmt::format("  {:<15}", c.label());
+      for (const char* b : {"sync", "aio", "uring"}) {
+        const cell* mine = r.find(c, "pageio", b);
+        const cell* ref = r.find(c, "fio", fio_counterpart(b));
+        if (!mine || !ref) continue;
+        line += fmt::format("  {}/{} {} (CPU {})", b, fio_counterpart(b), times(iops_ratio(mine, ref)),
+                            times(cpu_ratio(mine, ref)));
+      }
+      fmt::print(out, "{}\n", line);
+    }
+  }
+}
+
+nlohmann::json compare_json(const compare_results& r) {
+  const auto& o = r.opts;
+  nlohmann::json j;
+  j["data_dir"] = std::filesystem::absolute(o.dir).string();
+  j["file"] = std::filesystem::absolute(o.file).string();
+  j["size_bytes"] = o.size_bytes;
+  j["bs"] = o.bs;
+  j["seconds"] = o.seconds;
+  j["warmup_seconds"] = o.warmup_seconds;
+  j["rounds"] = o.rounds;
+  j["fio"] = r.fio_version.empty() ? nlohmann::json() : nlohmann::json(r.fio_version);
+  j["duration_seconds"] = r.duration_seconds;
+  j["backends"] = nlohmann::json::array();
+  for (const auto& b : r.backends) {
+    j["backends"].push_back({{"name", b.name}, {"available", b.available}, {"reason", b.reason}});
+  }
+  j["results"] = nlohmann::json::array();
+  for (const auto& x : r.cells) {
+    nlohmann::json e = has_numbers(&x) ? to_json(x.median) : nlohmann::json::object();
+    e["case"] = x.c.label();
+    e["rw"] = to_string(x.c.rw);
+    e["qd"] = x.c.qd;
+    e["tool"] = x.e.tool;
+    e["engine"] = x.e.engine;
+    e["backend"] = x.e.engine;
+    nlohmann::json each = nlohmann::json::array();
+    for (const auto& run : x.runs) each.push_back(run.iops);
+    e["iops_each_round"] = each;
+    e["error"] = x.error.empty() ? nlohmann::json() : nlohmann::json(x.error);
+    j["results"].push_back(std::move(e));
+  }
+  j["ratios"] = nlohmann::json::array();
+  for (const auto& c : r.cases) {
+    nlohmann::json e = {{"case", c.label()}};
+    const cell* sync = r.find(c, "pageio", "sync");
+    for (const char* b : {"sync", "aio", "uring"}) {
+      const cell* mine = r.find(c, "pageio", b);
+      if (!mine) continue;
+      const std::string f = fio_counterpart(b);
+      if (const cell* ref = r.find(c, "fio", f)) {
+        e[fmt::format("{}_vs_fio_{}_iops", b, f)] = number_or_null(iops_ratio(mine, ref));
+        e[fmt::format("{}_vs_fio_{}_cpu", b, f)] = number_or_null(cpu_ratio(mine, ref));
+      }
+      if (sync && std::string(b) != "sync") e[fmt::format("{}_vs_sync_iops", b)] = number_or_null(iops_ratio(mine, sync));
+    }
+    j["ratios"].push_back(std::move(e));
+  }
+  return j;
+}
+
+}  // namespace pageio::bench

@@ -1,0 +1,99 @@
+// pageio-bench: measures pageio's backends, alone or against fio.
+//
+//   pageio-bench io      one backend, one workload: IOPS, MiB/s, latency percentiles, CPU per I/O
+//   pageio-bench fio     the same workload run by fio with the matching engine
+//   pageio-bench compare every backend and fio side by side; table, JSON and SVG chart
+//
+// Exit status: 0 success, 2 usage error, 1 runtime failure (message on stderr).
+#include "cli_options.hpp"
+#include "errors.hpp"
+#include "report.hpp"
+#include "test_file.hpp"
+
+#include <pageio/engine/backend.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+namespace pageio::bench {
+
+namespace {
+
+// Builds and drops the backend, so that a bad name or queue depth is reported
+// before minutes are spent writing the test file.
+void check_backend(const std::string& name, unsigned qd) {
+  try {
+    make_backend(name, {.queue_depth = qd});
+  } catch (const backend_unavailable& e) {
+    if (e.code() == std::errc::invalid_argument) throw usage_error(e.what());
+    throw;
+  }
+}
+
+void print_result(const run_result& r, bool json) {
+  if (json) {
+    fmt::print("{}\n", to_json(r).dump());
+  } else {
+    print_run(stdout, r);
+    if (!r.command.empty()) fmt::print("  command: {}\n", r.command);
+  }
+}
+
+int io_command(const io_cli& cli) {
+  const workload_params p = to_workload(cli);
+  check_backend(p.backend, p.qd);
+  prepare_test_file(p.file, p.size_bytes);
+  print_result(run_workload(p), cli.json);
+  return 0;
+}
+
+int fio_command(const io_cli& cli) {
+  const fio_params p = to_fio(cli);
+  prepare_test_file(p.file, p.size_bytes);
+  print_result(run_fio(p), cli.json);
+  return 0;
+}
+
+}  // namespace
+
+}  // namespace pageio::bench
+
+int main(int argc, char** argv) {
+  using namespace pageio::bench;
+  CLI::App app{"pageio-bench: measure pageio's I/O backends, alone or against fio"};
+  app.require_subcommand(1, 1);
+  app.footer("Exit status: 0 success, 2 usage error, 1 runtime failure.");
+
+  io_cli io_opts;
+  auto* io = app.add_subcommand("io", "run one backend at a fixed queue depth and report IOPS, latency, CPU per I/O");
+  add_io_options(*io, io_opts, false);
+
+  io_cli fio_opts;
+  auto* fio = app.add_subcommand("fio", "run the same workload with fio and the matching engine (fio on $PATH)");
+  add_io_options(*fio, fio_opts, true);
+
+  compare_cli cmp_opts;
+  auto* cmp = app.add_subcommand("compare", "every backend against each other and against fio; table, JSON, SVG");
+  add_compare_options(*cmp, cmp_opts);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help or the parse error
+    return code == 0 ? 0 : exit_usage;
+  }
+
+  try {
+    if (*io) return io_command(io_opts);
+    if (*fio) return fio_command(fio_opts);
+    if (*cmp) return run_compare(to_compare(cmp_opts));
+  } catch (const usage_error& e) {
+    fmt::print(stderr, "pageio-bench: {}\nRun with --help for usage.\n", e.what());
+    return exit_usage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "pageio-bench: {}\n", e.what());
+    return exit_runtime;
+  }
+  return exit_usage;
+}

@@ -1,0 +1,50 @@
+// One measured run, from pageio or from fio, in the units every report uses.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pageio::bench {
+
+inline constexpr double not_measured = std::numeric_limits<double>::quiet_NaN();
+
+// The access patterns both pageio-bench and fio understand (fio's --rw names).
+enum class rw_mode { randread, randwrite, read, write };
+const char* to_string(rw_mode m) noexcept;
+bool is_write(rw_mode m) noexcept;
+bool is_random(rw_mode m) noexcept;
+std::optional<rw_mode> parse_rw(std::string_view s) noexcept;
+
+struct run_result {
+  std::string tool;    // "pageio" or "fio"
+  std::string engine;  // pageio backend ("sync", "aio", "uring") or fio ioengine
+  rw_mode rw = rw_mode::randread;
+  std::uint64_t bs = 0;
+  unsigned qd = 0;
+  double seconds = 0;  // measured window, warm-up excluded
+  std::uint64_t ios = 0;
+  double iops = 0;
+  double mib_s = 0;
+  // Latency from submission to completion, in µs. For fio this is its "lat"
+  // (slat + clat); its clat percentiles are kept separately.
+  double lat_p50_us = not_measured;
+  double lat_p99_us = not_measured;
+  double lat_p999_us = not_measured;
+  double lat_mean_us = not_measured;
+  double lat_max_us = not_measured;
+  double clat_p50_us = not_measured;  // fio only
+  double clat_p99_us = not_measured;  // fio only
+  // User + system CPU time of the process driving the I/O, per I/O, in µs.
+  double cpu_us_per_io = not_measured;
+  std::string command;  // fio only: the command line that was run
+};
+
+// The JSON object `pageio-bench io --json` prints; values not measured are null.
+nlohmann::json to_json(const run_result& r);
+
+}  // namespace pageio::bench

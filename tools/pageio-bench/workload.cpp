@@ -1,0 +1,242 @@
+#include "workload.hpp"
+
+#include "errors.hpp"
+#include "histogram.hpp"
+#include "rng.hpp"
+
+#include <pageio/engine/aligned_buffer.hpp>
+#include <pageio/engine/backend.hpp>
+#include <pageio/engine/file.hpp>
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace pageio::bench {
+
+namespace {
+
+std::uint64_t now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// User + system CPU time of this process so far, in seconds.
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+std::unique_ptr<io_backend> start_backend(const std::string& name, unsigned qd) {
+  try {
+    return make_backend(name, {.queue_depth = qd});
+  } catch (const backend_unavailable& e) {
+    // A bad name or queue depth is the caller's mistake; anything else is this machine.
+    if (e.code() == std::errc::invalid_argument) throw usage_error(e.what());
+    throw;
+  }
+}
+
+// Keeps `qd` requests in flight: every completion records its latency, picks
+// the next offset and resubmits itself, until the deadline. Everything the
+// loop touches is allocated before the first submission.
+class runner {
+ public:
+  runner(const workload_params& p, io_backend& backend, const file& f)
+      : p_(p), backend_(backend), rng_(p.seed), blocks_(p.size_bytes / p.bs), slots_(p.qd) {
+    const std::size_t align = std::max<std::size_t>(4096, f.alignment().memory);
+    arena_ = aligned_buffer(p.bs * p.qd, align);
+    if (is_write(p.rw)) {
+      for (std::size_t i = 0; i + 8 <= arena_.size(); i += 8) {
+        const std::uint64_t w = rng_.next();
+        std::memcpy(arena_.data() + i, &w, 8);
+      }
+    }
+    std::uint32_t flags = io_flags::none;
+    if (p.uring_register) {
+      const int fd = f.fd();
+      backend_.register_files({&fd, 1});
+      const iovec whole{arena_.data(), arena_.size()};
+      backend_.register_buffers({&whole, 1});
+      flags = io_flags::fixed_buffer;  // buf_index 0: the whole arena
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      slot& s = slots_[i];
+      void* buf = arena_.data() + i * p.bs;
+      if (is_write(p.rw)) {
+        s.req.prep_write(f.fd(), buf, p.bs, 0);
+      } else {
+        s.req.prep_read(f.fd(), buf, p.bs, 0);
+      }
+      s.req.flags = flags;
+      s.req.on_complete = &runner::on_complete;
+      s.req.user_data = &s;
+      s.owner = this;
+    }
+  }
+
+  ~runner() {
+    if (p_.uring_register) {
+      backend_.unregister_buffers();
+      backend_.unregister_files();
+    }
+  }
+
+  run_result run() {
+    std::vector<io_request*> batch;
+    for (slot& s : slots_) batch.push_back(&s.req);
+
+    const std::uint64_t start = now_ns();
+    measure_from_ns_ = start + static_cast<std::uint64_t>(p_.warmup_seconds * 1e9);
+    deadline_ns_ = measure_from_ns_ + static_cast<std::uint64_t>(p_.seconds * 1e9);
+    if (p_.warmup_seconds <= 0) begin_measuring(start);
+    for (slot& s : slots_) {
+      s.req.offset = next_offset();
+      s.start_ns = start;
+    }
+    backend_.submit(std::span<io_request* const>(batch));
+
+    // A bounded wait, so that a stalled device cannot hold us past the deadline.
+    constexpr std::chrono::milliseconds wait_at_most{100};
+    while (!stopping_) {
+      if (backend_.reap(1, wait_at_most) == 0 && now_ns() >= deadline_ns_) stopping_ = true;
+    }
+    const double cpu_end = cpu_seconds();
+    backend_.drain();  // completions after the deadline are neither counted nor resubmitted
+    if (!failure_.empty()) throw std::runtime_error(failure_);
+    if (!measuring_) throw std::runtime_error("the run ended before its warm-up did");
+
+    run_result r;
+    r.tool = "pageio";
+    r.engine = backend_.name();
+    r.rw = p_.rw;
+    r.bs = p_.bs;
+    r.qd = p_.qd;
+    r.seconds = static_cast<double>(deadline_ns_ - measured_from_ns_) / 1e9;
+    r.ios = ios_;
+    r.iops = static_cast<double>(ios_) / r.seconds;
+    r.mib_s = r.iops * static_cast<double>(p_.bs) / (1024.0 * 1024.0);
+    r.lat_p50_us = hist_.percentile_ns(50) / 1e3;
+    r.lat_p99_us = hist_.percentile_ns(99) / 1e3;
+    r.lat_p999_us = hist_.percentile_ns(99.9) / 1e3;
+    r.lat_mean_us = hist_.mean_ns() / 1e3;
+    r.lat_max_us = static_cast<double>(hist_.max_ns()) / 1e3;
+    if (ios_ > 0) r.cpu_us_per_io = (cpu_end - cpu_start_) * 1e6 / static_cast<double>(ios_);
+    return r;
+  }
+
+ private:
+  struct slot {
+    io_request req;
+    std::uint64_t start_ns = 0;
+    runner* owner = nullptr;
+  };
+
+  static void on_complete(io_request& r) {
+    auto* s = static_cast<slot*>(r.user_data);
+    s->owner->completed(*s);
+  }
+
+  void completed(slot& s) {
+    const std::uint64_t now = now_ns();
+    if (s.req.result != static_cast<std::int64_t>(p_.bs)) {
+      if (failure_.empty()) {
+        failure_ = s.req.failed() ? describe_failure(s.req)
+                                  : fmt::format("{} (short transfer: the file is smaller than --size?)",
+                                                describe_failure(s.req));
+      }
+      stopping_ = true;
+    }
+    if (stopping_) return;
+    if (now >= deadline_ns_) {
+      stopping_ = true;
+      return;
+    }
+    if (!measuring_ && now >= measure_from_ns_) begin_measuring(now);
+    if (measuring_) {
+      hist_.record(now - s.start_ns);
+      ++ios_;
+    }
+    s.req.offset = next_offset();
+    s.start_ns = now;
+    backend_.submit(s.req);  // joins the batch reap() sends when the callbacks are done
+  }
+
+  void begin_measuring(std::uint64_t now) {
+    measuring_ = true;
+    measured_from_ns_ = now;
+    hist_.reset();
+    ios_ = 0;
+    cpu_start_ = cpu_seconds();
+  }
+
+  std::uint64_t next_offset() noexcept {
+    if (is_random(p_.rw)) return rng_.below(blocks_) * p_.bs;
+    const std::uint64_t off = cursor_ * p_.bs;
+    if (++cursor_ == blocks_) cursor_ = 0;
+    return off;
+  }
+
+  const workload_params& p_;
+  io_backend& backend_;
+  xoshiro256 rng_;
+  const std::uint64_t blocks_;
+  std::uint64_t cursor_ = 0;
+  aligned_buffer arena_;
+  std::vector<slot> slots_;
+  latency_histogram hist_;
+
+  std::uint64_t measure_from_ns_ = 0;
+  std::uint64_t measured_from_ns_ = 0;
+  std::uint64_t deadline_ns_ = 0;
+  std::uint64_t ios_ = 0;
+  double cpu_start_ = 0;
+  bool measuring_ = false;
+  bool stopping_ = false;
+  std::string failure_;
+};
+
+void check_params(const workload_params& p) {
+  if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
+  if (p.qd == 0) throw usage_error("--qd must be at least 1");
+  if (!(p.seconds > 0)) throw usage_error("--seconds must be positive");
+  if (p.warmup_seconds < 0) throw usage_error("the warm-up cannot be negative");
+  if (p.size_bytes < p.bs) {
+    throw usage_error(fmt::format("--size ({} bytes) is smaller than --bs ({} bytes): not one block fits",
+                                  p.size_bytes, p.bs));
+  }
+  if (p.bs > (std::uint64_t{1} << 30)) throw usage_error("--bs larger than 1 GiB is not supported");
+}
+
+}  // namespace
+
+run_result run_workload(const workload_params& p) {
+  check_params(p);
+  auto backend = start_backend(p.backend, p.qd);
+  if (p.uring_register && !backend->caps().registered_buffers) {
+    throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
+                                  "use --backend uring",
+                                  backend->name()));
+  }
+  const file f = file::open(p.file, {.direct = true, .writable = is_write(p.rw)});
+  if (const std::uint64_t have = f.size(); have < p.size_bytes) {
+    throw std::runtime_error(fmt::format("{} holds {} bytes, fewer than --size {}", p.file.string(), have,
+                                         p.size_bytes));
+  }
+  if (std::string why; f.check_io(nullptr, p.bs, 0, &why)) {
+    throw usage_error(fmt::format("--bs {}: {}", p.bs, why));
+  }
+  runner r(p, *backend, f);
+  run_result res = r.run();
+  backend->forget_fd(f.fd());
+  return res;
+}
+
+}  // namespace pageio::bench
