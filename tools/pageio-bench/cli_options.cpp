@@ -14,6 +14,22 @@ namespace {
 
 const char* test_file_name = "pageio-bench.dat";
 
+// CLI::PositiveNumber prints the whole range of double when it fails.
+const CLI::Validator positive_seconds(
+    [](std::string& text) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(text, v) || !(v > 0)) return "must be a positive number of seconds, not " + text;
+      return {};
+    },
+    "SECONDS>0");
+const CLI::Validator nonnegative_seconds(
+    [](std::string& text) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(text, v) || !(v >= 0)) return "must be 0 or more seconds, not " + text;
+      return {};
+    },
+    "SECONDS>=0");
+
 rw_mode rw_from(const std::string& s) {
   if (auto m = parse_rw(s)) return *m;
   throw usage_error(fmt::format("--rw {}: choose one of randread, randwrite, read, write", s));
@@ -36,9 +52,9 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
       ->capture_default_str();
   cmd.add_option("--bs", o.bs, "block size in bytes, suffixes allowed (4k, 64k, 1m)")->capture_default_str();
   cmd.add_option("--qd", o.qd, "requests kept in flight")->check(CLI::Range(1u, 65536u))->capture_default_str();
-  cmd.add_option("--seconds,-t", o.seconds, "measured duration")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--seconds,-t", o.seconds, "measured duration")->check(positive_seconds)->capture_default_str();
   cmd.add_option("--warmup", o.warmup_seconds, "seconds run first and not counted")
-      ->check(CLI::NonNegativeNumber)
+      ->check(nonnegative_seconds)
       ->capture_default_str();
   cmd.add_option("--file,-f", o.file,
                  "test file, created or extended by writing it; default: <data dir>/pageio-bench.dat, "
@@ -55,9 +71,9 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
 void add_compare_options(CLI::App& cmd, compare_cli& o) {
   cmd.add_option("--dir,-d", o.dir, "data directory (default: $PAGEIO_DATA_DIR or ./pageio-data)");
   cmd.add_option("--size,-s", o.size, "test file size (suffixes allowed)")->capture_default_str();
-  cmd.add_option("--seconds,-t", o.seconds, "measured seconds per run")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd.add_option("--seconds,-t", o.seconds, "measured seconds per run")->check(positive_seconds)->capture_default_str();
   cmd.add_option("--warmup", o.warmup_seconds, "seconds run first and not counted, per run")
-      ->check(CLI::NonNegativeNumber)
+      ->check(nonnegative_seconds)
       ->capture_default_str();
   cmd.add_option("--rounds,-r", o.rounds, "runs per engine and case, alternating pageio and fio; the median is reported")
       ->check(CLI::Range(1u, 100u))

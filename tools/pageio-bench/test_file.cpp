@@ -5,6 +5,8 @@
 #include <pageio/engine/file.hpp>
 
 #include <fmt/format.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -19,7 +21,31 @@ std::filesystem::path default_data_dir() {
   return std::filesystem::path("pageio-data");
 }
 
+namespace {
+
+// "tmpfs" or "ramfs" when `dir` keeps its files in RAM, else empty. Since Linux
+// 6.6 tmpfs accepts O_DIRECT, so trying it no longer tells RAM from a disk.
+// `dir` need not exist yet: its nearest existing ancestor is asked.
+std::string ram_file_system(const std::filesystem::path& dir) {
+  std::filesystem::path p = std::filesystem::absolute(dir);
+  std::error_code ec;
+  while (!std::filesystem::exists(p, ec) && p.has_relative_path()) p = p.parent_path();
+  struct statfs sfs {};
+  if (::statfs(p.c_str(), &sfs) != 0) return {};
+  if (sfs.f_type == TMPFS_MAGIC) return "tmpfs";
+  if (sfs.f_type == RAMFS_MAGIC) return "ramfs";
+  return {};
+}
+
+}  // namespace
+
 void check_data_dir(const std::filesystem::path& dir) {
+  if (const std::string fs = ram_file_system(dir); !fs.empty()) {
+    throw std::runtime_error(fmt::format(
+        "{} is on {}, a file system in RAM: its numbers would say nothing about a disk; point --dir, --file or "
+        "PAGEIO_DATA_DIR at a directory on a disk file system (ext4, xfs, btrfs)",
+        dir.string(), fs));
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw std::runtime_error(fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
@@ -36,9 +62,8 @@ bool test_file_needs_writing(const std::filesystem::path& path, std::uint64_t si
 }
 
 void prepare_test_file(const std::filesystem::path& path, std::uint64_t size_bytes) {
+  check_data_dir(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
   if (!test_file_needs_writing(path, size_bytes)) return;
-  const auto parent = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  check_data_dir(parent);
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   int shown_pct = -1;
   auto progress = [&](std::uint64_t done, std::uint64_t total) {
