@@ -64,6 +64,11 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
   if (!for_fio) {
     cmd.add_flag("--uring-register", o.uring_register,
                  "register the file and the buffers with the backend (uring: fixed files and buffers)");
+    cmd.add_option("--reap-min", o.reap_min,
+                   "completions to wait for before resubmitting them as one batch (1..qd); more means fewer "
+                   "submit calls and a less full queue")
+        ->check(CLI::Range(1u, 65536u))
+        ->capture_default_str();
     cmd.add_option("--seed", o.seed, "seed of the offset generator")->capture_default_str();
   }
 }
@@ -95,6 +100,7 @@ workload_params to_workload(const io_cli& o) {
   p.file = file_from(o.file);
   p.size_bytes = parse_size(o.size, "--size");
   p.uring_register = o.uring_register;
+  p.reap_min = o.reap_min;
   p.seed = o.seed;
   if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
   if (p.size_bytes < p.bs) {

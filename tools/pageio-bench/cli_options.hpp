@@ -24,6 +24,7 @@ struct io_cli {
   std::string size = "1g";
   bool json = false;
   bool uring_register = false;
+  unsigned reap_min = 1;
   std::uint64_t seed = 0x5eed;
 };
 

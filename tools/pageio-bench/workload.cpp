@@ -105,8 +105,9 @@ class runner {
 
     // A bounded wait, so that a stalled device cannot hold us past the deadline.
     constexpr std::chrono::milliseconds wait_at_most{100};
+    const std::size_t reap_min = std::clamp<std::size_t>(p_.reap_min, 1, p_.qd);
     while (!stopping_) {
-      if (backend_.reap(1, wait_at_most) == 0 && now_ns() >= deadline_ns_) stopping_ = true;
+      if (backend_.reap(reap_min, wait_at_most) == 0 && now_ns() >= deadline_ns_) stopping_ = true;
     }
     const double cpu_end = cpu_seconds();
     backend_.drain();  // completions after the deadline are neither counted nor resubmitted

@@ -20,6 +20,10 @@ struct workload_params {
   std::filesystem::path file;   // must exist and hold at least size_bytes (see test_file.hpp)
   std::uint64_t size_bytes = 0; // offsets fall in [0, size_bytes)
   bool uring_register = false;  // register the file and the buffers (uring)
+  // Completions each reap() waits for before the callbacks' resubmissions go
+  // out as one batch: 1 keeps the queue fullest; more trade latency for fewer
+  // submit calls. Capped at qd.
+  unsigned reap_min = 1;
   std::uint64_t seed = 0x5eed;
 };
 
