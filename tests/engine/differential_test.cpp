@@ -9,7 +9,7 @@
 // that file. Ranges overlap freely across batches.
 //
 //   PAGEIO_SEED=<n>      replay a run (the seed is printed at the start)
-//   PAGEIO_DIFF_OPS=<n>  operations per backend (default 10000)
+//   PAGEIO_DIFF_OPS=<n>  operations per backend (default 20000)
 #include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -35,7 +35,8 @@ constexpr unsigned file_count = 3;
 constexpr std::uint64_t initial_sizes[file_count] = {256 << 10, 0, 640 << 10};
 constexpr std::uint64_t max_write_offset = 1 << 20;
 constexpr std::size_t max_batch = 24;
-constexpr unsigned queue_depth = 8;  // below max_batch: batches also exercise backpressure
+// Drawn from the seed; mostly below max_batch, so batches also exercise backpressure.
+constexpr unsigned queue_depths[] = {1, 4, 8, 8, 16, 64};
 
 std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -306,7 +307,7 @@ std::vector<std::uint8_t> slurp(const std::filesystem::path& p) {
 TEST(Differential, EveryBackendMatchesSync) {
   const std::uint64_t seed = env_u64("PAGEIO_SEED", static_cast<std::uint64_t>(
       std::chrono::system_clock::now().time_since_epoch().count()));
-  const std::uint64_t total_ops = env_u64("PAGEIO_DIFF_OPS", 10000);
+  const std::uint64_t total_ops = env_u64("PAGEIO_DIFF_OPS", 20000);
   std::cout << "[differential] seed " << seed << ", " << total_ops
             << " operations per backend; rerun with PAGEIO_SEED=" << seed
             << " ctest -R Differential --output-on-failure" << std::endl;
@@ -318,7 +319,8 @@ TEST(Differential, EveryBackendMatchesSync) {
   if (!dir) GTEST_SKIP() << why;
 
   backend_options opts;
-  opts.queue_depth = queue_depth;
+  opts.queue_depth = queue_depths[seed % std::size(queue_depths)];
+  std::cout << "[differential] queue depth " << opts.queue_depth << std::endl;
   std::vector<backend_under_test> backends;
   for (const char* name : {"sync", "aio", "uring"}) {
     backend_under_test b;
