@@ -93,6 +93,17 @@ class aio_backend final : public io_backend {
   void forget_fd(int fd) override { forget(fd); }
 
  protected:
+  void notify_fd_created(int) override {
+    // Requests already in the kernel were submitted without the eventfd and
+    // will never signal it: wait for them here (disk I/O finishes promptly).
+    // Nothing is submitted meanwhile, so in_kernel() only goes down.
+    while (in_kernel() > 0) {
+      if (harvest_ring() > 0) continue;
+      const int n = io_getevents(ctx_, 1, static_cast<long>(events_.size()), events_.data(), nullptr);
+      for (int i = 0; i < n; ++i) finish(events_[static_cast<std::size_t>(i)]);
+    }
+  }
+
   void kernel_cycle(std::size_t min_wait, std::chrono::nanoseconds timeout, bool harvest) override {
     if (has_queued()) submit_queued();
     if (!harvest) return;

@@ -160,7 +160,9 @@ int io_backend::notify_fd() {
     notify_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (notify_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
     notify_fd_created(notify_fd_);
-    if (!done_.empty()) signal_notify();
+    // Requests submitted before the eventfd existed may have finished without
+    // signalling it: wake the loop once so that its poll() collects them.
+    if (!done_.empty() || in_kernel_ > 0) signal_notify();
   }
   return notify_fd_;
 }

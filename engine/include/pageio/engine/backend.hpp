@@ -84,6 +84,8 @@ class io_backend {
   // An eventfd that becomes readable when completions are waiting for
   // reap()/poll(): register it with epoll or an event loop. Created on first
   // call; owned by the backend. Read it (or call ack_notify()) before poll().
+  // Best created before submitting: on aio, the first call waits for requests
+  // already in the kernel, which were sent without it.
   int notify_fd();
   // Consumes the eventfd's counter without blocking.
   void ack_notify() noexcept;
