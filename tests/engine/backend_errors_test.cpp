@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <climits>
+#include <vector>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -208,6 +210,17 @@ TEST_P(BackendErrors, FixedBufferFlagOnAVectorOpIsRejected) {
   r.prep_readv(f.fd(), &v, 1, 0);
   r.flags = io_flags::fixed_buffer;
   EXPECT_EQ(run_one(be(), r), -EINVAL);
+}
+
+TEST_P(BackendErrors, BadIovecArraysAreRejected) {
+  file f = make_file("data", 8192, 1);
+  aligned_buffer buf(4096);
+  std::vector<iovec> many(IOV_MAX + 1, iovec{buf.data(), 512});
+  io_request r;
+  r.prep_readv(f.fd(), many.data(), static_cast<std::uint32_t>(many.size()), 0);
+  EXPECT_EQ(run_one(be(), r), -EINVAL) << "more than IOV_MAX elements";
+  r.prep_readv(f.fd(), nullptr, 2, 0);
+  EXPECT_EQ(run_one(be(), r), -EFAULT) << "a count without an array";
 }
 
 TEST_P(BackendErrors, OffsetBeyondTheLargestFileIsRejected) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #include "backend_fixture.hpp"
 
@@ -65,6 +66,30 @@ TEST_P(BackendIo, WritevThenReadvRoundTrip) {
   EXPECT_TRUE(has_pattern(dst.data() + 24576, 1024, 19968, 3));
   EXPECT_TRUE(has_pattern(dst.data() + 24576 + 1024, 3072, 20992, 1));
   EXPECT_TRUE(all_bytes_are(dst.data() + 1024, 4096 - 1024, 0xEE)) << "readv wrote between segments";
+}
+
+TEST_P(BackendIo, VectorsOfIovMaxElements) {
+  constexpr std::size_t seg = 512;
+  const std::size_t count = IOV_MAX;
+  file f = make_file("data", count * seg + 8192, 1);
+  // Writes from every other 512-byte slot of a buffer, reads into the others.
+  aligned_buffer mem(2 * count * seg);
+  std::vector<iovec> wv(count);
+  std::vector<iovec> rv(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    wv[i] = {mem.data() + 2 * i * seg, seg};
+    rv[i] = {mem.data() + (2 * i + 1) * seg, seg};
+    fill_pattern(wv[i].iov_base, seg, 4096 + i * seg, 12);
+  }
+  io_request w;
+  w.prep_writev(f.fd(), wv.data(), static_cast<std::uint32_t>(count), 4096);
+  ASSERT_EQ(run_one(be(), w), static_cast<std::int64_t>(count * seg)) << describe_failure(w);
+  io_request r;
+  r.prep_readv(f.fd(), rv.data(), static_cast<std::uint32_t>(count), 4096);
+  ASSERT_EQ(run_one(be(), r), static_cast<std::int64_t>(count * seg)) << describe_failure(r);
+  for (std::size_t i = 0; i < count; ++i) {
+    ASSERT_TRUE(has_pattern(rv[i].iov_base, seg, 4096 + i * seg, 12)) << "element " << i;
+  }
 }
 
 TEST_P(BackendIo, FdatasyncAndFsyncComplete) {
