@@ -61,7 +61,12 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
                  "data dir = $PAGEIO_DATA_DIR or ./pageio-data");
   cmd.add_option("--size,-s", o.size, "bytes of the file to use (suffixes allowed: 512m, 1g)")->capture_default_str();
   cmd.add_flag("--json", o.json, "print one JSON object instead of the table");
-  if (!for_fio) {
+  if (for_fio) {
+    cmd.add_option("--fio-batch", o.fio_batch,
+                   "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue "
+                   "depth, 1 = fio's default (one submit call per I/O)")
+        ->capture_default_str();
+  } else {
     cmd.add_flag("--uring-register", o.uring_register,
                  "register the file and the buffers with the backend (uring: fixed files and buffers)");
     cmd.add_option("--reap-min", o.reap_min,
@@ -84,6 +89,10 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->check(CLI::Range(1u, 100u))
       ->capture_default_str();
   cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
+  cmd.add_option("--fio-batch", o.fio_batch,
+                 "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue depth, "
+                 "1 = fio's default (one submit call per I/O)")
+      ->capture_default_str();
   cmd.add_option("--json-out", o.json_out, "where to write the results as JSON (default: <dir>/compare.json)");
   cmd.add_option("--chart", o.chart, "where to write an SVG bar chart with gnuplot (default: <dir>/compare.svg)");
   cmd.add_option("--backends", o.backends, "comma-separated backends to run (default: every available one)");
@@ -127,6 +136,7 @@ fio_params to_fio(const io_cli& o) {
   p.warmup_seconds = w.warmup_seconds;
   p.file = w.file;
   p.size_bytes = w.size_bytes;
+  p.batch = o.fio_batch;
   if (p.engine == "psync" && p.qd > 1) {
     throw usage_error("fio's psync engine does one I/O at a time: use --qd 1 with --backend sync");
   }
@@ -150,6 +160,7 @@ compare_options to_compare(const compare_cli& o) {
   c.warmup_seconds = o.warmup_seconds;
   c.rounds = o.rounds;
   c.use_fio = !o.no_fio;
+  c.fio_batch = o.fio_batch;
   c.json_out = o.json_out.empty() ? c.dir / "compare.json" : std::filesystem::path(o.json_out);
   c.chart = o.chart.empty() ? c.dir / "compare.svg" : std::filesystem::path(o.chart);
   for (std::size_t start = 0; start < o.backends.size();) {

@@ -118,6 +118,7 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
   p.warmup_seconds = o.warmup_seconds;
   p.file = o.file;
   p.size_bytes = o.size_bytes;
+  p.batch = o.fio_batch;
   return run_fio(p);
 }
 

@@ -23,6 +23,7 @@ struct compare_options {
   double warmup_seconds = 0.5;
   unsigned rounds = 1;
   bool use_fio = true;
+  unsigned fio_batch = 0;  // see fio_params::batch
   std::filesystem::path json_out;
   std::filesystem::path chart;
   std::vector<std::string> only_backends;  // empty: all

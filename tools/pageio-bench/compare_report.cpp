@@ -78,9 +78,9 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
   for (const auto& f : failures) fmt::print(out, "FAILED {}\n", f);
 
   if (!r.fio_version.empty()) {
-    fmt::print(out, "\npageio / fio ({}): IOPS ratio (above 1: pageio faster), CPU-per-I/O ratio (below 1: pageio "
-                    "cheaper)\n",
-               r.fio_version);
+    fmt::print(out, "\npageio / fio ({}, libaio/io_uring submit batch {}): IOPS ratio (above 1: pageio faster), "
+                    "CPU-per-I/O ratio (below 1: pageio cheaper)\n",
+               r.fio_version, o.fio_batch == 0 ? std::string("= QD") : std::to_string(o.fio_batch));
     for (const auto& c : r.cases) {
       std::string line = fmt::format("  {:<15}", c.label());
       for (const char* b : {"sync", "aio", "uring"}) {
@@ -106,6 +106,7 @@ nlohmann::json compare_json(const compare_results& r) {
   j["warmup_seconds"] = o.warmup_seconds;
   j["rounds"] = o.rounds;
   j["fio"] = r.fio_version.empty() ? nlohmann::json() : nlohmann::json(r.fio_version);
+  j["fio_batch"] = o.fio_batch;  // 0: the queue depth
   j["duration_seconds"] = r.duration_seconds;
   j["backends"] = nlohmann::json::array();
   for (const auto& b : r.backends) {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -74,11 +75,13 @@ std::vector<std::string> fio_command(const fio_params& p) {
       "--percentile_list=50:99:99.9",
       "--output-format=json",
   };
-  if (p.engine == "libaio" || p.engine == "io_uring") {
-    // Completions are resubmitted as one batch, as pageio's reap() does; fio's
-    // default (1) makes a submit call per I/O.
-    argv.push_back(fmt::format("--iodepth_batch_submit={}", p.qd));
-    argv.push_back(fmt::format("--iodepth_batch_complete_max={}", p.qd));
+  const unsigned batch = p.batch == 0 ? p.qd : std::min(p.batch, p.qd);
+  if ((p.engine == "libaio" || p.engine == "io_uring") && batch > 1) {
+    // What fio users write for batched submission: up to `batch` I/Os per
+    // submit call, reap at least one and at most `batch` per wait.
+    argv.push_back(fmt::format("--iodepth_batch_submit={}", batch));
+    argv.push_back("--iodepth_batch_complete_min=1");
+    argv.push_back(fmt::format("--iodepth_batch_complete_max={}", batch));
   }
   return argv;
 }

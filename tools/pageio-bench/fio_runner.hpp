@@ -22,6 +22,10 @@ struct fio_params {
   double warmup_seconds = 0.5;  // fio --ramp_time
   std::filesystem::path file;
   std::uint64_t size_bytes = 0;
+  // libaio/io_uring: --iodepth_batch_submit and --iodepth_batch_complete_max.
+  // 0 means the queue depth (submit what completed as one batch, as pageio's
+  // reap() does); 1 leaves fio's default, a submit call per I/O.
+  unsigned batch = 0;
 };
 
 // The fio engine that does what a pageio backend does: sync -> psync,
