@@ -202,6 +202,24 @@ TEST_P(BackendErrors, BufferedDescriptor) {
   EXPECT_TRUE(has_pattern(small.data(), small.size(), 3, 2));
 }
 
+// A descriptor number closed and reused for another file, announced with
+// forget_fd(), is taken for what it now is.
+TEST_P(BackendErrors, ReusedDescriptorNumberAfterForgetFd) {
+  file buffered = make_file("buffered", 8192, 3, /*direct=*/false);
+  file direct = make_file("direct", 8192, 4);
+  aligned_buffer buf(4096);
+  io_request r;
+  r.prep_read(buffered.fd(), buf.data(), buf.size(), 0);
+  EXPECT_EQ(run_one(be(), r), be().name() == "aio" ? -EOPNOTSUPP : 4096);
+
+  const int number = buffered.fd();
+  ASSERT_EQ(::dup2(direct.fd(), number), number) << "the number now names the O_DIRECT file";
+  be().forget_fd(number);
+  r.prep_read(number, buf.data(), buf.size(), 4096);
+  EXPECT_EQ(run_one(be(), r), 4096) << describe_failure(r);
+  EXPECT_TRUE(has_pattern(buf.data(), buf.size(), 4096, 4));
+}
+
 TEST_P(BackendErrors, FixedBufferFlagOnAVectorOpIsRejected) {
   file f = make_file("data", 8192, 1);
   aligned_buffer buf(4096);
