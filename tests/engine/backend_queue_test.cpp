@@ -23,13 +23,13 @@ struct tracked {
   io_request req;
   io_backend* be = nullptr;
   int completions = 0;
-  std::size_t max_in_kernel_seen = 0;
+  std::size_t in_kernel_at_completion = 0;
 };
 
 void on_tracked(io_request& r) noexcept {
   auto* t = static_cast<tracked*>(r.user_data);
   ++t->completions;
-  t->max_in_kernel_seen = t->be->in_kernel();
+  t->in_kernel_at_completion = t->be->in_kernel();
 }
 
 TEST_P(BackendQueue, FarMoreRequestsThanQueueDepthAllComplete) {
@@ -58,7 +58,7 @@ TEST_P(BackendQueue, FarMoreRequestsThanQueueDepthAllComplete) {
   for (std::size_t i = 0; i < n; ++i) {
     EXPECT_EQ(reqs[i].completions, 1) << "write " << i;
     EXPECT_EQ(reqs[i].req.result, 4096) << "write " << i << ": " << describe_failure(reqs[i].req);
-    EXPECT_LE(reqs[i].max_in_kernel_seen, 4u) << "more requests in the kernel than the queue depth";
+    EXPECT_LE(reqs[i].in_kernel_at_completion, 4u) << "more requests in the kernel than the queue depth";
   }
 
   // Read it all back the same way, reaping one at a time this time.
