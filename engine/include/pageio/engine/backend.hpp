@@ -17,7 +17,8 @@ namespace pageio {
 
 struct backend_options {
   // Requests the backend keeps in the kernel at once; more are queued inside
-  // the backend (backpressure, never loss). 1..65536.
+  // the backend (backpressure, never loss). 1..65536 (uring: 1..32768, the
+  // kernel's ring limit).
   unsigned queue_depth = 128;
   // aio only: accept file descriptors opened without O_DIRECT. Off by default
   // because libaio performs buffered I/O synchronously inside io_submit.
