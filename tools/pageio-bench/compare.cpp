@@ -159,6 +159,8 @@ int run_compare(const compare_options& o) {
   if (o.use_fio) {
     if (auto v = fio_version()) {
       res.fio_version = *v;
+    } else if (find_on_path("fio")) {
+      fmt::print("fio is on $PATH but `fio --version` fails: running pageio only\n");
     } else {
       fmt::print("fio is not on $PATH: running pageio only (install fio for the reference runs)\n");
     }

@@ -26,9 +26,21 @@ double percentile_us(const nlohmann::json& stat, const char* key) {
   return pct[key].get<double>() / 1e3;
 }
 
-std::string last_lines(const std::string& s, std::size_t max_chars = 800) {
+// The end of what fio printed, without trailing blank lines.
+std::string last_lines(std::string s, std::size_t max_chars = 800) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   if (s.size() <= max_chars) return s;
   return "..." + s.substr(s.size() - max_chars);
+}
+
+// fio splits --filename at ':' (a list of files); a literal one is "\:".
+std::string fio_filename(const std::filesystem::path& file) {
+  std::string out;
+  for (char c : file.string()) {
+    if (c == ':') out += '\\';
+    out += c;
+  }
+  return out;
 }
 
 }  // namespace
@@ -58,7 +70,7 @@ std::vector<std::string> fio_command(const fio_params& p) {
   std::vector<std::string> argv = {
       "fio",
       "--name=pageio-reference",
-      "--filename=" + p.file.string(),
+      "--filename=" + fio_filename(p.file),
       fmt::format("--size={}", p.size_bytes),
       "--direct=1",
       fmt::format("--rw={}", to_string(p.rw)),
