@@ -120,7 +120,7 @@ nlohmann::json compare_json(const compare_results& r) {
     e["qd"] = x.c.qd;
     e["tool"] = x.e.tool;
     e["engine"] = x.e.engine;
-    e["backend"] = x.e.engine;
+    e["backend"] = x.e.backend;  // for fio rows: the pageio backend it is held against
     nlohmann::json each = nlohmann::json::array();
     for (const auto& run : x.runs) each.push_back(run.iops);
     e["iops_each_round"] = each;
