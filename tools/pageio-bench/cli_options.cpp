@@ -30,6 +30,14 @@ const CLI::Validator nonnegative_seconds(
     },
     "SECONDS>=0");
 
+void add_callback_batch(CLI::App& cmd, unsigned& value) {
+  cmd.add_option("--callback-batch", value,
+                 "backend_options::callback_batch: resubmissions from completion callbacks go to the kernel in "
+                 "groups of this many (0 = the engine's default)")
+      ->check(CLI::Range(0u, 65536u))
+      ->capture_default_str();
+}
+
 rw_mode rw_from(const std::string& s) {
   if (auto m = parse_rw(s)) return *m;
   throw usage_error(fmt::format("--rw {}: choose one of randread, randwrite, read, write", s));
@@ -69,11 +77,7 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
   } else {
     cmd.add_flag("--uring-register", o.uring_register,
                  "register the file and the buffers with the backend (uring: fixed files and buffers)");
-    cmd.add_option("--reap-min", o.reap_min,
-                   "completions to wait for before resubmitting them as one batch (1..qd); more means fewer "
-                   "submit calls and a less full queue")
-        ->check(CLI::Range(1u, 65536u))
-        ->capture_default_str();
+    add_callback_batch(cmd, o.callback_batch);
     cmd.add_option("--seed", o.seed, "seed of the offset generator")->capture_default_str();
   }
 }
@@ -89,6 +93,7 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->check(CLI::Range(1u, 100u))
       ->capture_default_str();
   cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
+  add_callback_batch(cmd, o.callback_batch);
   cmd.add_option("--fio-batch", o.fio_batch,
                  "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue depth, "
                  "1 = fio's default (one submit call per I/O)")
@@ -109,7 +114,7 @@ workload_params to_workload(const io_cli& o) {
   p.file = file_from(o.file);
   p.size_bytes = parse_size(o.size, "--size");
   p.uring_register = o.uring_register;
-  p.reap_min = o.reap_min;
+  p.callback_batch = o.callback_batch;
   p.seed = o.seed;
   if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
   if (p.size_bytes < p.bs) {
@@ -161,6 +166,7 @@ compare_options to_compare(const compare_cli& o) {
   c.rounds = o.rounds;
   c.use_fio = !o.no_fio;
   c.fio_batch = o.fio_batch;
+  c.callback_batch = o.callback_batch;
   c.json_out = o.json_out.empty() ? c.dir / "compare.json" : std::filesystem::path(o.json_out);
   c.chart = o.chart.empty() ? c.dir / "compare.svg" : std::filesystem::path(o.chart);
   for (std::size_t start = 0; start < o.backends.size();) {

@@ -24,7 +24,7 @@ struct io_cli {
   std::string size = "1g";
   bool json = false;
   bool uring_register = false;
-  unsigned reap_min = 1;
+  unsigned callback_batch = 0;
   unsigned fio_batch = 0;
   std::uint64_t seed = 0x5eed;
 };
@@ -36,6 +36,7 @@ struct compare_cli {
   double warmup_seconds = 0.5;
   unsigned rounds = 1;
   bool no_fio = false;
+  unsigned callback_batch = 0;
   unsigned fio_batch = 0;
   std::string json_out;
   std::string chart;

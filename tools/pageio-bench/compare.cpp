@@ -107,6 +107,7 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
     p.warmup_seconds = o.warmup_seconds;
     p.file = o.file;
     p.size_bytes = o.size_bytes;
+    p.callback_batch = o.callback_batch;
     return run_workload(p);
   }
   fio_params p;

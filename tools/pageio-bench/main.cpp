@@ -10,8 +10,6 @@
 #include "report.hpp"
 #include "test_file.hpp"
 
-#include <pageio/engine/backend.hpp>
-
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -19,17 +17,6 @@
 namespace pageio::bench {
 
 namespace {
-
-// Builds and drops the backend, so that a bad name or queue depth is reported
-// before minutes are spent writing the test file.
-void check_backend(const std::string& name, unsigned qd) {
-  try {
-    make_backend(name, {.queue_depth = qd});
-  } catch (const backend_unavailable& e) {
-    if (e.code() == std::errc::invalid_argument) throw usage_error(e.what());
-    throw;
-  }
-}
 
 void print_result(const run_result& r, bool json) {
   if (json) {
@@ -42,7 +29,7 @@ void print_result(const run_result& r, bool json) {
 
 int io_command(const io_cli& cli) {
   const workload_params p = to_workload(cli);
-  check_backend(p.backend, p.qd);
+  start_backend(p);  // built and dropped: a bad name or queue depth is reported before the file is written
   prepare_test_file(p.file, p.size_bytes);
   print_result(run_workload(p), cli.json);
   return 0;

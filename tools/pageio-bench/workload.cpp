@@ -34,15 +34,26 @@ double cpu_seconds() {
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
-std::unique_ptr<io_backend> start_backend(const std::string& name, unsigned qd) {
+}  // namespace
+
+backend_options backend_options_for(const workload_params& p) {
+  backend_options o;
+  o.queue_depth = p.qd;
+  if (p.callback_batch != 0) o.callback_batch = p.callback_batch;
+  return o;
+}
+
+std::unique_ptr<io_backend> start_backend(const workload_params& p) {
   try {
-    return make_backend(name, {.queue_depth = qd});
+    return make_backend(p.backend, backend_options_for(p));
   } catch (const backend_unavailable& e) {
     // A bad name or queue depth is the caller's mistake; anything else is this machine.
     if (e.code() == std::errc::invalid_argument) throw usage_error(e.what());
     throw;
   }
 }
+
+namespace {
 
 // Keeps `qd` requests in flight: every completion records its latency, picks
 // the next offset and resubmits itself, until the deadline. Everything the
@@ -105,9 +116,8 @@ class runner {
 
     // A bounded wait, so that a stalled device cannot hold us past the deadline.
     constexpr std::chrono::milliseconds wait_at_most{100};
-    const std::size_t reap_min = std::clamp<std::size_t>(p_.reap_min, 1, p_.qd);
     while (!stopping_) {
-      if (backend_.reap(reap_min, wait_at_most) == 0 && now_ns() >= deadline_ns_) stopping_ = true;
+      if (backend_.reap(1, wait_at_most) == 0 && now_ns() >= deadline_ns_) stopping_ = true;
     }
     const double cpu_end = cpu_seconds();
     backend_.drain();  // completions after the deadline are neither counted nor resubmitted
@@ -220,7 +230,7 @@ void check_params(const workload_params& p) {
 
 run_result run_workload(const workload_params& p) {
   check_params(p);
-  auto backend = start_backend(p.backend, p.qd);
+  auto backend = start_backend(p);
   if (p.uring_register && !backend->caps().registered_buffers) {
     throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
                                   "use --backend uring",

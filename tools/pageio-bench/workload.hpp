@@ -4,8 +4,11 @@
 
 #include "result.hpp"
 
+#include <pageio/engine/backend.hpp>
+
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 namespace pageio::bench {
@@ -20,12 +23,18 @@ struct workload_params {
   std::filesystem::path file;   // must exist and hold at least size_bytes (see test_file.hpp)
   std::uint64_t size_bytes = 0; // offsets fall in [0, size_bytes)
   bool uring_register = false;  // register the file and the buffers (uring)
-  // Completions each reap() waits for before the callbacks' resubmissions go
-  // out as one batch: 1 keeps the queue fullest; more trade latency for fewer
-  // submit calls. Capped at qd.
-  unsigned reap_min = 1;
+  // backend_options::callback_batch: resubmissions from completion callbacks
+  // go to the kernel in groups of this many. 0 keeps the engine's default.
+  unsigned callback_batch = 0;
   std::uint64_t seed = 0x5eed;
 };
+
+// The options run_workload() builds its backend with.
+backend_options backend_options_for(const workload_params& p);
+
+// Builds the backend `p` asks for. Throws usage_error for a bad name or queue
+// depth, backend_unavailable when it cannot start here.
+std::unique_ptr<io_backend> start_backend(const workload_params& p);
 
 // Throws usage_error when the parameters cannot work (unknown backend, bs not
 // a multiple of the file's direct-I/O alignment, size smaller than bs...),
