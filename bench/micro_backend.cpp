@@ -115,4 +115,64 @@ void bm_read_4k(benchmark::State& state, const std::string& backend, unsigned qd
   report(state, t, qd);
 }
 
+namespace {
+
+struct steady_ctx {
+  io_backend* backend = nullptr;
+  tally t;
+  std::uint64_t blocks = 0;
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  bool stopping = false;
+};
+
+void resubmit(io_request& r) {
+  auto* c = static_cast<steady_ctx*>(r.user_data);
+  ++c->t.completed;
+  if (r.result != c->t.expected && c->t.first_bad == 1) c->t.first_bad = r.result;
+  if (c->stopping) return;
+  c->x = c->x * 6364136223846793005ULL + 1442695040888963407ULL;
+  r.offset = ((c->x >> 33) % c->blocks) * block;
+  c->backend->submit(r);
+}
+
+}  // namespace
+
+void bm_steady_4k(benchmark::State& state, const std::string& backend, unsigned qd, unsigned callback_batch,
+                  const std::filesystem::path& path, std::uint64_t file_bytes) {
+  std::unique_ptr<io_backend> be;
+  try {
+    be = make_backend(backend, {.queue_depth = qd, .callback_batch = callback_batch});
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  const file f = file::open(path, {.direct = true, .writable = false});
+  aligned_buffer arena(qd * block, 4096);
+  steady_ctx ctx;
+  ctx.backend = be.get();
+  ctx.t.expected = block;
+  ctx.blocks = file_bytes / block;
+  std::vector<io_request> reqs(qd);
+  std::vector<io_request*> ptrs;
+  for (unsigned i = 0; i < qd; ++i) {
+    io_request& r = reqs[i];
+    r.prep_read(f.fd(), arena.data() + i * block, block, (i % ctx.blocks) * block);
+    r.on_complete = &resubmit;
+    r.user_data = &ctx;
+    ptrs.push_back(&r);
+  }
+  be->submit(std::span<io_request* const>(ptrs));
+  std::uint64_t completed = 0;
+  for (auto _ : state) completed += be->reap(1);
+  ctx.stopping = true;
+  be->drain();
+  be->forget_fd(f.fd());
+  if (ctx.t.first_bad != 1) {
+    state.SkipWithError(("a request completed with " + std::to_string(ctx.t.first_bad)).c_str());
+    return;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(completed));
+  state.counters["per_reap"] = static_cast<double>(completed) / static_cast<double>(state.iterations());
+}
+
 }  // namespace pageio::micro

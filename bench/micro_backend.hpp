@@ -22,4 +22,11 @@ void bm_bookkeeping(benchmark::State& state, const std::string& backend, unsigne
 void bm_read_4k(benchmark::State& state, const std::string& backend, unsigned qd, bool fixed,
                 const std::filesystem::path& file, std::uint64_t file_bytes);
 
+// Steady state as pageio-bench runs it: `qd` 4 KiB random reads always in
+// flight, each completion callback resubmitting its request; the backend
+// sends those in groups of `callback_batch` (backend_options). One iteration
+// is one reap(1); items are completions.
+void bm_steady_4k(benchmark::State& state, const std::string& backend, unsigned qd, unsigned callback_batch,
+                  const std::filesystem::path& file, std::uint64_t file_bytes);
+
 }  // namespace pageio::micro

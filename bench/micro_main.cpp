@@ -3,6 +3,9 @@
 //   bookkeeping/<backend>/batch:N   zero-length reads: submit + reap without the kernel
 //   read4k/<backend>/qd:N           4 KiB O_DIRECT random reads of a 4 MiB file, N per batch
 //   read4k/uring_fixed/qd:N         the same with registered file and buffers
+//   steady4k/<backend>/qd:32/callback_batch:N
+//                                   32 reads always in flight, resubmitted from their
+//                                   callbacks in groups of N (backend_options::callback_batch)
 //
 // items_per_second is requests per second of this thread's CPU time (not wall
 // time): its inverse is the CPU cost of one request, system calls included.
@@ -46,6 +49,12 @@ int main(int argc, char** argv) {
     for (unsigned qd : {1u, 32u}) {
       benchmark::RegisterBenchmark(("read4k/" + b + "/qd:" + std::to_string(qd)).c_str(),
                                    [=](benchmark::State& s) { bm_read_4k(s, b, qd, false, path, bytes); });
+    }
+    if (b != "sync") {
+      for (unsigned cb : {1u, 2u, 4u, 32u}) {
+        benchmark::RegisterBenchmark(("steady4k/" + b + "/qd:32/callback_batch:" + std::to_string(cb)).c_str(),
+                                     [=](benchmark::State& s) { bm_steady_4k(s, b, 32, cb, path, bytes); });
+      }
     }
     if (b == "uring") {
       for (unsigned qd : {1u, 32u}) {
