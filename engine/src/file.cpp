@@ -150,6 +150,16 @@ std::error_code file::check_io(const void* buf, std::size_t length, std::uint64_
 }
 
 bool supports_direct_io(const std::filesystem::path& dir, std::string* why) {
+  // Since Linux 6.6 tmpfs accepts O_DIRECT, but it keeps files in memory:
+  // nothing there reaches a disk, so it is no place for data or measurements.
+  if (const std::string fs = fs_name(dir); fs == "tmpfs" || fs == "ramfs") {
+    if (why) {
+      *why = dir.string() + " is on " + fs +
+             ", which keeps files in memory (older kernels refuse O_DIRECT there); "
+             "use a directory on a disk file system (ext4, xfs, btrfs)";
+    }
+    return false;
+  }
   std::string templ = (dir / ".pageio-odirect-XXXXXX").string();
   int fd = ::mkstemp(templ.data());
   if (fd < 0) {

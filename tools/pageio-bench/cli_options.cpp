@@ -72,7 +72,7 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
   if (for_fio) {
     cmd.add_option("--fio-batch", o.fio_batch,
                    "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue "
-                   "depth, 1 = fio's default (one submit call per I/O)")
+                   "depth, 1 (default) = fio's own default (one submit call per I/O)")
         ->capture_default_str();
   } else {
     cmd.add_flag("--uring-register", o.uring_register,
@@ -96,7 +96,7 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
   add_callback_batch(cmd, o.callback_batch);
   cmd.add_option("--fio-batch", o.fio_batch,
                  "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue depth, "
-                 "1 = fio's default (one submit call per I/O)")
+                 "1 (default) = fio's own default (one submit call per I/O)")
       ->capture_default_str();
   cmd.add_option("--json-out", o.json_out, "where to write the results as JSON (default: <dir>/compare.json)");
   cmd.add_option("--chart", o.chart, "where to write an SVG bar chart with gnuplot (default: <dir>/compare.svg)");

@@ -23,7 +23,7 @@ struct compare_options {
   double warmup_seconds = 0.5;
   unsigned rounds = 1;
   bool use_fio = true;
-  unsigned fio_batch = 0;       // see fio_params::batch
+  unsigned fio_batch = 1;       // see fio_params::batch
   unsigned callback_batch = 0;  // see workload_params::callback_batch
   std::filesystem::path json_out;
   std::filesystem::path chart;

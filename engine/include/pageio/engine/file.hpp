@@ -67,8 +67,9 @@ class file {
   dio_alignment align_;
 };
 
-// Whether files in `dir` can be opened with O_DIRECT (tmpfs cannot), found by
-// trying; `why` receives the reason when not.
+// Whether `dir` is on a disk file system whose files open with O_DIRECT,
+// found by trying; memory file systems (tmpfs, ramfs) count as no, even where
+// the kernel accepts O_DIRECT on them. `why` receives the reason when not.
 bool supports_direct_io(const std::filesystem::path& dir, std::string* why = nullptr);
 
 // Creates or extends `path` to `size_bytes` by writing it (not only
