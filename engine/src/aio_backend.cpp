@@ -49,8 +49,9 @@ class aio_backend final : public io_backend {
                                 .registered_buffers = false,
                                 .registered_files = false,
                                 .cancel_in_kernel = false},
-                   opts),
-        allow_buffered_(opts.allow_buffered) {
+                   opts, /*default_callback_batch=*/1),
+        allow_buffered_(opts.allow_buffered),
+        paced_(opts.aio_paced_reap) {
     if (opts.queue_depth == 0 || opts.queue_depth > 65536) {
       throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
                                 "aio: queue depth " + std::to_string(opts.queue_depth) +
@@ -107,11 +108,15 @@ class aio_backend final : public io_backend {
   void kernel_cycle(std::size_t min_wait, std::chrono::nanoseconds timeout, bool harvest) override {
     if (has_queued()) submit_queued();
     if (!harvest) return;
-    const std::size_t got = harvest_ring();
     // Never wait for more than the kernel holds (the rest may still be queued).
-    min_wait = std::min(min_wait, got + in_kernel());
-    if (ring_ && got >= min_wait) return;
+    min_wait = std::min(min_wait, in_kernel());
+    // Paced: while waiting, take exactly what was asked for, one system call
+    // each time, even when more is ready (backend_options::aio_paced_reap).
+    const bool paced = paced_ && min_wait > 0;
+    const std::size_t got = paced ? 0 : harvest_ring();
+    if (ring_ && !paced && got >= min_wait) return;
     const long need = got >= min_wait ? 0 : static_cast<long>(min_wait - got);
+    const long most = paced ? need : static_cast<long>(events_.size());
     timespec ts{};
     timespec* tsp = &ts;  // zero: just collect what is there
     if (need > 0) {
@@ -124,7 +129,7 @@ class aio_backend final : public io_backend {
     }
     int n;
     do {
-      n = io_getevents(ctx_, need, static_cast<long>(events_.size()), events_.data(), tsp);
+      n = io_getevents(ctx_, need, most, events_.data(), tsp);
     } while (n == -EINTR);
     for (int i = 0; i < n; ++i) finish(events_[static_cast<std::size_t>(i)]);
   }
@@ -282,6 +287,7 @@ class aio_backend final : public io_backend {
   io_context_t ctx_ = nullptr;
   aio_ring* ring_ = nullptr;
   bool allow_buffered_;
+  bool paced_;
   std::vector<slot> slots_;
   std::vector<std::uint32_t> free_;
   std::vector<iocb*> batch_;

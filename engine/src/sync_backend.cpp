@@ -23,7 +23,7 @@ class sync_backend final : public io_backend {
                                 .registered_buffers = false,
                                 .registered_files = false,
                                 .cancel_in_kernel = false},
-                   opts) {
+                   opts, /*default_callback_batch=*/1) {
     // The same limit as the other backends, so that a queue depth that works
     // on one works on all (and "default" cannot fall back to a bad one).
     if (opts.queue_depth == 0 || opts.queue_depth > 65536) {

@@ -29,7 +29,7 @@ class uring_backend final : public io_backend {
                                 .registered_buffers = true,
                                 .registered_files = true,
                                 .cancel_in_kernel = true},
-                   opts) {
+                   opts, /*default_callback_batch=*/2) {
     if (opts.queue_depth == 0 || opts.queue_depth > 32768) {
       throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
                                 "uring: queue depth " + std::to_string(opts.queue_depth) +
