@@ -273,6 +273,18 @@ void io_backend::abandon_all() noexcept {
   outstanding_ = 0;
 }
 
+void io_backend::forget_all() noexcept {
+  for (request_list* l : {&queued_, &done_}) {
+    while (!l->empty()) {
+      io_request& r = l->front();
+      l->pop_front();
+      r.internal_.st = io_request::state::idle;
+    }
+  }
+  in_kernel_ = 0;
+  outstanding_ = 0;
+}
+
 io_backend::segment io_backend::next_segment(const io_request& r) noexcept {
   const std::size_t done = r.internal_.progress;
   segment s{r.op, nullptr, 0, nullptr, 0, r.offset + done};

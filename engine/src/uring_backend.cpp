@@ -1,11 +1,14 @@
 #include "uring_backend.hpp"
 
 #include <liburing.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <stdexcept>
 #include <vector>
 
 namespace pageio::detail {
@@ -29,15 +32,31 @@ class uring_backend final : public io_backend {
                                 .registered_buffers = true,
                                 .registered_files = true,
                                 .cancel_in_kernel = true},
-                   opts, /*default_callback_batch=*/2) {
+                   opts, /*default_callback_batch=*/opts.uring_single_thread ? 1u : 2u) {
     if (opts.queue_depth == 0 || opts.queue_depth > 32768) {
       throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
                                 "uring: queue depth " + std::to_string(opts.queue_depth) +
                                     " is outside 1..32768");
     }
     io_uring_params p{};
-    p.flags = IORING_SETUP_SUBMIT_ALL;  // one bad request does not hold back the batch
-    int rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
+    int rc = -EINVAL;
+    if (opts.uring_single_thread) {
+      // Completion work deferred to the driving thread's waits; the ring is
+      // created disabled so that the thread that first drives it becomes
+      // its only issuer, whichever thread built the backend.
+      p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
+      // Completion queue as deep as the submission queue, as fio sizes it.
+      p.flags |= IORING_SETUP_CQSIZE;
+      p.cq_entries = opts.queue_depth;
+      rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
+      single_thread_ = rc == 0;
+    }
+    if (rc == -EINVAL) {  // not asked for, or a kernel older than 6.1
+      p = io_uring_params{};
+      p.flags = IORING_SETUP_SUBMIT_ALL;  // one bad request does not hold back the batch
+      rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
+    }
     if (rc == -EINVAL) {  // kernel older than 5.18
       p = io_uring_params{};
       rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
@@ -55,6 +74,13 @@ class uring_backend final : public io_backend {
   }
 
   ~uring_backend() override {
+    if (single_thread_ && enabled_ && ::gettid() != owner_) {
+      // Only the owner can wait for completions on this ring. Closing the
+      // ring makes the kernel cancel or finish what it holds first.
+      io_uring_queue_exit(&ring_);
+      forget_all();
+      return;
+    }
     abandon_all();
     io_uring_queue_exit(&ring_);
   }
@@ -98,24 +124,30 @@ class uring_backend final : public io_backend {
   }
 
   void kernel_cycle(std::size_t min_wait, std::chrono::nanoseconds timeout, bool harvest) override {
+    if (single_thread_) claim_thread();
     fill_sq();
+    // Deferred completion work runs only when the owner enters the kernel.
+    if (single_thread_ && harvest && min_wait == 0 && in_kernel() > 0) io_uring_get_events(&ring_);
     std::size_t got = harvest ? harvest_cq() : 0;
     // Never wait for more than the kernel holds (the rest may still be queued).
     min_wait = std::min(min_wait, got + in_kernel());
+    int rc = 0;
     if (!harvest || got >= min_wait) {
-      if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
+      if (io_uring_sq_ready(&ring_) > 0) rc = io_uring_submit(&ring_);
+      if (rc == -EEXIST) wrong_thread();  // SINGLE_ISSUER: the kernel saw another task
       return;
     }
     const auto need = static_cast<unsigned>(min_wait - got);
     if (timeout == forever || !ext_arg_) {
-      io_uring_submit_and_wait(&ring_, need);
+      rc = io_uring_submit_and_wait(&ring_, need);
     } else {
       __kernel_timespec ts{};
       ts.tv_sec = timeout.count() / 1'000'000'000;
       ts.tv_nsec = timeout.count() % 1'000'000'000;
       io_uring_cqe* cqe = nullptr;
-      io_uring_submit_and_wait_timeout(&ring_, &cqe, need, &ts, nullptr);
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, need, &ts, nullptr);
     }
+    if (rc == -EEXIST) wrong_thread();
     harvest_cq();
   }
 
@@ -129,6 +161,28 @@ class uring_backend final : public io_backend {
   }
 
  private:
+  // backend_options::uring_single_thread: the first thread to drive the ring
+  // owns it; another one gets a clear error instead of -EEXIST from the kernel.
+  void claim_thread() {
+    if (!enabled_) {
+      owner_ = ::gettid();
+      // liburing 2.3 declares io_uring_enable_rings() but does not export it.
+      if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+        throw std::system_error(errno, std::system_category(), "uring: enabling the ring");
+      }
+      enabled_ = true;
+    } else if (::gettid() != owner_) {
+      wrong_thread();
+    }
+  }
+
+  [[noreturn]] static void wrong_thread() {
+    throw std::logic_error(
+          "uring: a backend built with backend_options::uring_single_thread is driven by the thread "
+          "that first submitted to it; another thread called submit/reap/poll. Build it without "
+          "uring_single_thread to hand it between threads");
+  }
+
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) {
@@ -215,6 +269,9 @@ class uring_backend final : public io_backend {
 
   io_uring ring_{};
   bool ext_arg_ = false;
+  bool single_thread_ = false;  // SINGLE_ISSUER | DEFER_TASKRUN in force
+  bool enabled_ = false;        // the disabled ring was enabled by owner_
+  pid_t owner_ = 0;  // kernel thread id: std::thread ids are reused at once
   std::vector<int> file_index_;  // by fd: registered index, or -1
   std::uint32_t buffers_ = 0;
 };

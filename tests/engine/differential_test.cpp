@@ -324,19 +324,24 @@ TEST(Differential, EveryBackendMatchesSync) {
   std::vector<backend_under_test> backends;
   // "aio-ring": the aio backend reaping every ready completion from the
   // shared ring (aio_paced_reap off), the path poll() and event loops take.
+  // "uring-single": uring with backend_options::uring_single_thread
+  // (SINGLE_ISSUER | DEFER_TASKRUN rings).
   struct variant {
     const char* label;
     const char* backend;
     bool paced;
+    bool single_thread;
   };
-  for (const variant& v : {variant{"sync", "sync", true}, variant{"aio", "aio", true},
-                           variant{"aio-ring", "aio", false}, variant{"uring", "uring", true}}) {
+  for (const variant& v : {variant{"sync", "sync", true, false}, variant{"aio", "aio", true, false},
+                           variant{"aio-ring", "aio", false, false}, variant{"uring", "uring", true, false},
+                           variant{"uring-single", "uring", true, true}}) {
     backend_under_test b;
     b.name = v.label;
     const char* name = v.label;
     try {
       backend_options vo = opts;
       vo.aio_paced_reap = v.paced;
+      vo.uring_single_thread = v.single_thread;
       b.be = make_backend(v.backend, vo);
     } catch (const backend_unavailable& e) {
       ASSERT_NE(b.name, "sync") << e.what();

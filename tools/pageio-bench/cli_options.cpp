@@ -30,6 +30,12 @@ const CLI::Validator nonnegative_seconds(
     },
     "SECONDS>=0");
 
+void add_uring_any_thread(CLI::App& cmd, bool& value) {
+  cmd.add_flag("--uring-any-thread", value,
+               "build uring backends without backend_options::uring_single_thread (no SINGLE_ISSUER | "
+               "DEFER_TASKRUN), as a program that hands a backend between threads must");
+}
+
 void add_callback_batch(CLI::App& cmd, unsigned& value) {
   cmd.add_option("--callback-batch", value,
                  "backend_options::callback_batch: resubmissions from completion callbacks go to the kernel in "
@@ -78,6 +84,7 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
     cmd.add_flag("--uring-register", o.uring_register,
                  "register the file and the buffers with the backend (uring: fixed files and buffers)");
     add_callback_batch(cmd, o.callback_batch);
+    add_uring_any_thread(cmd, o.uring_any_thread);
     cmd.add_option("--seed", o.seed, "seed of the offset generator")->capture_default_str();
   }
 }
@@ -94,6 +101,7 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->capture_default_str();
   cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
   add_callback_batch(cmd, o.callback_batch);
+  add_uring_any_thread(cmd, o.uring_any_thread);
   cmd.add_option("--fio-batch", o.fio_batch,
                  "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue depth, "
                  "1 (default) = fio's own default (one submit call per I/O)")
@@ -115,6 +123,7 @@ workload_params to_workload(const io_cli& o) {
   p.size_bytes = parse_size(o.size, "--size");
   p.uring_register = o.uring_register;
   p.callback_batch = o.callback_batch;
+  p.uring_single_thread = !o.uring_any_thread;
   p.seed = o.seed;
   if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
   if (p.size_bytes < p.bs) {
@@ -167,6 +176,7 @@ compare_options to_compare(const compare_cli& o) {
   c.use_fio = !o.no_fio;
   c.fio_batch = o.fio_batch;
   c.callback_batch = o.callback_batch;
+  c.uring_single_thread = !o.uring_any_thread;
   c.json_out = o.json_out.empty() ? c.dir / "compare.json" : std::filesystem::path(o.json_out);
   c.chart = o.chart.empty() ? c.dir / "compare.svg" : std::filesystem::path(o.chart);
   for (std::size_t start = 0; start < o.backends.size();) {

@@ -25,6 +25,7 @@ struct io_cli {
   bool json = false;
   bool uring_register = false;
   unsigned callback_batch = 0;
+  bool uring_any_thread = false;
   unsigned fio_batch = 1;
   std::uint64_t seed = 0x5eed;
 };
@@ -37,6 +38,7 @@ struct compare_cli {
   unsigned rounds = 1;
   bool no_fio = false;
   unsigned callback_batch = 0;
+  bool uring_any_thread = false;
   unsigned fio_batch = 1;
   std::string json_out;
   std::string chart;

@@ -108,6 +108,7 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
     p.file = o.file;
     p.size_bytes = o.size_bytes;
     p.callback_batch = o.callback_batch;
+    p.uring_single_thread = o.uring_single_thread;
     return run_workload(p);
   }
   fio_params p;

@@ -25,6 +25,7 @@ struct compare_options {
   bool use_fio = true;
   unsigned fio_batch = 1;       // see fio_params::batch
   unsigned callback_batch = 0;  // see workload_params::callback_batch
+  bool uring_single_thread = true;  // see workload_params::uring_single_thread
   std::filesystem::path json_out;
   std::filesystem::path chart;
   std::vector<std::string> only_backends;  // empty: all

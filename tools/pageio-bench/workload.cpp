@@ -40,6 +40,7 @@ backend_options backend_options_for(const workload_params& p) {
   backend_options o;
   o.queue_depth = p.qd;
   if (p.callback_batch != 0) o.callback_batch = p.callback_batch;
+  o.uring_single_thread = p.uring_single_thread;
   return o;
 }
 

@@ -23,6 +23,9 @@ struct workload_params {
   std::filesystem::path file;   // must exist and hold at least size_bytes (see test_file.hpp)
   std::uint64_t size_bytes = 0; // offsets fall in [0, size_bytes)
   bool uring_register = false;  // register the file and the buffers (uring)
+  // backend_options::uring_single_thread: this benchmark drives each backend
+  // from one thread, and says so, as fio sets up its rings.
+  bool uring_single_thread = true;
   // backend_options::callback_batch: resubmissions from completion callbacks
   // go to the kernel in groups of this many. 0 keeps the engine's default.
   unsigned callback_batch = 0;

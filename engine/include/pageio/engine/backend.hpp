@@ -26,7 +26,8 @@ struct backend_options {
   // Requests submitted from completion callbacks go to the kernel as soon as
   // this many have gathered, and the rest when the callbacks are done. Larger
   // groups cost fewer syscalls but leave the device idle longer. 0 = the
-  // backend's measured choice (aio 1, uring 2; see docs/engine.md).
+  // backend's measured choice (aio 1, uring 2 or 1 with uring_single_thread;
+  // see docs/engine.md).
   unsigned callback_batch = 0;
   // aio: while waiting, take completions from the kernel one io_getevents
   // call per completion (as fio does) rather than all that are ready from the
@@ -35,6 +36,16 @@ struct backend_options {
   // full: random 4 KiB writes at QD32 went from ~144k to ~170k IOPS
   // (docs/engine.md). poll() always takes everything that is ready.
   bool aio_paced_reap = true;
+  // uring: the caller promises that one thread drives this backend for its
+  // whole life (the first to submit, reap or poll; also the one that destroys
+  // it). The ring then runs completion work when that thread waits instead of
+  // interrupting it (IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN, as fio sets
+  // up its rings, with a completion queue as deep as the queue depth), and
+  // callback resubmissions go out one at a time: random 4 KiB writes at QD32
+  // measured ~143k against ~133k IOPS without (docs/engine.md). Another
+  // thread that drives it gets std::logic_error. Ignored where the kernel
+  // lacks these flags (before 6.1).
+  bool uring_single_thread = false;
 };
 
 // What a backend can do here, found by trying at start-up.
@@ -152,6 +163,9 @@ class io_backend {
   void complete_now(io_request& r, std::int64_t res) noexcept;
   // Called first in a derived destructor: see ~io_backend.
   void abandon_all() noexcept;
+  // Drops all bookkeeping without waiting: for a destructor whose kernel
+  // object already finished or cancelled everything it held.
+  void forget_all() noexcept;
   int existing_notify_fd() const noexcept { return notify_fd_; }
   void signal_notify(std::uint64_t n = 1) noexcept;
 
