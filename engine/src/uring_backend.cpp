@@ -22,6 +22,13 @@ std::string uring_disabled_setting() {
   return s.empty() ? "" : " (kernel.io_uring_disabled = " + s + ")";
 }
 
+// The calling thread's kernel id, fetched once per thread: gettid() is a
+// system call, and the single-thread check runs on every submit and reap.
+pid_t this_tid() noexcept {
+  thread_local const pid_t tid = ::gettid();
+  return tid;
+}
+
 class uring_backend final : public io_backend {
  public:
   explicit uring_backend(const backend_options& opts)
@@ -74,7 +81,7 @@ class uring_backend final : public io_backend {
   }
 
   ~uring_backend() override {
-    if (single_thread_ && enabled_ && ::gettid() != owner_) {
+    if (single_thread_ && enabled_ && this_tid() != owner_) {
       // Only the owner can wait for completions on this ring. Closing the
       // ring makes the kernel cancel or finish what it holds first.
       io_uring_queue_exit(&ring_);
@@ -165,13 +172,13 @@ class uring_backend final : public io_backend {
   // owns it; another one gets a clear error instead of -EEXIST from the kernel.
   void claim_thread() {
     if (!enabled_) {
-      owner_ = ::gettid();
+      owner_ = this_tid();
       // liburing 2.3 declares io_uring_enable_rings() but does not export it.
       if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
         throw std::system_error(errno, std::system_category(), "uring: enabling the ring");
       }
       enabled_ = true;
-    } else if (::gettid() != owner_) {
+    } else if (this_tid() != owner_) {
       wrong_thread();
     }
   }
