@@ -97,29 +97,25 @@ std::vector<std::vector<engine_spec>> pairs_for(const case_spec& c, const std::v
 }
 
 run_result run_one(const compare_options& o, const case_spec& c, const engine_spec& e) {
+  workload_shape shape;
+  shape.rw = c.rw;
+  shape.bs = o.bs;
+  shape.qd = c.qd;
+  shape.seconds = o.seconds;
+  shape.warmup_seconds = o.warmup_seconds;
+  shape.file = o.file;
+  shape.size_bytes = o.size_bytes;
   if (e.tool == "pageio") {
     workload_params p;
+    static_cast<workload_shape&>(p) = shape;
     p.backend = e.engine;
-    p.rw = c.rw;
-    p.bs = o.bs;
-    p.qd = c.qd;
-    p.seconds = o.seconds;
-    p.warmup_seconds = o.warmup_seconds;
-    p.file = o.file;
-    p.size_bytes = o.size_bytes;
     p.callback_batch = o.callback_batch;
     p.uring_single_thread = o.uring_single_thread;
     return run_workload(p);
   }
   fio_params p;
+  static_cast<workload_shape&>(p) = shape;
   p.engine = e.engine;
-  p.rw = c.rw;
-  p.bs = o.bs;
-  p.qd = c.qd;
-  p.seconds = o.seconds;
-  p.warmup_seconds = o.warmup_seconds;
-  p.file = o.file;
-  p.size_bytes = o.size_bytes;
   p.batch = o.fio_batch;
   return run_fio(p);
 }

@@ -13,15 +13,8 @@
 
 namespace pageio::bench {
 
-struct fio_params {
+struct fio_params : workload_shape {
   std::string engine = "io_uring";  // fio --ioengine: psync, libaio, io_uring
-  rw_mode rw = rw_mode::randread;
-  std::uint64_t bs = 4096;
-  unsigned qd = 1;
-  double seconds = 4;
-  double warmup_seconds = 0.5;  // fio --ramp_time
-  std::filesystem::path file;
-  std::uint64_t size_bytes = 0;
   // libaio/io_uring: --iodepth_batch_submit and --iodepth_batch_complete_max.
   // 0 means the queue depth (submit what completed as one batch, as pageio's
   // reap() does); 1 leaves fio's default, a submit call per I/O.

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <string>
@@ -15,6 +16,18 @@ inline constexpr double not_measured = std::numeric_limits<double>::quiet_NaN();
 
 // The access patterns both pageio-bench and fio understand (fio's --rw names).
 enum class rw_mode { randread, randwrite, read, write };
+
+// What a run does, whoever runs it (pageio or fio): the same file, block
+// size, queue depth and duration make the two comparable.
+struct workload_shape {
+  rw_mode rw = rw_mode::randread;
+  std::uint64_t bs = 4096;
+  unsigned qd = 1;
+  double seconds = 4;
+  double warmup_seconds = 0.5;   // run but not counted (fio: --ramp_time)
+  std::filesystem::path file;    // must exist and hold at least size_bytes (see test_file.hpp)
+  std::uint64_t size_bytes = 0;  // offsets fall in [0, size_bytes)
+};
 const char* to_string(rw_mode m) noexcept;
 bool is_write(rw_mode m) noexcept;
 bool is_random(rw_mode m) noexcept;

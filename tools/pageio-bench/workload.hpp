@@ -13,15 +13,8 @@
 
 namespace pageio::bench {
 
-struct workload_params {
+struct workload_params : workload_shape {
   std::string backend = "uring";
-  rw_mode rw = rw_mode::randread;
-  std::uint64_t bs = 4096;
-  unsigned qd = 1;
-  double seconds = 4;
-  double warmup_seconds = 0.5;  // run but not counted
-  std::filesystem::path file;   // must exist and hold at least size_bytes (see test_file.hpp)
-  std::uint64_t size_bytes = 0; // offsets fall in [0, size_bytes)
   bool uring_register = false;  // register the file and the buffers (uring)
   // backend_options::uring_single_thread: this benchmark drives each backend
   // from one thread, and says so, as fio sets up its rings.
