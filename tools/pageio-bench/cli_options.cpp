@@ -44,6 +44,14 @@ void add_callback_batch(CLI::App& cmd, unsigned& value) {
       ->capture_default_str();
 }
 
+void add_cpu(CLI::App& cmd, int& value, const char* who) {
+  cmd.add_option("--cpu", value,
+                 fmt::format("pin {} to this CPU (fio: --cpus_allowed); makes runs on a machine whose disk "
+                             "interrupts land on one CPU comparable (default: not pinned)",
+                             who))
+      ->check(CLI::Range(0, CPU_SETSIZE - 1));
+}
+
 rw_mode rw_from(const std::string& s) {
   if (auto m = parse_rw(s)) return *m;
   throw usage_error(fmt::format("--rw {}: choose one of randread, randwrite, read, write", s));
@@ -75,6 +83,7 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
                  "data dir = $PAGEIO_DATA_DIR or ./pageio-data");
   cmd.add_option("--size,-s", o.size, "bytes of the file to use (suffixes allowed: 512m, 1g)")->capture_default_str();
   cmd.add_flag("--json", o.json, "print one JSON object instead of the table");
+  add_cpu(cmd, o.cpu, for_fio ? "fio's job" : "the thread that drives the I/O");
   if (for_fio) {
     cmd.add_option("--fio-batch", o.fio_batch,
                    "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue "
@@ -106,6 +115,7 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
                  "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue depth, "
                  "1 (default) = fio's own default (one submit call per I/O)")
       ->capture_default_str();
+  add_cpu(cmd, o.cpu, "every run, pageio's and fio's,");
   cmd.add_option("--json-out", o.json_out, "where to write the results as JSON (default: <dir>/compare.json)");
   cmd.add_option("--chart", o.chart, "where to write an SVG bar chart with gnuplot (default: <dir>/compare.svg)");
   cmd.add_option("--backends", o.backends, "comma-separated backends to run (default: every available one)");
@@ -125,6 +135,7 @@ workload_params to_workload(const io_cli& o) {
   p.callback_batch = o.callback_batch;
   p.uring_single_thread = !o.uring_any_thread;
   p.seed = o.seed;
+  p.cpu = o.cpu;
   if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
   if (p.size_bytes < p.bs) {
     throw usage_error(fmt::format("--size ({}) is smaller than --bs ({}): not one block fits",
@@ -142,14 +153,8 @@ fio_params to_fio(const io_cli& o) {
     if (avail.empty()) throw std::runtime_error("no pageio backend starts here, so no default fio engine");
     name = avail.front();
   }
+  static_cast<workload_shape&>(p) = w;
   p.engine = fio_engine_for(name);
-  p.rw = w.rw;
-  p.bs = w.bs;
-  p.qd = w.qd;
-  p.seconds = w.seconds;
-  p.warmup_seconds = w.warmup_seconds;
-  p.file = w.file;
-  p.size_bytes = w.size_bytes;
   p.batch = o.fio_batch;
   if (p.engine == "psync" && p.qd > 1) {
     throw usage_error("fio's psync engine does one I/O at a time: use --qd 1 with --backend sync");
@@ -175,6 +180,7 @@ compare_options to_compare(const compare_cli& o) {
   c.rounds = o.rounds;
   c.use_fio = !o.no_fio;
   c.fio_batch = o.fio_batch;
+  c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;
   c.uring_single_thread = !o.uring_any_thread;
   c.json_out = o.json_out.empty() ? c.dir / "compare.json" : std::filesystem::path(o.json_out);

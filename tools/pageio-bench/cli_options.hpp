@@ -28,6 +28,7 @@ struct io_cli {
   bool uring_any_thread = false;
   unsigned fio_batch = 1;
   std::uint64_t seed = 0x5eed;
+  int cpu = -1;
 };
 
 struct compare_cli {
@@ -40,6 +41,7 @@ struct compare_cli {
   unsigned callback_batch = 0;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;
+  int cpu = -1;
   std::string json_out;
   std::string chart;
   std::string backends;  // comma-separated subset; empty: every available one

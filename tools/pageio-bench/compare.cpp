@@ -105,6 +105,7 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
   shape.warmup_seconds = o.warmup_seconds;
   shape.file = o.file;
   shape.size_bytes = o.size_bytes;
+  shape.cpu = o.cpu;
   if (e.tool == "pageio") {
     workload_params p;
     static_cast<workload_shape&>(p) = shape;
@@ -184,6 +185,7 @@ int run_compare(const compare_options& o) {
              "{} round(s)\n",
              fmt::join(backends, ", "), with_fio ? res.fio_version : "not used", format_size(o.bs),
              res.cases.size(), pageio_runs, fio_runs, o.seconds, o.warmup_seconds, o.rounds);
+  if (o.cpu >= 0) fmt::print("every run is pinned to CPU {} (pageio: the benchmark thread; fio: --cpus_allowed)\n", o.cpu);
   fmt::print("estimated duration: {} (m:ss){}\n", mmss(estimate), must_write ? ", including writing the test file" : "");
   std::fflush(stdout);
 

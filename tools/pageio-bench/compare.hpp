@@ -24,6 +24,7 @@ struct compare_options {
   unsigned rounds = 1;
   bool use_fio = true;
   unsigned fio_batch = 1;       // see fio_params::batch
+  int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
   bool uring_single_thread = true;  // see workload_params::uring_single_thread
   std::filesystem::path json_out;

@@ -107,6 +107,7 @@ nlohmann::json compare_json(const compare_results& r) {
   j["rounds"] = o.rounds;
   j["fio"] = r.fio_version.empty() ? nlohmann::json() : nlohmann::json(r.fio_version);
   j["fio_batch"] = o.fio_batch;            // 0: the queue depth
+  j["pinned_cpu"] = o.cpu >= 0 ? nlohmann::json(o.cpu) : nlohmann::json();
   j["callback_batch"] = o.callback_batch;  // 0: the engine's default
   j["duration_seconds"] = r.duration_seconds;
   j["backends"] = nlohmann::json::array();

@@ -87,6 +87,7 @@ std::vector<std::string> fio_command(const fio_params& p) {
       "--percentile_list=50:99:99.9",
       "--output-format=json",
   };
+  if (p.cpu >= 0) argv.push_back(fmt::format("--cpus_allowed={}", p.cpu));
   const unsigned batch = p.batch == 0 ? p.qd : std::min(p.batch, p.qd);
   if ((p.engine == "libaio" || p.engine == "io_uring") && batch > 1) {
     // What fio users write for batched submission: up to `batch` I/Os per
@@ -152,6 +153,7 @@ run_result run_fio(const fio_params& p) {
   }
   run_result r = parse_fio_json(out.out, p);
   r.command = shell_quote(argv);
+  r.cpu = p.cpu;
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <string>
 
 namespace pageio::bench {
 
@@ -27,8 +28,9 @@ std::string fixed(double v, int decimals) {
 }
 
 void print_run(std::FILE* out, const run_result& r) {
-  fmt::print(out, "{} {}: {} {} QD{}, {:.2f} s measured, {} I/Os\n", r.tool, r.engine, to_string(r.rw),
-             format_size(r.bs), r.qd, r.seconds, group_thousands(static_cast<double>(r.ios)));
+  fmt::print(out, "{} {}: {} {} QD{}, {:.2f} s measured, {} I/Os{}\n", r.tool, r.engine, to_string(r.rw),
+             format_size(r.bs), r.qd, r.seconds, group_thousands(static_cast<double>(r.ios)),
+             r.cpu >= 0 ? fmt::format(", pinned to CPU {}", r.cpu) : std::string());
   fmt::print(out, "  IOPS          {:>12}\n", group_thousands(r.iops));
   fmt::print(out, "  MiB/s         {:>12}\n", fixed(r.mib_s, 1));
   fmt::print(out, "  latency (µs)  p50 {}  p99 {}  p99.9 {}  mean {}  max {}\n", fixed(r.lat_p50_us, 1),

@@ -42,6 +42,7 @@ nlohmann::json to_json(const run_result& r) {
       {"lat_mean_us", num(r.lat_mean_us)},
       {"lat_max_us", num(r.lat_max_us)},
       {"cpu_us_per_io", num(r.cpu_us_per_io)},
+      {"pinned_cpu", r.cpu >= 0 ? nlohmann::json(r.cpu) : nlohmann::json()},
   };
   if (r.tool == "fio") {
     j["clat_p50_us"] = num(r.clat_p50_us);

@@ -27,6 +27,9 @@ struct workload_shape {
   double warmup_seconds = 0.5;   // run but not counted (fio: --ramp_time)
   std::filesystem::path file;    // must exist and hold at least size_bytes (see test_file.hpp)
   std::uint64_t size_bytes = 0;  // offsets fall in [0, size_bytes)
+  // The CPU the thread driving the I/O is pinned to (pageio: the benchmark
+  // thread; fio: --cpus_allowed for its job); -1 leaves it to the scheduler.
+  int cpu = -1;
 };
 const char* to_string(rw_mode m) noexcept;
 bool is_write(rw_mode m) noexcept;
@@ -54,6 +57,7 @@ struct run_result {
   double clat_p99_us = not_measured;  // fio only
   // User + system CPU time of the process driving the I/O, per I/O, in µs.
   double cpu_us_per_io = not_measured;
+  int cpu = -1;         // the CPU the run was pinned to, -1: not pinned
   std::string command;  // fio only: the command line that was run
 };
 

@@ -9,11 +9,15 @@
 #include <pageio/engine/file.hpp>
 
 #include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <system_error>
 #include <vector>
 
 namespace pageio::bench {
@@ -33,6 +37,41 @@ double cpu_seconds() {
   auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
+
+// Pins the calling thread to one CPU for its lifetime and gives it back the
+// CPUs it had before, so that a `compare` run leaves the next one unpinned.
+class cpu_pin {
+ public:
+  explicit cpu_pin(int cpu) {
+    if (cpu < 0) return;
+    if (int rc = ::pthread_getaffinity_np(::pthread_self(), sizeof before_, &before_); rc != 0) {
+      throw std::system_error(rc, std::system_category(), "pthread_getaffinity_np");
+    }
+    if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &before_)) {
+      std::string allowed;
+      for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &before_)) allowed += (allowed.empty() ? "" : ",") + std::to_string(c);
+      }
+      throw usage_error(fmt::format("--cpu {}: this process may only run on CPU(s) {}", cpu, allowed));
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (int rc = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one); rc != 0) {
+      throw std::system_error(rc, std::system_category(), fmt::format("pinning to CPU {}", cpu));
+    }
+    pinned_ = true;
+  }
+  ~cpu_pin() {
+    if (pinned_) ::pthread_setaffinity_np(::pthread_self(), sizeof before_, &before_);
+  }
+  cpu_pin(const cpu_pin&) = delete;
+  cpu_pin& operator=(const cpu_pin&) = delete;
+
+ private:
+  cpu_set_t before_{};
+  bool pinned_ = false;
+};
 
 }  // namespace
 
@@ -231,6 +270,7 @@ void check_params(const workload_params& p) {
 
 run_result run_workload(const workload_params& p) {
   check_params(p);
+  const cpu_pin pin(p.cpu);  // before the backend, so that its ring is set up from the pinned thread
   auto backend = start_backend(p);
   if (p.uring_register && !backend->caps().registered_buffers) {
     throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
@@ -248,6 +288,7 @@ run_result run_workload(const workload_params& p) {
   runner r(p, *backend, f);
   run_result res = r.run();
   backend->forget_fd(f.fd());
+  res.cpu = p.cpu;
   return res;
 }
 
