@@ -1,5 +1,7 @@
 # System libraries pageio builds on (Debian: scripts/setup.sh installs them).
 find_package(Boost 1.81 REQUIRED)
+# Boost.Asio (pageio/engine/asio.hpp) runs on threads.
+find_package(Threads REQUIRED)
 
 find_path(PAGEIO_LIBAIO_INCLUDE libaio.h)
 find_library(PAGEIO_LIBAIO aio)
