@@ -94,6 +94,12 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
                  "register the file and the buffers with the backend (uring: fixed files and buffers)");
     add_callback_batch(cmd, o.callback_batch);
     add_uring_any_thread(cmd, o.uring_any_thread);
+    cmd.add_option("--api", o.api,
+                   "who drives the I/O: raw (completion callbacks on the backend), asio (a C++20 coroutine per "
+                   "request through pageio::asio_driver), asio-file (the same coroutines on Boost.Asio's own "
+                   "random_access_file, io_uring inside Asio; --backend is ignored)")
+        ->check(CLI::IsMember({"raw", "asio", "asio-file"}))
+        ->capture_default_str();
     cmd.add_option("--seed", o.seed, "seed of the offset generator")->capture_default_str();
   }
 }
@@ -136,6 +142,7 @@ workload_params to_workload(const io_cli& o) {
   p.uring_single_thread = !o.uring_any_thread;
   p.seed = o.seed;
   p.cpu = o.cpu;
+  p.api = o.api;
   if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
   if (p.size_bytes < p.bs) {
     throw usage_error(fmt::format("--size ({}) is smaller than --bs ({}): not one block fits",

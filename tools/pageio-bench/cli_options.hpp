@@ -29,6 +29,7 @@ struct io_cli {
   unsigned fio_batch = 1;
   std::uint64_t seed = 0x5eed;
   int cpu = -1;
+  std::string api = "raw";
 };
 
 struct compare_cli {

@@ -44,6 +44,7 @@ nlohmann::json to_json(const run_result& r) {
       {"cpu_us_per_io", num(r.cpu_us_per_io)},
       {"pinned_cpu", r.cpu >= 0 ? nlohmann::json(r.cpu) : nlohmann::json()},
   };
+  if (!r.api.empty()) j["api"] = r.api;
   if (r.tool == "fio") {
     j["clat_p50_us"] = num(r.clat_p50_us);
     j["clat_p99_us"] = num(r.clat_p99_us);

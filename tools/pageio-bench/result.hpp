@@ -58,6 +58,7 @@ struct run_result {
   // User + system CPU time of the process driving the I/O, per I/O, in µs.
   double cpu_us_per_io = not_measured;
   int cpu = -1;         // the CPU the run was pinned to, -1: not pinned
+  std::string api;      // pageio only: "raw", "asio" or "asio-file" (see workload_params::api)
   std::string command;  // fio only: the command line that was run
 };
 

@@ -1,7 +1,8 @@
 #include "workload.hpp"
 
+#include "asio_workload.hpp"
 #include "errors.hpp"
-#include "histogram.hpp"
+#include "meter.hpp"
 #include "rng.hpp"
 
 #include <pageio/engine/aligned_buffer.hpp>
@@ -11,8 +12,6 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -23,20 +22,6 @@
 namespace pageio::bench {
 
 namespace {
-
-std::uint64_t now_ns() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-// User + system CPU time of this process so far, in seconds.
-double cpu_seconds() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
 
 // Pins the calling thread to one CPU for its lifetime and gives it back the
 // CPUs it had before, so that a `compare` run leaves the next one unpinned.
@@ -50,7 +35,9 @@ class cpu_pin {
     if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &before_)) {
       std::string allowed;
       for (int c = 0; c < CPU_SETSIZE; ++c) {
-        if (CPU_ISSET(c, &before_)) allowed += (allowed.empty() ? "" : ",") + std::to_string(c);
+        if (!CPU_ISSET(c, &before_)) continue;
+        if (!allowed.empty()) allowed += ',';
+        allowed += std::to_string(c);
       }
       throw usage_error(fmt::format("--cpu {}: this process may only run on CPU(s) {}", cpu, allowed));
     }
@@ -101,7 +88,7 @@ namespace {
 class runner {
  public:
   runner(const workload_params& p, io_backend& backend, const file& f)
-      : p_(p), backend_(backend), rng_(p.seed), blocks_(p.size_bytes / p.bs), slots_(p.qd) {
+      : p_(p), backend_(backend), rng_(p.seed), blocks_(p.size_bytes / p.bs), slots_(p.qd), meter_(p) {
     const std::size_t align = std::max<std::size_t>(4096, f.alignment().memory);
     arena_ = aligned_buffer(p.bs * p.qd, align);
     if (is_write(p.rw)) {
@@ -145,9 +132,7 @@ class runner {
     for (slot& s : slots_) batch.push_back(&s.req);
 
     const std::uint64_t start = now_ns();
-    measure_from_ns_ = start + static_cast<std::uint64_t>(p_.warmup_seconds * 1e9);
-    deadline_ns_ = measure_from_ns_ + static_cast<std::uint64_t>(p_.seconds * 1e9);
-    if (p_.warmup_seconds <= 0) begin_measuring(start);
+    meter_.start(start);
     for (slot& s : slots_) {
       s.req.offset = next_offset();
       s.start_ns = start;
@@ -157,29 +142,13 @@ class runner {
     // A bounded wait, so that a stalled device cannot hold us past the deadline.
     constexpr std::chrono::milliseconds wait_at_most{100};
     while (!stopping_) {
-      if (backend_.reap(1, wait_at_most) == 0 && now_ns() >= deadline_ns_) stopping_ = true;
+      if (backend_.reap(1, wait_at_most) == 0 && meter_.past_deadline(now_ns())) stopping_ = true;
     }
-    const double cpu_end = cpu_seconds();
+    meter_.stop();
     backend_.drain();  // completions after the deadline are neither counted nor resubmitted
     if (!failure_.empty()) throw std::runtime_error(failure_);
-    if (!measuring_) throw std::runtime_error("the run ended before its warm-up did");
-
-    run_result r;
-    r.tool = "pageio";
-    r.engine = backend_.name();
-    r.rw = p_.rw;
-    r.bs = p_.bs;
-    r.qd = p_.qd;
-    r.seconds = static_cast<double>(deadline_ns_ - measured_from_ns_) / 1e9;
-    r.ios = ios_;
-    r.iops = static_cast<double>(ios_) / r.seconds;
-    r.mib_s = r.iops * static_cast<double>(p_.bs) / (1024.0 * 1024.0);
-    r.lat_p50_us = hist_.percentile_ns(50) / 1e3;
-    r.lat_p99_us = hist_.percentile_ns(99) / 1e3;
-    r.lat_p999_us = hist_.percentile_ns(99.9) / 1e3;
-    r.lat_mean_us = hist_.mean_ns() / 1e3;
-    r.lat_max_us = static_cast<double>(hist_.max_ns()) / 1e3;
-    if (ios_ > 0) r.cpu_us_per_io = (cpu_end - cpu_start_) * 1e6 / static_cast<double>(ios_);
+    run_result r = meter_.result("pageio", backend_.name());
+    r.api = "raw";
     return r;
   }
 
@@ -206,26 +175,13 @@ class runner {
       stopping_ = true;
     }
     if (stopping_) return;
-    if (now >= deadline_ns_) {
+    if (!meter_.completed(s.start_ns, now)) {
       stopping_ = true;
       return;
-    }
-    if (!measuring_ && now >= measure_from_ns_) begin_measuring(now);
-    if (measuring_) {
-      hist_.record(now - s.start_ns);
-      ++ios_;
     }
     s.req.offset = next_offset();
     s.start_ns = now;
     backend_.submit(s.req);  // joins the batch reap() sends when the callbacks are done
-  }
-
-  void begin_measuring(std::uint64_t now) {
-    measuring_ = true;
-    measured_from_ns_ = now;
-    hist_.reset();
-    ios_ = 0;
-    cpu_start_ = cpu_seconds();
   }
 
   std::uint64_t next_offset() noexcept {
@@ -242,14 +198,7 @@ class runner {
   std::uint64_t cursor_ = 0;
   aligned_buffer arena_;
   std::vector<slot> slots_;
-  latency_histogram hist_;
-
-  std::uint64_t measure_from_ns_ = 0;
-  std::uint64_t measured_from_ns_ = 0;
-  std::uint64_t deadline_ns_ = 0;
-  std::uint64_t ios_ = 0;
-  double cpu_start_ = 0;
-  bool measuring_ = false;
+  run_meter meter_;
   bool stopping_ = false;
   std::string failure_;
 };
@@ -268,16 +217,10 @@ void check_params(const workload_params& p) {
 
 }  // namespace
 
-run_result run_workload(const workload_params& p) {
-  check_params(p);
-  const cpu_pin pin(p.cpu);  // before the backend, so that its ring is set up from the pinned thread
-  auto backend = start_backend(p);
-  if (p.uring_register && !backend->caps().registered_buffers) {
-    throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
-                                  "use --backend uring",
-                                  backend->name()));
-  }
-  const file f = file::open(p.file, {.direct = true, .writable = is_write(p.rw)});
+namespace {
+
+file open_test_file(const workload_params& p) {
+  file f = file::open(p.file, {.direct = true, .writable = is_write(p.rw)});
   if (const std::uint64_t have = f.size(); have < p.size_bytes) {
     throw std::runtime_error(fmt::format("{} holds {} bytes, fewer than --size {}", p.file.string(), have,
                                          p.size_bytes));
@@ -285,10 +228,30 @@ run_result run_workload(const workload_params& p) {
   if (std::string why; f.check_io(nullptr, p.bs, 0, &why)) {
     throw usage_error(fmt::format("--bs {}: {}", p.bs, why));
   }
+  return f;
+}
+
+}  // namespace
+
+run_result run_workload(const workload_params& p) {
+  check_params(p);
+  const cpu_pin pin(p.cpu);  // before the backend, so that its ring is set up from the pinned thread
+  if (p.api == "asio-file") {
+    if (p.uring_register) throw usage_error("--uring-register works with --api raw only");
+    return run_asio_file_workload(p, open_test_file(p));
+  }
+  auto backend = start_backend(p);
+  if (p.uring_register && p.api != "raw") throw usage_error("--uring-register works with --api raw only");
+  if (p.uring_register && !backend->caps().registered_buffers) {
+    throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
+                                  "use --backend uring",
+                                  backend->name()));
+  }
+  const file f = open_test_file(p);
+  if (p.api == "asio") return run_asio_workload(p, std::move(backend), f);
   runner r(p, *backend, f);
   run_result res = r.run();
   backend->forget_fd(f.fd());
-  res.cpu = p.cpu;
   return res;
 }
 

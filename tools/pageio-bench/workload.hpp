@@ -23,6 +23,11 @@ struct workload_params : workload_shape {
   // go to the kernel in groups of this many. 0 keeps the engine's default.
   unsigned callback_batch = 0;
   std::uint64_t seed = 0x5eed;
+  // Who drives the I/O: "raw" (completion callbacks resubmitting through
+  // io_backend), "asio" (one C++20 coroutine per request in flight, through
+  // pageio::asio_driver) or "asio-file" (the same coroutines on Boost.Asio's
+  // own random_access_file; `backend` is then not used).
+  std::string api = "raw";
 };
 
 // The options run_workload() builds its backend with.

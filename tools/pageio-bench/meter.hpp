@@ -1,0 +1,58 @@
+// The bookkeeping every workload loop shares, whoever drives the I/O (the raw
+// backend, Asio coroutines): warm-up, deadline, latency histogram, CPU time.
+#pragma once
+
+#include "histogram.hpp"
+#include "result.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace pageio::bench {
+
+// CLOCK_MONOTONIC in nanoseconds.
+std::uint64_t now_ns() noexcept;
+
+class run_meter {
+ public:
+  explicit run_meter(const workload_shape& shape) : shape_(shape) {}
+
+  // The first request goes out at `now`: the warm-up and the deadline count from here.
+  void start(std::uint64_t now);
+
+  // A request that went out at `began` finished at `now`. Records it once the
+  // warm-up is over; returns false when the run is over (do not resubmit).
+  bool completed(std::uint64_t began, std::uint64_t now) {
+    if (now >= deadline_ns_) return false;
+    if (!measuring_ && now >= measure_from_ns_) begin_measuring(now);
+    if (measuring_) {
+      hist_.record(now - began);
+      ++ios_;
+    }
+    return true;
+  }
+
+  bool past_deadline(std::uint64_t now) const noexcept { return now >= deadline_ns_; }
+
+  // Call when the loop stops issuing: the CPU time is read here.
+  void stop();
+
+  // The figures of the run. Throws std::runtime_error when it ended before
+  // its warm-up did.
+  run_result result(std::string tool, std::string engine) const;
+
+ private:
+  void begin_measuring(std::uint64_t now);
+
+  workload_shape shape_;
+  latency_histogram hist_;
+  std::uint64_t measure_from_ns_ = 0;
+  std::uint64_t measured_from_ns_ = 0;
+  std::uint64_t deadline_ns_ = UINT64_MAX;
+  std::uint64_t ios_ = 0;
+  double cpu_start_ = 0;
+  double cpu_end_ = 0;
+  bool measuring_ = false;
+};
+
+}  // namespace pageio::bench
