@@ -115,6 +115,9 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->check(CLI::Range(1u, 100u))
       ->capture_default_str();
   cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
+  cmd.add_flag("--no-asio", o.no_asio,
+               "skip the randread QD32 runs through Asio coroutines (pageio's asio_driver and Boost.Asio's own "
+               "random_access_file)");
   add_callback_batch(cmd, o.callback_batch);
   add_uring_any_thread(cmd, o.uring_any_thread);
   cmd.add_option("--fio-batch", o.fio_batch,
@@ -186,6 +189,7 @@ compare_options to_compare(const compare_cli& o) {
   c.warmup_seconds = o.warmup_seconds;
   c.rounds = o.rounds;
   c.use_fio = !o.no_fio;
+  c.with_asio = !o.no_asio;
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;

@@ -39,6 +39,7 @@ struct compare_cli {
   double warmup_seconds = 0.5;
   unsigned rounds = 1;
   bool no_fio = false;
+  bool no_asio = false;
   unsigned callback_batch = 0;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;

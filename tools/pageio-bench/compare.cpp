@@ -82,15 +82,26 @@ std::vector<std::string> chosen_backends(const compare_options& o, const std::ve
   return out;
 }
 
-// The engines run for one case, in pairs: a backend, then its fio engine.
-std::vector<std::vector<engine_spec>> pairs_for(const case_spec& c, const std::vector<std::string>& backends,
-                                                bool with_fio) {
+// The Asio rows join the randread QD32 case only.
+bool asio_case(const compare_options& o, const case_spec& c) {
+  return o.with_asio && c.rw == rw_mode::randread && c.qd == 32;
+}
+
+// The engines run for one case, in groups that alternate: a backend, its fio
+// engine, and (see asio_case) the backend under Asio coroutines, plus Asio's
+// own file beside uring.
+std::vector<std::vector<engine_spec>> pairs_for(const compare_options& o, const case_spec& c,
+                                                const std::vector<std::string>& backends, bool with_fio) {
   std::vector<std::vector<engine_spec>> pairs;
   for (const auto& b : backends) {
     std::vector<engine_spec> pair{{"pageio", b, b}};
     const std::string fio_engine = fio_counterpart(b);
     // psync does one I/O at a time: a queue depth above 1 means nothing to it.
     if (with_fio && !(fio_engine == "psync" && c.qd > 1)) pair.push_back({"fio", fio_engine, b});
+    if (asio_case(o, c)) {
+      pair.push_back({"asio", b, b});
+      if (b == "uring") pair.push_back({"asio-file", "io_uring", b});
+    }
     pairs.push_back(std::move(pair));
   }
   return pairs;
@@ -106,12 +117,13 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
   shape.file = o.file;
   shape.size_bytes = o.size_bytes;
   shape.cpu = o.cpu;
-  if (e.tool == "pageio") {
+  if (e.tool != "fio") {
     workload_params p;
     static_cast<workload_shape&>(p) = shape;
-    p.backend = e.engine;
+    p.backend = e.backend;
     p.callback_batch = o.callback_batch;
     p.uring_single_thread = o.uring_single_thread;
+    p.api = e.tool == "pageio" ? "raw" : e.tool;
     return run_workload(p);
   }
   fio_params p;
@@ -169,7 +181,7 @@ int run_compare(const compare_options& o) {
   res.cases = {{rw_mode::randread, 1}, {rw_mode::randread, 32}, {rw_mode::randwrite, 32}};
   std::size_t pageio_runs = 0, fio_runs = 0;
   for (const auto& c : res.cases) {
-    for (const auto& pair : pairs_for(c, backends, with_fio)) {
+    for (const auto& pair : pairs_for(o, c, backends, with_fio)) {
       for (const auto& e : pair) {
         res.cells.push_back({c, e, {}, {}, {}});
         (e.tool == "fio" ? fio_runs : pageio_runs) += o.rounds;
@@ -207,12 +219,12 @@ int run_compare(const compare_options& o) {
   };
   for (const auto& c : res.cases) {
     for (unsigned round = 0; round < o.rounds; ++round) {
-      for (auto pair : pairs_for(c, backends, with_fio)) {
+      for (auto pair : pairs_for(o, c, backends, with_fio)) {
         if (round % 2 == 1) std::reverse(pair.begin(), pair.end());  // fio first every other round
         for (const auto& e : pair) {
           cell& x = cell_of(c, e);
           ++done;
-          const std::string head = fmt::format("[{:>2}/{}] {:<14} {:<13}", done, total_runs, c.label(), e.label());
+          const std::string head = fmt::format("[{:>2}/{}] {:<14} {:<18}", done, total_runs, c.label(), e.label());
           std::fflush(stdout);
           try {
             run_result r = run_one(o, c, e);

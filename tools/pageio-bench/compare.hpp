@@ -23,6 +23,10 @@ struct compare_options {
   double warmup_seconds = 0.5;
   unsigned rounds = 1;
   bool use_fio = true;
+  // randread QD32 also through Asio: each backend under pageio::asio_driver
+  // coroutines ("asio" rows), and Boost.Asio's own random_access_file
+  // ("asio-file io_uring"), the reference for them.
+  bool with_asio = true;
   unsigned fio_batch = 1;       // see fio_params::batch
   int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
@@ -41,7 +45,7 @@ struct case_spec {
 
 // What runs: a pageio backend or a fio engine.
 struct engine_spec {
-  std::string tool;    // "pageio" or "fio"
+  std::string tool;    // "pageio", "fio", "asio" (pageio under Asio coroutines) or "asio-file"
   std::string engine;  // "aio", "libaio", ...
   std::string backend; // the pageio backend it stands for ("aio" for fio libaio)
   std::string label() const { return tool + " " + engine; }

@@ -41,8 +41,8 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
   fmt::print(out, "{} O_DIRECT, {} file, {:g} s per run{}; latency is submission to completion\n",
              format_size(o.bs), format_size(o.size_bytes), o.seconds,
              o.rounds > 1 ? fmt::format(", median of {} rounds", o.rounds) : "");
-  const std::string rule(118, '-');
-  fmt::print(out, "{:<15} {:<15} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}\n", "case", "engine", "IOPS",
+  const std::string rule(121, '-');
+  fmt::print(out, "{:<15} {:<18} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}\n", "case", "engine", "IOPS",
              "MiB/s", "p50 µs", "p99 µs", "CPU µs/IO", "IOPS vs fio", "CPU vs fio", "IOPS vs sync");
   fmt::print(out, "{}\n", rule);
   std::vector<std::string> failures;
@@ -53,7 +53,7 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
       const std::string case_col = first ? c.label() : "";
       first = false;
       if (!has_numbers(&x)) {
-        fmt::print(out, "{:<15} {:<15} {:>9}  (see below)\n", case_col, x.e.label(), "FAILED");
+        fmt::print(out, "{:<15} {:<18} {:>9}  (see below)\n", case_col, x.e.label(), "FAILED");
         failures.push_back(fmt::format("{} {}: {}", c.label(), x.e.label(), x.error));
         continue;
       }
@@ -67,7 +67,7 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
         vs_sync = times(iops_ratio(&x, r.find(c, "pageio", "sync")));
       }
       const auto& m = x.median;
-      std::string line = fmt::format("{:<15} {:<15} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}", case_col,
+      std::string line = fmt::format("{:<15} {:<18} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}", case_col,
                                      x.e.label(), group_thousands(m.iops), fixed(m.mib_s, 1), fixed(m.lat_p50_us, 1),
                                      fixed(m.lat_p99_us, 1), fixed(m.cpu_us_per_io, 2), vs_fio, cpu_vs_fio, vs_sync);
       line.erase(line.find_last_not_of(' ') + 1);
@@ -91,6 +91,23 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
                             times(cpu_ratio(mine, ref)));
       }
       fmt::print(out, "{}\n", line);
+    }
+  }
+
+  for (const auto& c : r.cases) {
+    const cell* file_ref = r.find(c, "asio-file", "io_uring");
+    std::string line;
+    for (const char* b : {"sync", "aio", "uring"}) {
+      const cell* mine = r.find(c, "asio", b);
+      if (!mine) continue;
+      line += fmt::format("  {} {}", b, times(iops_ratio(mine, r.find(c, "pageio", b))));
+    }
+    if (line.empty()) continue;
+    fmt::print(out, "\nAsio coroutines, {}: IOPS of pageio under asio_driver / the same backend raw:{}\n", c.label(),
+               line);
+    if (file_ref) {
+      fmt::print(out, "  pageio uring under asio_driver / Boost.Asio random_access_file (io_uring): {}\n",
+                 times(iops_ratio(r.find(c, "asio", "uring"), file_ref)));
     }
   }
 }
@@ -142,6 +159,12 @@ nlohmann::json compare_json(const compare_results& r) {
         e[fmt::format("{}_vs_fio_{}_cpu", b, f)] = number_or_null(cpu_ratio(mine, ref));
       }
       if (sync && std::string(b) != "sync") e[fmt::format("{}_vs_sync_iops", b)] = number_or_null(iops_ratio(mine, sync));
+      if (const cell* asio = r.find(c, "asio", b)) {
+        e[fmt::format("{}_asio_vs_raw_iops", b)] = number_or_null(iops_ratio(asio, mine));
+      }
+    }
+    if (const cell* file_ref = r.find(c, "asio-file", "io_uring")) {
+      e["uring_asio_vs_asio_file_iops"] = number_or_null(iops_ratio(r.find(c, "asio", "uring"), file_ref));
     }
     j["ratios"].push_back(std::move(e));
   }
