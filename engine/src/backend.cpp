@@ -157,9 +157,15 @@ void io_backend::drain() {
 
 int io_backend::notify_fd() {
   if (notify_fd_ < 0) {
-    notify_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (notify_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
-    notify_fd_created(notify_fd_);
+    const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::system_category(), "eventfd");
+    try {
+      notify_fd_created(fd);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    notify_fd_ = fd;
     // Requests submitted before the eventfd existed may have finished without
     // signalling it: wake the loop once so that its poll() collects them.
     if (!done_.empty() || in_kernel_ > 0) signal_notify();

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include <pageio/engine/fault_backend.hpp>
+
 #include "backend_fixture.hpp"
 
 namespace pageio::test {
@@ -326,15 +328,20 @@ TEST(Differential, EveryBackendMatchesSync) {
   // shared ring (aio_paced_reap off), the path poll() and event loops take.
   // "uring-single": uring with backend_options::uring_single_thread
   // (SINGLE_ISSUER | DEFER_TASKRUN rings).
+  // "fault-aio": aio under the fault-injecting wrapper with no faults but
+  // added latency and completions out of order, which the results must not
+  // show.
   struct variant {
     const char* label;
     const char* backend;
     bool paced;
     bool single_thread;
+    bool wrapped = false;
   };
   for (const variant& v : {variant{"sync", "sync", true, false}, variant{"aio", "aio", true, false},
                            variant{"aio-ring", "aio", false, false}, variant{"uring", "uring", true, false},
-                           variant{"uring-single", "uring", true, true}}) {
+                           variant{"uring-single", "uring", true, true},
+                           variant{"fault-aio", "aio", true, false, true}}) {
     backend_under_test b;
     b.name = v.label;
     const char* name = v.label;
@@ -343,6 +350,14 @@ TEST(Differential, EveryBackendMatchesSync) {
       vo.aio_paced_reap = v.paced;
       vo.uring_single_thread = v.single_thread;
       b.be = make_backend(v.backend, vo);
+      if (v.wrapped) {
+        fault_options fo;
+        fo.seed = seed;
+        fo.reorder = true;
+        fo.max_added_latency = std::chrono::microseconds(40);
+        fo.submit_eagain = 0.02;
+        b.be = std::make_unique<fault_backend>(std::move(b.be), fo);
+      }
     } catch (const backend_unavailable& e) {
       ASSERT_NE(b.name, "sync") << e.what();
       std::cout << "[differential] " << name << " skipped: " << e.what() << std::endl;

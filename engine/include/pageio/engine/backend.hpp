@@ -146,7 +146,8 @@ class io_backend {
   // Hook: try to cancel a request the kernel holds; true if it certainly will
   // complete with -ECANCELED.
   virtual bool cancel_in_kernel(io_request&) { return false; }
-  // Hook: the notify eventfd was just created.
+  // Hook: the notify eventfd was just created. Throwing refuses it (and
+  // notify_fd() throws).
   virtual void notify_fd_created(int) {}
 
   // For hooks.
