@@ -1,0 +1,72 @@
+// Reading a log directory: every record in order, where the log ends, and
+// whether what follows the end is a torn tail (expected after a crash) or
+// damage with valid data after it (corruption, never silently cut).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace pageio::wal {
+
+using lsn_t = std::uint64_t;  // records are numbered 1, 2, 3, ...; 0 means none
+
+// One record, valid during the callback only.
+struct record_view {
+  lsn_t lsn = 0;
+  std::uint32_t crc = 0;                  // CRC32C of `data`
+  std::span<const std::byte> data;
+  std::uint64_t segment = 0;              // where its first fragment lies
+  std::uint32_t page = 0;
+  std::uint32_t offset = 0;               // byte offset in the segment file
+};
+
+// Where the log is damaged, and how.
+struct damage {
+  std::filesystem::path file;
+  std::uint64_t segment = 0;
+  std::uint32_t page = 0;
+  std::uint64_t offset = 0;  // byte offset in the segment file
+  std::string what;
+};
+
+struct scan_result {
+  lsn_t first_lsn = 0;  // 0: no record
+  lsn_t last_lsn = 0;   // the last record of the last complete group commit
+  std::uint64_t records = 0;
+  std::uint64_t record_bytes = 0;
+  std::vector<std::uint64_t> segments;  // sequence numbers found, in order
+  std::uint32_t segment_pages = 0;      // pages per segment (from the first segment's size)
+  // Where the next group commit goes: this segment, this page (== segment_pages: the next segment).
+  std::uint64_t end_segment = 0;
+  std::uint32_t end_page = 0;
+  // What lies at the end: empty for a clean end, otherwise a torn tail (an
+  // unfinished group commit), described.
+  std::string tail;
+  // Set when damage is followed by valid group commits: the log cannot be
+  // trusted past `corruption->offset`, and nothing was cut.
+  std::optional<damage> corruption;
+};
+
+// Progress of a long scan: bytes read so far, of `total`.
+using scan_progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+// Reads the log in `dir`. Calls `on_record` for each record with lsn >= `from`
+// in order, up to the end of the valid log (or the damage); stops early when
+// it returns false. Throws std::system_error when the directory or a segment
+// cannot be read, naming it.
+scan_result scan_log(const std::filesystem::path& dir, lsn_t from = 0,
+                     const std::function<bool(const record_view&)>& on_record = {},
+                     const scan_progress& progress = {});
+
+// The segment file name for sequence number `seq`: wal-<16 hex digits>.log.
+std::string segment_file_name(std::uint64_t seq);
+// The sequence number in a segment file name, if it is one.
+std::optional<std::uint64_t> parse_segment_file_name(const std::string& name);
+
+}  // namespace pageio::wal

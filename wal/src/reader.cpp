@@ -1,0 +1,362 @@
+#include <pageio/wal/reader.hpp>
+
+#include <pageio/wal/crc32c.hpp>
+#include <pageio/wal/format.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <system_error>
+
+namespace pageio::wal {
+
+namespace fmt = format;
+
+std::string segment_file_name(std::uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%016llx%s", fmt::segment_prefix, static_cast<unsigned long long>(seq),
+                fmt::segment_suffix);
+  return buf;
+}
+
+std::optional<std::uint64_t> parse_segment_file_name(const std::string& name) {
+  const std::string prefix = fmt::segment_prefix, suffix = fmt::segment_suffix;
+  if (name.size() != prefix.size() + 16 + suffix.size()) return std::nullopt;
+  if (name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  if (name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return std::nullopt;
+  std::uint64_t seq = 0;
+  const char* b = name.data() + prefix.size();
+  for (const char* p = b; p != b + 16; ++p) {
+    if (!std::isxdigit(static_cast<unsigned char>(*p)) || std::isupper(static_cast<unsigned char>(*p))) {
+      return std::nullopt;
+    }
+  }
+  auto [ptr, ec] = std::from_chars(b, b + 16, seq, 16);
+  if (ec != std::errc() || ptr != b + 16) return std::nullopt;
+  return seq;
+}
+
+namespace {
+
+struct segment_file {
+  std::uint64_t seq = 0;
+  std::filesystem::path path;
+  std::uint64_t size = 0;
+  int fd = -1;
+};
+
+// Why a page is not part of the log.
+enum class page_state { valid, missing, zero, bad_magic, bad_version, bad_crc, wrong_segment, wrong_index, bad_fields };
+
+struct page {
+  page_state state = page_state::missing;
+  fmt::page_header h{};
+  std::vector<std::byte> bytes;  // the whole page when read
+};
+
+std::string describe(page_state s, const fmt::page_header& h) {
+  switch (s) {
+    case page_state::valid: return "valid";
+    case page_state::missing: return "missing (the file ends before it)";
+    case page_state::zero: return "never written (all zero)";
+    case page_state::bad_magic: return "not a log page (bad magic)";
+    case page_state::bad_version: return "unknown format version " + std::to_string(h.version);
+    case page_state::bad_crc: return "checksum mismatch";
+    case page_state::wrong_segment:
+      return "written for segment " + std::to_string(h.segment) + " (a stale page of a recycled segment)";
+    case page_state::wrong_index:
+      return "written as page " + std::to_string(h.index) + " (a duplicated or misplaced page)";
+    case page_state::bad_fields: return "checksum matches but its header fields are impossible";
+  }
+  return "?";
+}
+
+class scanner {
+ public:
+  scanner(const std::filesystem::path& dir, const scan_progress& progress) : dir_(dir), progress_(progress) {}
+  ~scanner() {
+    for (auto& s : segs_) {
+      if (s.fd >= 0) ::close(s.fd);
+    }
+  }
+
+  scan_result run(lsn_t from, const std::function<bool(const record_view&)>& on_record);
+
+ private:
+  void list_segments();
+  page read_page(std::size_t seg, std::uint32_t index);
+  bool batch_complete(std::size_t seg, std::uint32_t first, std::vector<page>* pages);
+  // Whether a complete group commit starts at or after page `first` of
+  // segment `seg`, or anywhere in a later segment.
+  bool valid_batch_from(std::size_t seg, std::uint32_t first);
+  // Parses a complete batch's records; returns a description of what is
+  // malformed, or empty.
+  std::string parse_batch(std::size_t seg, const std::vector<page>& pages, lsn_t from,
+                          const std::function<bool(const record_view&)>& on_record, bool* stop);
+  damage damage_at(std::size_t seg, std::uint32_t index, std::string what) const {
+    damage d;
+    d.file = segs_[seg].path;
+    d.segment = segs_[seg].seq;
+    d.page = index;
+    d.offset = static_cast<std::uint64_t>(index) * fmt::page_size;
+    d.what = std::move(what);
+    return d;
+  }
+
+  std::filesystem::path dir_;
+  scan_progress progress_;
+  std::vector<segment_file> segs_;
+  std::uint32_t seg_pages_ = 0;
+  std::uint64_t total_bytes_ = 0, done_bytes_ = 0;
+  scan_result res_;
+  lsn_t expect_lsn_ = 0;  // 0: any (the first record seen)
+  std::vector<std::byte> record_;
+};
+
+void scanner::list_segments() {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_, ec);
+  if (ec) throw std::system_error(ec, "reading log directory " + dir_.string());
+  for (const auto& e : it) {
+    const auto seq = parse_segment_file_name(e.path().filename().string());
+    if (!seq) continue;
+    segment_file s;
+    s.seq = *seq;
+    s.path = e.path();
+    segs_.push_back(std::move(s));
+  }
+  std::sort(segs_.begin(), segs_.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  for (auto& s : segs_) {
+    s.fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (s.fd < 0) throw std::system_error(errno, std::system_category(), "opening log segment " + s.path.string());
+    struct stat st {};
+    if (::fstat(s.fd, &st) != 0) throw std::system_error(errno, std::system_category(), "stat " + s.path.string());
+    s.size = static_cast<std::uint64_t>(st.st_size);
+    total_bytes_ += s.size;
+  }
+  // Every segment has the first one's size; a shorter one was cut.
+  if (!segs_.empty()) {
+    std::uint64_t biggest = 0;
+    for (const auto& s : segs_) biggest = std::max(biggest, s.size);
+    seg_pages_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(biggest / fmt::page_size, UINT32_MAX));
+  }
+}
+
+page scanner::read_page(std::size_t seg, std::uint32_t index) {
+  page p;
+  const segment_file& s = segs_[seg];
+  const std::uint64_t off = static_cast<std::uint64_t>(index) * fmt::page_size;
+  if (off + fmt::page_size > s.size) return p;  // missing
+  p.bytes.resize(fmt::page_size);
+  std::size_t got = 0;
+  while (got < fmt::page_size) {
+    const ssize_t r = ::pread(s.fd, p.bytes.data() + got, fmt::page_size - got, static_cast<off_t>(off + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw std::system_error(errno, std::system_category(), "reading " + s.path.string());
+    if (r == 0) return p;
+    got += static_cast<std::size_t>(r);
+  }
+  done_bytes_ += fmt::page_size;
+  if (progress_ && (done_bytes_ % (64u << 20)) == 0) progress_(done_bytes_, total_bytes_);
+  std::memcpy(&p.h, p.bytes.data(), sizeof p.h);
+  if (p.h.magic != fmt::page_magic) {
+    p.state = std::all_of(p.bytes.begin(), p.bytes.end(), [](std::byte b) { return b == std::byte{0}; })
+                  ? page_state::zero
+                  : page_state::bad_magic;
+  } else if (p.h.version != fmt::version) {
+    p.state = page_state::bad_version;
+  } else if (crc32c(p.bytes.data() + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from) != p.h.crc) {
+    p.state = page_state::bad_crc;
+  } else if (p.h.segment != s.seq) {
+    p.state = page_state::wrong_segment;
+  } else if (p.h.index != index) {
+    p.state = page_state::wrong_index;
+  } else if (p.h.used > fmt::payload_size || p.h.batch_pages == 0 || p.h.batch_first > index ||
+             static_cast<std::uint64_t>(p.h.batch_first) + p.h.batch_pages <= index ||
+             static_cast<std::uint64_t>(p.h.batch_first) + p.h.batch_pages > seg_pages_) {
+    p.state = page_state::bad_fields;
+  } else {
+    p.state = page_state::valid;
+  }
+  return p;
+}
+
+bool scanner::batch_complete(std::size_t seg, std::uint32_t first, std::vector<page>* pages) {
+  page p0 = read_page(seg, first);
+  if (p0.state != page_state::valid || p0.h.batch_first != first) return false;
+  const std::uint32_t n = p0.h.batch_pages;
+  std::vector<page> local;
+  local.push_back(std::move(p0));
+  for (std::uint32_t i = 1; i < n; ++i) {
+    page p = read_page(seg, first + i);
+    if (p.state != page_state::valid || p.h.batch_first != first || p.h.batch_pages != n) return false;
+    local.push_back(std::move(p));
+  }
+  if (pages) *pages = std::move(local);
+  return true;
+}
+
+bool scanner::valid_batch_from(std::size_t seg, std::uint32_t first) {
+  for (std::size_t s = seg; s < segs_.size(); ++s) {
+    for (std::uint32_t i = (s == seg ? first : 0); i < seg_pages_; ++i) {
+      const page p = read_page(s, i);
+      if (p.state == page_state::valid && p.h.batch_first == i && batch_complete(s, i, nullptr)) return true;
+    }
+  }
+  return false;
+}
+
+std::string scanner::parse_batch(std::size_t seg, const std::vector<page>& pages, lsn_t from,
+                                 const std::function<bool(const record_view&)>& on_record, bool* stop) {
+  bool open = false;
+  fmt::fragment_header first{};
+  std::uint32_t start_page = 0, start_offset = 0;
+  for (const page& p : pages) {
+    std::size_t pos = 0;
+    const std::byte* payload = p.bytes.data() + fmt::page_header_size;
+    while (pos < p.h.used) {
+      if (p.h.used - pos < fmt::fragment_header_size) return "a fragment header is cut by the end of the page";
+      fmt::fragment_header f;
+      std::memcpy(&f, payload + pos, sizeof f);
+      const std::size_t body = pos + fmt::fragment_header_size;
+      if (f.length > p.h.used - body) return "a fragment runs past the page's used bytes";
+      const auto type = static_cast<fmt::fragment_type>(f.type);
+      const bool starts = type == fmt::fragment_type::full || type == fmt::fragment_type::first;
+      const bool ends = type == fmt::fragment_type::full || type == fmt::fragment_type::last;
+      if (f.type < 1 || f.type > 4) return "unknown fragment type " + std::to_string(f.type);
+      if (starts == open) return open ? "a record starts before the previous one ended" : "a record continues that never started";
+      if (starts) {
+        first = f;
+        open = true;
+        start_page = p.h.index;
+        start_offset = static_cast<std::uint32_t>(p.h.index * fmt::page_size + fmt::page_header_size + pos);
+        record_.clear();
+        if (f.record_size > static_cast<std::uint64_t>(pages.size()) * fmt::payload_size) {
+          return "a record claims " + std::to_string(f.record_size) + " bytes, more than its group commit holds";
+        }
+        record_.reserve(f.record_size);
+      } else if (f.lsn != first.lsn || f.record_size != first.record_size || f.record_crc != first.record_crc) {
+        return "a fragment disagrees with the first fragment of its record";
+      }
+      if (record_.size() + f.length > first.record_size) return "a record's fragments exceed its size";
+      record_.insert(record_.end(), payload + body, payload + body + f.length);
+      pos = body + f.length;
+      if (ends) {
+        open = false;
+        if (record_.size() != first.record_size) return "a record's fragments fall short of its size";
+        if (crc32c(record_.data(), record_.size()) != first.record_crc) return "a record's checksum does not match";
+        if (expect_lsn_ != 0 && first.lsn != expect_lsn_) {
+          return "record LSN " + std::to_string(first.lsn) + " where " + std::to_string(expect_lsn_) + " should follow";
+        }
+        if (first.lsn == 0) return "a record has LSN 0";
+        if (res_.first_lsn == 0) res_.first_lsn = first.lsn;
+        res_.last_lsn = first.lsn;
+        expect_lsn_ = first.lsn + 1;
+        ++res_.records;
+        res_.record_bytes += record_.size();
+        if (on_record && !*stop && first.lsn >= from) {
+          record_view v;
+          v.lsn = first.lsn;
+          v.crc = first.record_crc;
+          v.data = record_;
+          v.segment = segs_[seg].seq;
+          v.page = start_page;
+          v.offset = start_offset;
+          if (!on_record(v)) *stop = true;
+        }
+      }
+    }
+  }
+  if (open) return "a record is left open at the end of its group commit";
+  return {};
+}
+
+scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&)>& on_record) {
+  list_segments();
+  for (const auto& s : segs_) res_.segments.push_back(s.seq);
+  res_.segment_pages = seg_pages_;
+  if (segs_.empty() || seg_pages_ == 0) {
+    if (!segs_.empty()) {
+      res_.end_segment = segs_.front().seq;
+      res_.tail = "segment " + segs_.front().path.filename().string() + " holds less than one page";
+    }
+    return res_;
+  }
+  bool stop = false;
+  std::size_t seg = 0;
+  std::uint32_t index = 0;
+  res_.end_segment = segs_[0].seq;
+  for (;;) {
+    res_.end_segment = segs_[seg].seq;
+    res_.end_page = index;
+    if (index >= seg_pages_) {
+      // The segment is full: the log goes on in the next one, if it exists.
+      if (seg + 1 < segs_.size() && segs_[seg + 1].seq == segs_[seg].seq + 1) {
+        ++seg;
+        index = 0;
+        continue;
+      }
+      if (seg + 1 < segs_.size() && valid_batch_from(seg + 1, 0)) {
+        damage d;
+        d.file = dir_ / segment_file_name(segs_[seg].seq + 1);
+        d.segment = segs_[seg].seq + 1;
+        d.what = "segment " + std::to_string(segs_[seg].seq + 1) + " is missing, and segment " +
+                 std::to_string(segs_[seg + 1].seq) + " holds complete group commits";
+        res_.corruption = d;
+        return res_;
+      }
+      break;
+    }
+    std::vector<page> pages;
+    if (batch_complete(seg, index, &pages)) {
+      if (std::string bad = parse_batch(seg, pages, from, on_record, &stop); !bad.empty()) {
+        res_.corruption = damage_at(seg, index, "group commit at page " + std::to_string(index) + ": " + bad);
+        return res_;
+      }
+      const bool seg_end = (pages.back().h.flags & fmt::flag_segment_end) != 0;
+      index += static_cast<std::uint32_t>(pages.size());
+      if (seg_end) index = seg_pages_;
+      continue;
+    }
+    // The log ends here. Damage, if a complete group commit follows.
+    const page p = read_page(seg, index);
+    std::string what;
+    if (p.state == page_state::valid) {
+      what = p.h.batch_first == index ? "an unfinished group commit of " + std::to_string(p.h.batch_pages) + " pages"
+                                      : "a page left over from an unfinished group commit";
+    } else {
+      what = describe(p.state, p.h);
+    }
+    if (valid_batch_from(seg, index + 1)) {
+      res_.corruption = damage_at(seg, index, "page " + std::to_string(index) + " is " + what +
+                                                  ", and complete group commits follow it");
+      return res_;
+    }
+    if (p.state != page_state::zero && p.state != page_state::wrong_segment &&
+        p.state != page_state::missing) {
+      res_.tail = "segment " + segs_[seg].path.filename().string() + ", page " + std::to_string(index) + ": " +
+                  what + " (a torn tail: it was never acknowledged)";
+    } else if (p.state == page_state::missing && index < seg_pages_) {
+      res_.tail = "segment " + segs_[seg].path.filename().string() + " ends at byte " +
+                  std::to_string(segs_[seg].size) + ", inside the log (a cut file or an unfinished write)";
+    }
+    break;
+  }
+  if (progress_) progress_(total_bytes_, total_bytes_);
+  return res_;
+}
+
+}  // namespace
+
+scan_result scan_log(const std::filesystem::path& dir, lsn_t from,
+                     const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {
+  scanner s(dir, progress);
+  return s.run(from, on_record);
+}
+
+}  // namespace pageio::wal
