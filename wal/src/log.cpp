@@ -1,0 +1,413 @@
+#include <pageio/wal/log.hpp>
+
+#include <pageio/engine/file.hpp>
+#include <pageio/wal/crc32c.hpp>
+#include <pageio/wal/format.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace pageio::wal {
+
+namespace fmt = format;
+
+namespace {
+
+constexpr std::size_t frag_room = fmt::payload_size - fmt::fragment_header_size;  // record bytes a page holds
+
+void write_zeros(int fd, std::uint64_t from, std::uint64_t to, const std::filesystem::path& path) {
+  std::vector<char> zeros(1 << 20, 0);
+  while (from < to) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), to - from));
+    const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(from));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) throw std::system_error(errno, std::system_category(), "preallocating " + path.string());
+    from += static_cast<std::uint64_t>(w);
+  }
+}
+
+void fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "opening directory " + dir.string());
+  const int rc = ::fsync(fd);
+  const int e = errno;
+  ::close(fd);
+  if (rc != 0) throw std::system_error(e, std::system_category(), "fsync of directory " + dir.string());
+}
+
+}  // namespace
+
+corruption_error::corruption_error(damage d)
+    : std::runtime_error("write-ahead log damaged in " + d.file.string() + " (segment " + std::to_string(d.segment) +
+                         ", page " + std::to_string(d.page) + ", byte offset " + std::to_string(d.offset) +
+                         "): " + d.what +
+                         ". Nothing was cut; inspect it with `pageio-wal verify` and restore the segment from a "
+                         "backup or replica"),
+      where_(std::move(d)) {}
+
+log::log(options opts) : opts_(std::move(opts)) {
+  if (opts_.segment_bytes % fmt::page_size != 0 || opts_.segment_bytes < 2 * fmt::page_size) {
+    throw std::invalid_argument("wal: segment_bytes must be a multiple of 4096 and at least 8192, not " +
+                                std::to_string(opts_.segment_bytes));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.dir, ec);
+  if (ec) throw std::system_error(ec, "wal: creating log directory " + opts_.dir.string());
+
+  recovered_ = scan_log(opts_.dir);
+  if (recovered_.corruption) throw corruption_error(*recovered_.corruption);
+  seg_pages_ = recovered_.segment_pages != 0 ? recovered_.segment_pages
+                                              : static_cast<std::uint32_t>(opts_.segment_bytes / fmt::page_size);
+  next_lsn_ = recovered_.last_lsn + 1;
+  durable_lsn_ = recovered_.last_lsn;
+
+  ring_pages_ = std::max<std::size_t>(opts_.buffer_bytes / fmt::page_size, 4);
+  max_batch_pages_ = std::clamp<std::size_t>(opts_.max_batch_bytes / fmt::page_size, 1, ring_pages_ - 1);
+  void* mem = std::aligned_alloc(fmt::page_size, ring_pages_ * fmt::page_size);
+  if (mem == nullptr) throw std::bad_alloc();
+  std::memset(mem, 0, ring_pages_ * fmt::page_size);
+  arena_ = std::unique_ptr<std::byte, void (*)(void*)>(static_cast<std::byte*>(mem), &std::free);
+  ring_.resize(ring_pages_);
+
+  ring_page& first = ring_[0];
+  first.segment = recovered_.segments.empty() ? 1 : recovered_.end_segment;
+  first.index = recovered_.segments.empty() ? 0 : recovered_.end_page;
+  if (first.index >= seg_pages_) {
+    ++first.segment;
+    first.index = 0;
+  }
+
+  backend_ = opts_.make_backend ? opts_.make_backend() : make_backend(opts_.backend);
+  backend_name_ = backend_->name();
+  flusher_ = std::thread([this] { flusher_main(); });
+}
+
+log::~log() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  if (open_fd_ >= 0) {
+    backend_->forget_fd(open_fd_);
+    ::close(open_fd_);
+  }
+}
+
+std::byte* log::page_data(std::size_t n) noexcept { return arena_.get() + (n % ring_pages_) * fmt::page_size; }
+
+void log::open_next_page_locked() {
+  const ring_page cur = ring_[head_ % ring_pages_];
+  ++head_;
+  ring_page& next = ring_[head_ % ring_pages_];
+  next = ring_page{};
+  if (cur.segment_end || cur.index + 1 >= seg_pages_) {
+    next.segment = cur.segment + 1;
+    next.index = 0;
+  } else {
+    next.segment = cur.segment;
+    next.index = cur.index + 1;
+  }
+  std::memset(page_data(head_), 0, fmt::page_size);
+}
+
+void log::close_segment_locked() {
+  ring_[head_ % ring_pages_].segment_end = true;
+  open_next_page_locked();
+}
+
+void log::fail_locked(std::error_code ec, const std::string& what) {
+  if (!failure_) {
+    failure_ = ec;
+    failure_what_ = what;
+  }
+  durable_cv_.notify_all();
+  space_cv_.notify_all();
+  work_cv_.notify_all();
+}
+
+lsn_t log::append(std::span<const std::byte> record) {
+  const std::size_t size = record.size();
+  // Pages the record needs at most (one more if it cannot start in the open page).
+  const std::size_t pages_needed = (size + frag_room - 1) / frag_room + 1;
+  if (pages_needed > seg_pages_ || pages_needed + 1 > ring_pages_) {
+    throw std::invalid_argument("wal: a record of " + std::to_string(size) + " bytes does not fit in a segment of " +
+                                std::to_string(seg_pages_) + " pages or a buffer of " + std::to_string(ring_pages_) +
+                                " pages; raise segment_bytes or buffer_bytes");
+  }
+  const std::uint32_t crc = crc32c(record.data(), size);
+
+  std::unique_lock lock(mu_);
+  // Room for the whole record first: a record is never half in the buffer
+  // when the flusher takes a batch.
+  space_cv_.wait(lock, [&] { return failure_ || stop_ || (head_ - tail_) + pages_needed + 1 <= ring_pages_; });
+  if (failure_) throw log_error(failure_, "wal: the log failed earlier: " + failure_what_);
+  if (stop_) throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
+
+  // A record never spans two segments: if it cannot end in this one, the
+  // open page closes the segment.
+  {
+    const ring_page& open = ring_[head_ % ring_pages_];
+    std::size_t room = 0;
+    if (fmt::payload_size - open.used > fmt::fragment_header_size) room += fmt::payload_size - open.used - fmt::fragment_header_size;
+    room += static_cast<std::size_t>(seg_pages_ - open.index - 1) * frag_room;
+    if (room < size || (size == 0 && fmt::payload_size - open.used < fmt::fragment_header_size)) {
+      close_segment_locked();
+    }
+  }
+
+  const lsn_t lsn = next_lsn_++;
+  std::size_t done = 0;
+  bool first = true;
+  for (;;) {
+    ring_page& pg = ring_[head_ % ring_pages_];
+    if (fmt::payload_size - pg.used < fmt::fragment_header_size + (size - done > 0 ? 1 : 0)) {
+      open_next_page_locked();
+      continue;
+    }
+    const std::size_t room = fmt::payload_size - pg.used - fmt::fragment_header_size;
+    const std::size_t n = std::min(room, size - done);
+    const bool last = done + n == size;
+    fmt::fragment_header h{};
+    h.type = static_cast<std::uint8_t>(first && last ? fmt::fragment_type::full
+                                       : first       ? fmt::fragment_type::first
+                                       : last        ? fmt::fragment_type::last
+                                                     : fmt::fragment_type::middle);
+    h.length = static_cast<std::uint16_t>(n);
+    h.record_size = static_cast<std::uint32_t>(size);
+    h.lsn = lsn;
+    h.record_crc = crc;
+    std::byte* at = page_data(head_) + fmt::page_header_size + pg.used;
+    std::memcpy(at, &h, sizeof h);
+    if (n > 0) std::memcpy(at + sizeof h, record.data() + done, n);
+    pg.used = static_cast<std::uint16_t>(pg.used + sizeof h + n);
+    pg.ends_record = last;
+    done += n;
+    first = false;
+    if (last) {
+      pg.last_lsn = lsn;
+      ++pg.records;
+      break;
+    }
+    open_next_page_locked();
+  }
+  lock.unlock();
+  work_cv_.notify_one();
+  return lsn;
+}
+
+void log::flush(lsn_t lsn) {
+  std::unique_lock lock(mu_);
+  if (lsn >= next_lsn_) {
+    throw std::invalid_argument("wal: flush(" + std::to_string(lsn) + "): the last record appended is LSN " +
+                                std::to_string(next_lsn_ - 1));
+  }
+  durable_cv_.wait(lock, [&] { return durable_lsn_ >= lsn || failure_; });
+  if (durable_lsn_ >= lsn) return;
+  throw log_error(failure_, "wal: LSN " + std::to_string(lsn) + " is not durable: " + failure_what_);
+}
+
+lsn_t log::durable_lsn() const {
+  std::lock_guard lock(mu_);
+  return durable_lsn_;
+}
+
+lsn_t log::last_lsn() const {
+  std::lock_guard lock(mu_);
+  return next_lsn_ - 1;
+}
+
+std::error_code log::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+log::statistics log::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void log::run_io(io_request& r, const std::string& what) {
+  bool done = false;
+  r.user_data = &done;
+  r.on_complete = [](io_request& x) { *static_cast<bool*>(x.user_data) = true; };
+  backend_->submit(r);
+  while (!done) backend_->reap(1);
+  if (r.result < 0) {
+    throw log_error(std::error_code(static_cast<int>(-r.result), std::system_category()),
+                    what + ": " + std::strerror(static_cast<int>(-r.result)));
+  }
+}
+
+int log::segment_fd(std::uint64_t seq) {
+  if (seq == open_seq_ && open_fd_ >= 0) return open_fd_;
+  if (open_fd_ >= 0) {
+    backend_->forget_fd(open_fd_);
+    ::close(open_fd_);
+    open_fd_ = -1;
+  }
+  const auto path = opts_.dir / segment_file_name(seq);
+  const std::uint64_t want = static_cast<std::uint64_t>(seg_pages_) * fmt::page_size;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    // Preallocated by writing zeros, under a temporary name, made durable,
+    // then renamed: a segment is never seen half made. Unwritten extents
+    // would make every O_DIRECT write journal metadata.
+    const auto tmp = path.string() + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::system_error(errno, std::system_category(), "wal: creating " + tmp);
+    try {
+      write_zeros(fd, 0, want, tmp);
+      if (::fdatasync(fd) != 0) throw std::system_error(errno, std::system_category(), "wal: fdatasync " + tmp);
+    } catch (...) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw;
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      throw std::system_error(errno, std::system_category(), "wal: renaming " + tmp);
+    }
+    fsync_dir(opts_.dir);
+    std::lock_guard lock(mu_);
+    ++stats_.segments_created;
+  } else if (static_cast<std::uint64_t>(st.st_size) < want) {
+    // Cut short (a crash while it was made elsewhere, or damage at the end):
+    // extend it with zeros before writing into it.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::system_category(), "wal: opening " + path.string());
+    write_zeros(fd, static_cast<std::uint64_t>(st.st_size), want, path);
+    const int rc = ::fdatasync(fd);
+    ::close(fd);
+    if (rc != 0) throw std::system_error(errno, std::system_category(), "wal: fdatasync " + path.string());
+  }
+  file f = file::open(path, {.direct = true, .writable = true});
+  open_fd_ = ::dup(f.fd());
+  if (open_fd_ < 0) throw std::system_error(errno, std::system_category(), "wal: dup");
+  open_seq_ = seq;
+  return open_fd_;
+}
+
+void log::flusher_main() {
+  std::unique_lock lock(mu_);
+  auto pending = [&] {
+    const ring_page& h = ring_[head_ % ring_pages_];
+    return flush_ < head_ || h.used > 0 || h.segment_end;
+  };
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || failure_ || pending(); });
+    if (failure_ || !pending()) break;  // failed, or stopping with nothing left
+
+    // The batch: from the first page not taken, up to the last page that
+    // ends a record, within the bound and within one segment.
+    const std::uint64_t first = flush_;
+    const std::uint64_t seg = ring_[first % ring_pages_].segment;
+    std::uint64_t cut = UINT64_MAX;
+    for (std::uint64_t p = first; p <= head_; ++p) {
+      const ring_page& rp = ring_[p % ring_pages_];
+      if (rp.segment != seg) break;
+      if (p == head_ && rp.used == 0 && !rp.segment_end) break;  // nothing in the open page
+      if (p - first >= max_batch_pages_ && cut != UINT64_MAX) break;
+      if (rp.ends_record) cut = p;
+      if (rp.segment_end) break;
+    }
+    if (cut == UINT64_MAX) break;  // cannot happen: the open page always ends a record
+    if (cut == head_) {
+      if (head_ + 1 - tail_ >= ring_pages_) {
+        cut = head_ - 1;  // no spare page to open next; the open page waits for the next batch
+        if (cut < first || cut == UINT64_MAX) break;
+      } else {
+        open_next_page_locked();
+      }
+    }
+    flush_ = cut + 1;
+    lsn_t batch_lsn = 0;
+    std::uint64_t batch_records = 0;
+    for (std::uint64_t p = first; p <= cut; ++p) {
+      const ring_page& rp = ring_[p % ring_pages_];
+      if (rp.last_lsn != 0) batch_lsn = rp.last_lsn;
+      batch_records += rp.records;
+    }
+    const std::uint32_t batch_first = ring_[first % ring_pages_].index;
+    const auto n_pages = static_cast<std::uint32_t>(cut - first + 1);
+    std::vector<ring_page> metas;
+    for (std::uint64_t p = first; p <= cut; ++p) metas.push_back(ring_[p % ring_pages_]);
+    lock.unlock();
+
+    // Seal: no appender touches these pages any more.
+    for (std::uint32_t i = 0; i < n_pages; ++i) {
+      const ring_page& rp = metas[i];
+      fmt::page_header h{};
+      h.magic = fmt::page_magic;
+      h.version = fmt::version;
+      h.flags = rp.segment_end ? fmt::flag_segment_end : 0;
+      h.used = rp.used;
+      h.index = rp.index;
+      h.segment = rp.segment;
+      h.batch_first = batch_first;
+      h.batch_pages = n_pages;
+      std::byte* pg = page_data(first + i);
+      std::memcpy(pg, &h, sizeof h);
+      h.crc = crc32c(pg + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from);
+      std::memcpy(pg + fmt::crc_offset, &h.crc, sizeof h.crc);
+    }
+
+    std::error_code ec;
+    std::string what;
+    try {
+      const int fd = segment_fd(seg);
+      const std::uint64_t offset = static_cast<std::uint64_t>(batch_first) * fmt::page_size;
+      const std::size_t first_slot = first % ring_pages_;
+      const std::size_t contiguous = std::min<std::size_t>(n_pages, ring_pages_ - first_slot);
+      iovec iov[2] = {{page_data(first), contiguous * fmt::page_size},
+                      {page_data(first + contiguous), (n_pages - contiguous) * fmt::page_size}};
+      io_request w;
+      if (contiguous == n_pages) {
+        w.prep_write(fd, iov[0].iov_base, iov[0].iov_len, offset);
+      } else {
+        w.prep_writev(fd, iov, 2, offset);
+      }
+      const std::string where = "wal: writing " + std::to_string(n_pages) + " page(s) of " +
+                                segment_file_name(seg) + " at byte offset " + std::to_string(offset) +
+                                " (LSN up to " + std::to_string(batch_lsn) + ")";
+      if (opts_.mode == durability::dsync_writes) w.flags = io_flags::dsync;
+      run_io(w, where);
+      if (opts_.mode == durability::write_then_fdatasync) {
+        io_request s;
+        s.prep_fdatasync(fd);
+        run_io(s, "wal: fdatasync of " + segment_file_name(seg) + " (LSN up to " + std::to_string(batch_lsn) + ")");
+      }
+    } catch (const std::system_error& e) {
+      ec = e.code();
+      what = e.what();
+    } catch (const std::exception& e) {
+      ec = make_error_code(std::errc::io_error);
+      what = e.what();
+    }
+
+    lock.lock();
+    if (ec) {
+      fail_locked(ec, what);
+      break;
+    }
+    durable_lsn_ = std::max(durable_lsn_, batch_lsn);
+    tail_ = cut + 1;
+    ++stats_.batches;
+    stats_.records += batch_records;
+    stats_.pages += n_pages;
+    durable_cv_.notify_all();
+    space_cv_.notify_all();
+  }
+  // Failed or stopping: nobody waits forever.
+  durable_cv_.notify_all();
+  space_cv_.notify_all();
+}
+
+}  // namespace pageio::wal
