@@ -38,6 +38,13 @@ void latency_histogram::reset() noexcept {
   total_ = sum_ = max_ = 0;
 }
 
+void latency_histogram::merge(const latency_histogram& other) noexcept {
+  for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+  total_ += other.total_;
+  sum_ += other.sum_;
+  max_ = std::max(max_, other.max_);
+}
+
 double latency_histogram::mean_ns() const noexcept {
   return total_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(total_);
 }

@@ -21,6 +21,8 @@ class latency_histogram {
     if (value_ns > max_) max_ = value_ns;
   }
   void reset() noexcept;
+  // Adds every value recorded in `other` (per-thread histograms into one).
+  void merge(const latency_histogram& other) noexcept;
 
   std::uint64_t count() const noexcept { return total_; }
   std::uint64_t max_ns() const noexcept { return max_; }

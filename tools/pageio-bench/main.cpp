@@ -8,7 +8,9 @@
 #include "cli_options.hpp"
 #include "errors.hpp"
 #include "report.hpp"
+#include "size_parse.hpp"
 #include "test_file.hpp"
+#include "wal_bench.hpp"
 
 #include <fmt/format.h>
 
@@ -32,6 +34,16 @@ int io_command(const io_cli& cli) {
   start_backend(p);  // built and dropped: a bad name or queue depth is reported before the file is written
   prepare_test_file(p.file, p.size_bytes);
   print_result(run_workload(p), cli.json);
+  return 0;
+}
+
+int wal_command(const wal_params& p, bool json) {
+  const wal_result r = run_wal_bench(p);
+  if (json) {
+    fmt::print("{}\n", to_json(r).dump());
+  } else {
+    print_wal_result(stdout, r);
+  }
   return 0;
 }
 
@@ -60,6 +72,23 @@ int main(int argc, char** argv) {
   auto* fio = app.add_subcommand("fio", "run the same workload with fio and the matching engine (fio on $PATH)");
   add_io_options(*fio, fio_opts, true);
 
+  wal_params wal_opts;
+  std::string wal_dir, wal_record = "100";
+  bool wal_json = false;
+  auto* walc = app.add_subcommand("wal", "W threads committing records back to back through the write-ahead log");
+  walc->add_option("--backend,-b", wal_opts.backend, "sync, aio, uring, or default")->capture_default_str();
+  walc->add_option("--dir,-d", wal_dir,
+                   "directory for the log (a fresh subdirectory, removed afterwards); default: the data directory, "
+                   "$PAGEIO_DATA_DIR or ./pageio-data");
+  walc->add_option("--writers,-w", wal_opts.writers, "committing threads")->check(CLI::Range(1u, 4096u))->capture_default_str();
+  walc->add_option("--record-size", wal_record, "bytes per record (suffixes allowed: 64k)")->capture_default_str();
+  walc->add_option("--seconds,-t", wal_opts.seconds, "measured duration")->check(CLI::PositiveNumber)->capture_default_str();
+  walc->add_option("--warmup", wal_opts.warmup_seconds, "seconds run first and not counted")->check(CLI::NonNegativeNumber)->capture_default_str();
+  walc->add_option("--mode", wal_opts.mode, "dsync (RWF_DSYNC writes) or fdatasync (write, then fdatasync)")
+      ->check(CLI::IsMember({"dsync", "fdatasync"}))
+      ->capture_default_str();
+  walc->add_flag("--json", wal_json, "print one JSON object instead of the table");
+
   compare_cli cmp_opts;
   auto* cmp = app.add_subcommand("compare", "every backend against each other and against fio; table, JSON, SVG");
   add_compare_options(*cmp, cmp_opts);
@@ -74,6 +103,11 @@ int main(int argc, char** argv) {
   try {
     if (*io) return io_command(io_opts);
     if (*fio) return fio_command(fio_opts);
+    if (*walc) {
+      wal_opts.dir = wal_dir.empty() ? default_data_dir() : std::filesystem::path(wal_dir);
+      wal_opts.record_size = parse_size(wal_record, "--record-size");
+      return wal_command(wal_opts, wal_json);
+    }
     if (*cmp) return run_compare(to_compare(cmp_opts));
   } catch (const usage_error& e) {
     fmt::print(stderr, "pageio-bench: {}\nRun with --help for usage.\n", e.what());

@@ -194,6 +194,7 @@ lsn_t log::append(std::span<const std::byte> record) {
     if (last) {
       pg.last_lsn = lsn;
       ++pg.records;
+      ++untaken_records_;
       break;
     }
     open_next_page_locked();
@@ -201,6 +202,23 @@ lsn_t log::append(std::span<const std::byte> record) {
   lock.unlock();
   work_cv_.notify_one();
   return lsn;
+}
+
+lsn_t log::commit(std::span<const std::byte> record) {
+  {
+    std::lock_guard lock(mu_);
+    ++committers_;
+  }
+  struct leave {
+    log* self;
+    ~leave() {
+      std::lock_guard lock(self->mu_);
+      --self->committers_;
+    }
+  } guard{this};
+  const lsn_t l = append(record);
+  flush(l);
+  return l;
 }
 
 void log::flush(lsn_t lsn) {
@@ -305,6 +323,20 @@ void log::flusher_main() {
     work_cv_.wait(lock, [&] { return stop_ || failure_ || pending(); });
     if (failure_ || !pending()) break;  // failed, or stopping with nothing left
 
+    // Group commit: when several committers are active, give the ones the
+    // last batch released a moment to append again, so that they share the
+    // next write instead of trickling into many small ones. The wait ends as
+    // soon as every active committer has a record waiting, and lasts at most
+    // half the last batch's I/O time (capped at 200 µs).
+    const std::uint64_t want = std::max<std::uint64_t>(committers_, last_batch_records_);
+    if (!stop_ && want > 1 && untaken_records_ < want) {
+      const auto budget = std::chrono::nanoseconds(std::min<std::int64_t>(last_batch_io_ns_ / 2, 200'000));
+      work_cv_.wait_for(lock, budget, [&] {
+        return stop_ || failure_ || untaken_records_ >= std::max<std::uint64_t>(committers_, last_batch_records_);
+      });
+      if (failure_) break;
+    }
+
     // The batch: from the first page not taken, up to the last page that
     // ends a record, within the bound and within one segment.
     const std::uint64_t first = flush_;
@@ -335,6 +367,8 @@ void log::flusher_main() {
       if (rp.last_lsn != 0) batch_lsn = rp.last_lsn;
       batch_records += rp.records;
     }
+    untaken_records_ -= batch_records;
+    const auto io_start = std::chrono::steady_clock::now();
     const std::uint32_t batch_first = ring_[first % ring_pages_].index;
     const auto n_pages = static_cast<std::uint32_t>(cut - first + 1);
     std::vector<ring_page> metas;
@@ -399,6 +433,8 @@ void log::flusher_main() {
     }
     durable_lsn_ = std::max(durable_lsn_, batch_lsn);
     tail_ = cut + 1;
+    last_batch_records_ = batch_records;
+    last_batch_io_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - io_start).count();
     ++stats_.batches;
     stats_.records += batch_records;
     stats_.pages += n_pages;
