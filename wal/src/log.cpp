@@ -232,6 +232,21 @@ void log::flush(lsn_t lsn) {
   throw log_error(failure_, "wal: LSN " + std::to_string(lsn) + " is not durable: " + failure_what_);
 }
 
+void log::when_durable(lsn_t lsn, std::function<void(std::error_code)> done) {
+  std::unique_lock lock(mu_);
+  if (lsn >= next_lsn_) {
+    throw std::invalid_argument("wal: when_durable(" + std::to_string(lsn) + "): the last record appended is LSN " +
+                                std::to_string(next_lsn_ - 1));
+  }
+  if (durable_lsn_ >= lsn || failure_) {
+    const std::error_code ec = durable_lsn_ >= lsn ? std::error_code() : failure_;
+    lock.unlock();
+    done(ec);
+    return;
+  }
+  durable_callbacks_.emplace(lsn, std::move(done));
+}
+
 lsn_t log::durable_lsn() const {
   std::lock_guard lock(mu_);
   return durable_lsn_;
@@ -440,10 +455,25 @@ void log::flusher_main() {
     stats_.pages += n_pages;
     durable_cv_.notify_all();
     space_cv_.notify_all();
+    if (!durable_callbacks_.empty()) {
+      std::vector<std::function<void(std::error_code)>> ready;
+      auto end = durable_callbacks_.upper_bound(durable_lsn_);
+      for (auto it = durable_callbacks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+      durable_callbacks_.erase(durable_callbacks_.begin(), end);
+      lock.unlock();
+      for (auto& f : ready) f({});
+      lock.lock();
+    }
   }
   // Failed or stopping: nobody waits forever.
   durable_cv_.notify_all();
   space_cv_.notify_all();
+  std::vector<std::function<void(std::error_code)>> left;
+  for (auto& [l, f] : durable_callbacks_) left.push_back(std::move(f));
+  durable_callbacks_.clear();
+  const std::error_code ec = failure_ ? failure_ : make_error_code(std::errc::operation_canceled);
+  lock.unlock();
+  for (auto& f : left) f(ec);
 }
 
 }  // namespace pageio::wal

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -95,6 +96,12 @@ class log {
   // commit (see docs/wal-format.md, "Group commit").
   lsn_t commit(std::span<const std::byte> record);
 
+  // Calls `done` once every record up to `lsn` is durable (with no error) or
+  // the log has failed (with its error), from the flusher thread, or at once
+  // on this thread if that is already so. `done` must not block; see
+  // pageio/wal/asio.hpp for the Asio completion-token form.
+  void when_durable(lsn_t lsn, std::function<void(std::error_code)> done);
+
   lsn_t durable_lsn() const;
   lsn_t last_lsn() const;
   // The error that failed the log, or empty.
@@ -159,6 +166,7 @@ class log {
   std::uint64_t untaken_records_ = 0;     // appended, not yet in a batch
   std::uint64_t committers_ = 0;          // threads inside commit()
   std::uint64_t last_batch_records_ = 0;
+  std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks_;
   std::int64_t last_batch_io_ns_ = 0;
 
   // Flusher-only state.
