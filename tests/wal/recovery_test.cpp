@@ -168,6 +168,29 @@ TEST_F(recovery_test, ARecycledSegmentPastTheEndIsNotDamage) {
   EXPECT_EQ(w.commit(record_for(1)), static_cast<lsn_t>(commits + 1));
 }
 
+TEST_F(recovery_test, TruncateBeforeRecyclesWholeSegmentsAndTheLogGoesOn) {
+  {
+    log w(opts_);
+    EXPECT_EQ(w.truncate_before(17), 2u) << "segments 1 (LSN 1-8) and 2 (9-16) hold nothing needed";
+    EXPECT_EQ(w.truncate_before(17), 0u);
+    EXPECT_FALSE(std::filesystem::exists(seg(1)));
+    EXPECT_TRUE(std::filesystem::exists(seg(5))) << "recycled under a future number";
+    for (int i = commits + 1; i <= 50; ++i) ASSERT_EQ(w.commit(record_for(i)), static_cast<lsn_t>(i));
+  }
+  std::vector<lsn_t> seen;
+  const scan_result r = scan_log(opts_.dir, 0, [&](const record_view& v) {
+    seen.push_back(v.lsn);
+    EXPECT_EQ(v.data[0], static_cast<std::byte>(v.lsn));
+    return true;
+  });
+  EXPECT_FALSE(r.corruption) << r.corruption->what;
+  EXPECT_EQ(r.first_lsn, 17u);
+  EXPECT_EQ(r.last_lsn, 50u);
+  EXPECT_EQ(seen.size(), 34u);
+  log again(opts_);
+  EXPECT_EQ(again.last_lsn(), 50u);
+}
+
 TEST_F(recovery_test, ReadingFromAnLsnSkipsTheRecordsBefore) {
   std::vector<lsn_t> seen;
   scan_log(opts_.dir, 25, [&](const record_view& v) {

@@ -65,6 +65,7 @@ log::log(options opts) : opts_(std::move(opts)) {
   seg_pages_ = recovered_.segment_pages != 0 ? recovered_.segment_pages
                                               : static_cast<std::uint32_t>(opts_.segment_bytes / fmt::page_size);
   next_lsn_ = recovered_.last_lsn + 1;
+  segment_last_lsn_ = recovered_.segment_last_lsn;
   durable_lsn_ = recovered_.last_lsn;
 
   ring_pages_ = std::max<std::size_t>(opts_.buffer_bytes / fmt::page_size, 4);
@@ -232,6 +233,37 @@ void log::flush(lsn_t lsn) {
   throw log_error(failure_, "wal: LSN " + std::to_string(lsn) + " is not durable: " + failure_what_);
 }
 
+std::size_t log::truncate_before(lsn_t lsn) {
+  std::vector<std::uint64_t> victims;
+  {
+    std::lock_guard lock(mu_);
+    // Never the segment holding the oldest page not yet durable, nor later ones.
+    const std::uint64_t writing = ring_[tail_ % ring_pages_].segment;
+    for (const auto& [seq, last] : segment_last_lsn_) {
+      if (seq >= writing || last >= lsn) break;  // in order: the first one kept ends the run
+      victims.push_back(seq);
+    }
+    for (std::uint64_t seq : victims) segment_last_lsn_.erase(seq);
+  }
+  if (victims.empty()) return 0;
+  std::lock_guard files_lock(files_mu_);
+  // The next free number after every segment file in the directory.
+  std::uint64_t next = 0;
+  for (const auto& e : std::filesystem::directory_iterator(opts_.dir)) {
+    if (const auto seq = parse_segment_file_name(e.path().filename().string())) next = std::max(next, *seq + 1);
+  }
+  for (std::uint64_t seq : victims) {
+    const auto from = opts_.dir / segment_file_name(seq);
+    const auto to = opts_.dir / segment_file_name(next++);
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      throw std::system_error(errno, std::system_category(),
+                              "wal: recycling " + from.string() + " as " + to.filename().string());
+    }
+  }
+  fsync_dir(opts_.dir);
+  return victims.size();
+}
+
 void log::when_durable(lsn_t lsn, std::function<void(std::error_code)> done) {
   std::unique_lock lock(mu_);
   if (lsn >= next_lsn_) {
@@ -288,6 +320,7 @@ int log::segment_fd(std::uint64_t seq) {
   }
   const auto path = opts_.dir / segment_file_name(seq);
   const std::uint64_t want = static_cast<std::uint64_t>(seg_pages_) * fmt::page_size;
+  std::lock_guard files_lock(files_mu_);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     // Preallocated by writing zeros, under a temporary name, made durable,
@@ -447,6 +480,7 @@ void log::flusher_main() {
       break;
     }
     durable_lsn_ = std::max(durable_lsn_, batch_lsn);
+    if (batch_lsn != 0) segment_last_lsn_[seg] = batch_lsn;
     tail_ = cut + 1;
     last_batch_records_ = batch_records;
     last_batch_io_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - io_start).count();

@@ -256,6 +256,7 @@ std::string scanner::parse_batch(std::size_t seg, const std::vector<page>& pages
         if (first.lsn == 0) return "a record has LSN 0";
         if (res_.first_lsn == 0) res_.first_lsn = first.lsn;
         res_.last_lsn = first.lsn;
+        res_.segment_last_lsn[segs_[seg].seq] = first.lsn;
         expect_lsn_ = first.lsn + 1;
         ++res_.records;
         res_.record_bytes += record_.size();

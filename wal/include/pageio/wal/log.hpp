@@ -102,6 +102,13 @@ class log {
   // pageio/wal/asio.hpp for the Asio completion-token form.
   void when_durable(lsn_t lsn, std::function<void(std::error_code)> done);
 
+  // Checkpoint: records before `lsn` are no longer needed. Every segment
+  // that holds only such records (and is not being written) is recycled:
+  // renamed to a future segment number, where its old pages read as never
+  // written, and reused when the log gets there. Returns how many were
+  // recycled. The records from `lsn` on stay readable.
+  std::size_t truncate_before(lsn_t lsn);
+
   lsn_t durable_lsn() const;
   lsn_t last_lsn() const;
   // The error that failed the log, or empty.
@@ -167,6 +174,8 @@ class log {
   std::uint64_t committers_ = 0;          // threads inside commit()
   std::uint64_t last_batch_records_ = 0;
   std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks_;
+  std::map<std::uint64_t, lsn_t> segment_last_lsn_;  // segments holding durable records
+  std::mutex files_mu_;  // creating and renaming segment files
   std::int64_t last_batch_io_ns_ = 0;
 
   // Flusher-only state.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,6 +42,8 @@ struct scan_result {
   std::uint64_t records = 0;
   std::uint64_t record_bytes = 0;
   std::vector<std::uint64_t> segments;  // sequence numbers found, in order
+  // The last LSN each segment holds, for segments that hold records.
+  std::map<std::uint64_t, lsn_t> segment_last_lsn;
   std::uint32_t segment_pages = 0;      // pages per segment (from the first segment's size)
   // Where the next group commit goes: this segment, this page (== segment_pages: the next segment).
   std::uint64_t end_segment = 0;
