@@ -124,11 +124,21 @@ void log::close_segment_locked() {
   open_next_page_locked();
 }
 
+void log::wake_flush_waiters_locked() {
+  const auto end = failure_ || stop_ ? flush_waiters_.end() : flush_waiters_.upper_bound(durable_lsn_);
+  for (auto it = flush_waiters_.begin(); it != end; ++it) {
+    it->second->woken = true;
+    it->second->cv.notify_one();
+  }
+  flush_waiters_.erase(flush_waiters_.begin(), end);
+}
+
 void log::fail_locked(std::error_code ec, const std::string& what) {
   if (!failure_) {
     failure_ = ec;
     failure_what_ = what;
   }
+  wake_flush_waiters_locked();
   durable_cv_.notify_all();
   space_cv_.notify_all();
   work_cv_.notify_all();
@@ -228,7 +238,12 @@ void log::flush(lsn_t lsn) {
     throw std::invalid_argument("wal: flush(" + std::to_string(lsn) + "): the last record appended is LSN " +
                                 std::to_string(next_lsn_ - 1));
   }
-  durable_cv_.wait(lock, [&] { return durable_lsn_ >= lsn || failure_; });
+  if (durable_lsn_ < lsn && !failure_) {
+    flush_waiter me;
+    const auto it = flush_waiters_.emplace(lsn, &me);
+    me.cv.wait(lock, [&] { return me.woken || durable_lsn_ >= lsn || failure_; });
+    if (!me.woken) flush_waiters_.erase(it);
+  }
   if (durable_lsn_ >= lsn) return;
   throw log_error(failure_, "wal: LSN " + std::to_string(lsn) + " is not durable: " + failure_what_);
 }
@@ -487,7 +502,7 @@ void log::flusher_main() {
     ++stats_.batches;
     stats_.records += batch_records;
     stats_.pages += n_pages;
-    durable_cv_.notify_all();
+    wake_flush_waiters_locked();
     space_cv_.notify_all();
     if (!durable_callbacks_.empty()) {
       std::vector<std::function<void(std::error_code)>> ready;
@@ -500,6 +515,7 @@ void log::flusher_main() {
     }
   }
   // Failed or stopping: nobody waits forever.
+  wake_flush_waiters_locked();
   durable_cv_.notify_all();
   space_cv_.notify_all();
   std::vector<std::function<void(std::error_code)>> left;

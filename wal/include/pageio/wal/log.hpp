@@ -174,6 +174,14 @@ class log {
   std::uint64_t committers_ = 0;          // threads inside commit()
   std::uint64_t last_batch_records_ = 0;
   std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks_;
+  // Threads blocked in flush(), by the LSN they wait for: each is woken once,
+  // when its own record is durable (not every waiter at every group commit).
+  struct flush_waiter {
+    std::condition_variable cv;
+    bool woken = false;
+  };
+  std::multimap<lsn_t, flush_waiter*> flush_waiters_;
+  void wake_flush_waiters_locked();  // those now durable; all of them once the log failed or stopped
   std::map<std::uint64_t, lsn_t> segment_last_lsn_;  // segments holding durable records
   std::mutex files_mu_;  // creating and renaming segment files
   std::int64_t last_batch_io_ns_ = 0;
