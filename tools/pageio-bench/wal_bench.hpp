@@ -33,6 +33,8 @@ struct wal_result {
   double records_per_flush = 0;
   std::uint64_t flushes = 0;
   double cpu_us_per_commit = 0;
+  // Per group commit, µs: the flusher waiting for committers, writing, flushing.
+  double group_wait_us = 0, write_us = 0, flush_us = 0;
   std::string mode;
 };
 

@@ -87,6 +87,7 @@ log::log(options opts) : opts_(std::move(opts)) {
   backend_ = opts_.make_backend ? opts_.make_backend() : make_backend(opts_.backend);
   backend_name_ = backend_->name();
   flusher_ = std::thread([this] { flusher_main(); });
+  preparer_ = std::thread([this] { preparer_main(); });
 }
 
 log::~log() {
@@ -96,6 +97,12 @@ log::~log() {
   }
   work_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  {
+    std::lock_guard lock(prep_mu_);
+    prep_stop_ = true;
+  }
+  prep_cv_.notify_all();
+  if (preparer_.joinable()) preparer_.join();
   if (open_fd_ >= 0) {
     backend_->forget_fd(open_fd_);
     ::close(open_fd_);
@@ -326,13 +333,7 @@ void log::run_io(io_request& r, const std::string& what) {
   }
 }
 
-int log::segment_fd(std::uint64_t seq) {
-  if (seq == open_seq_ && open_fd_ >= 0) return open_fd_;
-  if (open_fd_ >= 0) {
-    backend_->forget_fd(open_fd_);
-    ::close(open_fd_);
-    open_fd_ = -1;
-  }
+void log::ensure_segment_file(std::uint64_t seq) {
   const auto path = opts_.dir / segment_file_name(seq);
   const std::uint64_t want = static_cast<std::uint64_t>(seg_pages_) * fmt::page_size;
   std::lock_guard files_lock(files_mu_);
@@ -369,10 +370,44 @@ int log::segment_fd(std::uint64_t seq) {
     ::close(fd);
     if (rc != 0) throw std::system_error(errno, std::system_category(), "wal: fdatasync " + path.string());
   }
+}
+
+void log::preparer_main() {
+  std::unique_lock lock(prep_mu_);
+  for (;;) {
+    prep_cv_.wait(lock, [&] { return prep_stop_ || prep_want_ > prep_done_; });
+    if (prep_stop_) return;
+    const std::uint64_t seq = prep_want_;
+    lock.unlock();
+    try {
+      ensure_segment_file(seq);
+    } catch (const std::exception&) {
+      // The flusher makes it itself when it gets there, and reports the error then.
+    }
+    lock.lock();
+    prep_done_ = std::max(prep_done_, seq);
+  }
+}
+
+int log::segment_fd(std::uint64_t seq) {
+  if (seq == open_seq_ && open_fd_ >= 0) return open_fd_;
+  if (open_fd_ >= 0) {
+    backend_->forget_fd(open_fd_);
+    ::close(open_fd_);
+    open_fd_ = -1;
+  }
+  ensure_segment_file(seq);  // usually made ahead by the preparer: then just a stat
+  const auto path = opts_.dir / segment_file_name(seq);
   file f = file::open(path, {.direct = true, .writable = true});
   open_fd_ = ::dup(f.fd());
   if (open_fd_ < 0) throw std::system_error(errno, std::system_category(), "wal: dup");
   open_seq_ = seq;
+  {
+    // Have the next one ready before the log reaches it.
+    std::lock_guard lock(prep_mu_);
+    prep_want_ = std::max(prep_want_, seq + 1);
+  }
+  prep_cv_.notify_one();
   return open_fd_;
 }
 
@@ -394,9 +429,12 @@ void log::flusher_main() {
     const std::uint64_t want = std::max<std::uint64_t>(committers_, last_batch_records_);
     if (!stop_ && want > 1 && untaken_records_ < want) {
       const auto budget = std::chrono::nanoseconds(std::min<std::int64_t>(last_batch_io_ns_ / 2, 200'000));
+      const auto waited_from = std::chrono::steady_clock::now();
       work_cv_.wait_for(lock, budget, [&] {
         return stop_ || failure_ || untaken_records_ >= std::max<std::uint64_t>(committers_, last_batch_records_);
       });
+      stats_.group_wait_ns += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - waited_from).count());
       if (failure_) break;
     }
 
@@ -458,6 +496,7 @@ void log::flusher_main() {
 
     std::error_code ec;
     std::string what;
+    std::uint64_t write_ns = 0, flush_ns = 0;
     try {
       const int fd = segment_fd(seg);
       const std::uint64_t offset = static_cast<std::uint64_t>(batch_first) * fmt::page_size;
@@ -475,12 +514,17 @@ void log::flusher_main() {
                                 segment_file_name(seg) + " at byte offset " + std::to_string(offset) +
                                 " (LSN up to " + std::to_string(batch_lsn) + ")";
       if (opts_.mode == durability::dsync_writes) w.flags = io_flags::dsync;
+      const auto t0 = std::chrono::steady_clock::now();
       run_io(w, where);
+      const auto t1 = std::chrono::steady_clock::now();
       if (opts_.mode == durability::write_then_fdatasync) {
         io_request s;
         s.prep_fdatasync(fd);
         run_io(s, "wal: fdatasync of " + segment_file_name(seg) + " (LSN up to " + std::to_string(batch_lsn) + ")");
       }
+      const auto t2 = std::chrono::steady_clock::now();
+      write_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+      flush_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count());
     } catch (const std::system_error& e) {
       ec = e.code();
       what = e.what();
@@ -500,6 +544,8 @@ void log::flusher_main() {
     last_batch_records_ = batch_records;
     last_batch_io_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - io_start).count();
     ++stats_.batches;
+    stats_.write_ns += write_ns;
+    stats_.flush_ns += flush_ns;
     stats_.records += batch_records;
     stats_.pages += n_pages;
     wake_flush_waiters_locked();
