@@ -85,7 +85,8 @@ TEST_F(recovery_test, ACleanLogReadsWhole) {
   EXPECT_TRUE(r.tail.empty()) << r.tail;
   EXPECT_EQ(r.first_lsn, 1u);
   EXPECT_EQ(r.last_lsn, static_cast<lsn_t>(commits));
-  EXPECT_EQ(r.segments.size(), 4u);
+  // Segment 5 may exist already, zero-filled ahead of use by the preparer.
+  EXPECT_TRUE(r.segments.size() == 4u || (r.segments.size() == 5u && r.segments.back() == 5u)) << r.segments.size();
   EXPECT_EQ(r.end_segment, 4u);
   EXPECT_EQ(r.end_page, 6u);
 }
@@ -160,7 +161,7 @@ TEST_F(recovery_test, AFileCutInTheLastGroupCommitIsATornTail) {
 
 TEST_F(recovery_test, ARecycledSegmentPastTheEndIsNotDamage) {
   // A segment file recycled ahead of use holds an older generation's pages.
-  std::filesystem::copy_file(seg(1), seg(5));
+  std::filesystem::copy_file(seg(1), seg(5), std::filesystem::copy_options::overwrite_existing);
   const scan_result r = scan_log(opts_.dir);
   EXPECT_FALSE(r.corruption) << r.corruption->what;
   EXPECT_EQ(r.last_lsn, static_cast<lsn_t>(commits));
