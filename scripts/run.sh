@@ -4,5 +4,5 @@
 # ./pageio-data (or $PAGEIO_DATA_DIR). Extra arguments go to `pageio-bench compare`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PAGEIO_EXTRA_PACKAGES="${PAGEIO_EXTRA_PACKAGES:-gnuplot-nox}" "$root/scripts/build.sh" "$root/build"
+PAGEIO_EXTRA_PACKAGES="${PAGEIO_EXTRA_PACKAGES:-gnuplot-nox rocksdb-tools}" "$root/scripts/build.sh" "$root/build"
 exec "$root/build/tools/pageio-bench/pageio-bench" compare "$@"

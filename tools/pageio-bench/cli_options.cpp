@@ -115,6 +115,12 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->check(CLI::Range(1u, 100u))
       ->capture_default_str();
   cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
+  cmd.add_flag("--no-wal", o.no_wal,
+               "skip the write-ahead log workloads (1 and 64 committers x 100 B, 8 x 64 KiB; db_bench and fio "
+               "references)");
+  cmd.add_option("--wal-seconds", o.wal_seconds, "measured seconds per write-ahead log run")
+      ->check(positive_seconds)
+      ->capture_default_str();
   cmd.add_flag("--no-asio", o.no_asio,
                "skip the randread QD32 runs through Asio coroutines (pageio's asio_driver and Boost.Asio's own "
                "random_access_file)");
@@ -190,6 +196,8 @@ compare_options to_compare(const compare_cli& o) {
   c.rounds = o.rounds;
   c.use_fio = !o.no_fio;
   c.with_asio = !o.no_asio;
+  c.with_wal = !o.no_wal;
+  c.wal_seconds = o.wal_seconds;
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;

@@ -40,6 +40,8 @@ struct compare_cli {
   unsigned rounds = 1;
   bool no_fio = false;
   bool no_asio = false;
+  bool no_wal = false;
+  double wal_seconds = 2;
   unsigned callback_batch = 0;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;

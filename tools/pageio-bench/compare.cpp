@@ -190,7 +190,11 @@ int run_compare(const compare_options& o) {
   }
   const bool must_write = test_file_needs_writing(o.file, o.size_bytes);
   const double per_run = o.seconds + o.warmup_seconds;
-  const double estimate = static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
+  const double wal_estimate =
+      o.with_wal ? 3 * (o.wal_seconds + 0.8) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
+                       (with_fio ? o.wal_seconds + 1 : 0)
+                 : 0;
+  const double estimate = wal_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
                           static_cast<double>(fio_runs) * (per_run + fio_overhead_s) +
                           (must_write ? static_cast<double>(o.size_bytes) / write_rate_bytes_s : 0.0);
   fmt::print("backends: {}; fio: {}; {} x {} cases, {} pageio + {} fio runs of {:.1f} s + {:.1f} s warm-up, "
@@ -247,10 +251,30 @@ int run_compare(const compare_options& o) {
   for (auto& x : res.cells) {
     if (!x.runs.empty()) x.median = median_run(x.runs);
   }
+  if (o.with_wal) {
+    wal_compare_options w;
+    w.dir = o.dir;
+    w.fio_file = o.file;
+    w.fio_size = o.size_bytes;
+    w.backend = std::find(backends.begin(), backends.end(), "uring") != backends.end() ? "uring"
+                : std::find(backends.begin(), backends.end(), "aio") != backends.end() ? "aio"
+                                                                                        : backends.front();
+    w.seconds = o.wal_seconds;
+    w.use_fio = with_fio;
+    w.use_db_bench = find_on_path("db_bench").has_value();
+    w.cpu = o.cpu;
+    try {
+      res.wal = run_wal_compare(w);
+    } catch (const std::exception& e) {
+      failed = true;
+      fmt::print("[wal] FAILED: {}\n", e.what());
+    }
+  }
   res.duration_seconds = seconds_since(started);
 
   fmt::print("\n");
   print_compare_table(stdout, res);
+  if (res.wal) print_wal_compare(stdout, *res.wal);
   {
     std::ofstream out(o.json_out);
     out << compare_json(res).dump(2) << '\n';

@@ -3,11 +3,13 @@
 #pragma once
 
 #include "result.hpp"
+#include "wal_compare.hpp"
 
 #include <pageio/engine/backend.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ struct compare_options {
   // coroutines ("asio" rows), and Boost.Asio's own random_access_file
   // ("asio-file io_uring"), the reference for them.
   bool with_asio = true;
+  // The write-ahead log workloads (wal_compare.hpp), each run for wal_seconds.
+  bool with_wal = true;
+  double wal_seconds = 2;
   unsigned fio_batch = 1;       // see fio_params::batch
   int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
@@ -66,6 +71,7 @@ struct compare_results {
   std::string fio_version;  // empty: fio not used
   std::vector<case_spec> cases;
   std::vector<cell> cells;  // by case, then engine
+  std::optional<wal_compare_results> wal;
   double duration_seconds = 0;
 
   const cell* find(const case_spec& c, const std::string& tool, const std::string& engine) const;

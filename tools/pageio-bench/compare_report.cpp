@@ -146,6 +146,7 @@ nlohmann::json compare_json(const compare_results& r) {
     e["error"] = x.error.empty() ? nlohmann::json() : nlohmann::json(x.error);
     j["results"].push_back(std::move(e));
   }
+  if (r.wal) j["wal"] = wal_compare_json(*r.wal);
   j["ratios"] = nlohmann::json::array();
   for (const auto& c : r.cases) {
     nlohmann::json e = {{"case", c.label()}};
