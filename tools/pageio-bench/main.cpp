@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
   walc->add_option("--mode", wal_opts.mode, "dsync (RWF_DSYNC writes) or fdatasync (write, then fdatasync)")
       ->check(CLI::IsMember({"dsync", "fdatasync"}))
       ->capture_default_str();
+  std::string wal_segment = "64m";
+  walc->add_option("--segment-size", wal_segment, "size of each log segment file (suffixes allowed: 64m, 1g)")
+      ->capture_default_str();
   walc->add_flag("--json", wal_json, "print one JSON object instead of the table");
 
   compare_cli cmp_opts;
@@ -106,6 +109,10 @@ int main(int argc, char** argv) {
     if (*walc) {
       wal_opts.dir = wal_dir.empty() ? default_data_dir() : std::filesystem::path(wal_dir);
       wal_opts.record_size = parse_size(wal_record, "--record-size");
+      wal_opts.segment_bytes = parse_size(wal_segment, "--segment-size");
+      if (wal_opts.segment_bytes % 4096 != 0 || wal_opts.segment_bytes < 8192) {
+        throw usage_error("--segment-size must be a multiple of 4 KiB and at least 8 KiB");
+      }
       return wal_command(wal_opts, wal_json);
     }
     if (*cmp) return run_compare(to_compare(cmp_opts));

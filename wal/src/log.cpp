@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace pageio::wal {
 
@@ -21,11 +22,15 @@ namespace {
 
 constexpr std::size_t frag_room = fmt::payload_size - fmt::fragment_header_size;  // record bytes a page holds
 
+// Zeros from `from` to `to` (both multiples of 4 KiB when `fd` is O_DIRECT).
 void write_zeros(int fd, std::uint64_t from, std::uint64_t to, const std::filesystem::path& path) {
-  std::vector<char> zeros(1 << 20, 0);
+  constexpr std::size_t chunk = 1 << 20;
+  std::unique_ptr<char, void (*)(void*)> zeros(static_cast<char*>(std::aligned_alloc(fmt::page_size, chunk)), &std::free);
+  if (!zeros) throw std::bad_alloc();
+  std::memset(zeros.get(), 0, chunk);
   while (from < to) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), to - from));
-    const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(from));
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, to - from));
+    const ssize_t w = ::pwrite(fd, zeros.get(), n, static_cast<off_t>(from));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) throw std::system_error(errno, std::system_category(), "preallocating " + path.string());
     from += static_cast<std::uint64_t>(w);
@@ -342,8 +347,11 @@ void log::ensure_segment_file(std::uint64_t seq) {
     // Preallocated by writing zeros, under a temporary name, made durable,
     // then renamed: a segment is never seen half made. Unwritten extents
     // would make every O_DIRECT write journal metadata.
+    // O_DIRECT where the file system has it: the zeros should not sit in the
+    // page cache, where every later O_DIRECT write would have to evict them.
     const auto tmp = path.string() + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+    if (fd < 0 && errno == EINVAL) fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw std::system_error(errno, std::system_category(), "wal: creating " + tmp);
     try {
       write_zeros(fd, 0, want, tmp);
