@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 
 namespace pageio::wal {
@@ -108,10 +109,7 @@ log::~log() {
   }
   prep_cv_.notify_all();
   if (preparer_.joinable()) preparer_.join();
-  if (open_fd_ >= 0) {
-    backend_->forget_fd(open_fd_);
-    ::close(open_fd_);
-  }
+  release_segment_fds(UINT64_MAX);
 }
 
 std::byte* log::page_data(std::size_t n) noexcept { return arena_.get() + (n % ring_pages_) * fmt::page_size; }
@@ -397,142 +395,206 @@ void log::preparer_main() {
   }
 }
 
-int log::segment_fd(std::uint64_t seq) {
-  if (seq == open_seq_ && open_fd_ >= 0) return open_fd_;
-  if (open_fd_ >= 0) {
-    backend_->forget_fd(open_fd_);
-    ::close(open_fd_);
-    open_fd_ = -1;
+void log::release_segment_fds(std::uint64_t keep_from) {
+  for (auto it = segment_fds_.begin(); it != segment_fds_.end() && it->first < keep_from;) {
+    backend_->forget_fd(it->second);
+    ::close(it->second);
+    it = segment_fds_.erase(it);
   }
+}
+
+int log::segment_fd(std::uint64_t seq) {
+  if (auto it = segment_fds_.find(seq); it != segment_fds_.end()) return it->second;
   ensure_segment_file(seq);  // usually made ahead by the preparer: then just a stat
   const auto path = opts_.dir / segment_file_name(seq);
   file f = file::open(path, {.direct = true, .writable = true});
-  open_fd_ = ::dup(f.fd());
-  if (open_fd_ < 0) throw std::system_error(errno, std::system_category(), "wal: dup");
-  open_seq_ = seq;
+  const int fd = ::dup(f.fd());
+  if (fd < 0) throw std::system_error(errno, std::system_category(), "wal: dup");
+  segment_fds_[seq] = fd;
   {
     // Have the next one ready before the log reaches it.
     std::lock_guard lock(prep_mu_);
     prep_want_ = std::max(prep_want_, seq + 1);
   }
   prep_cv_.notify_one();
-  return open_fd_;
+  return fd;
+}
+
+// One group commit on its way to disk.
+struct log::batch {
+  log* owner = nullptr;
+  std::uint64_t first = 0, cut = 0;  // ring positions
+  std::uint64_t seg = 0;
+  std::uint32_t first_index = 0, n_pages = 0;
+  lsn_t lsn = 0;
+  std::uint64_t records = 0;
+  int fd = -1;
+  io_request write_req, sync_req;
+  iovec iov[2]{};
+  bool written = false, durable = false;
+  std::error_code ec;
+  std::string what;
+  std::chrono::steady_clock::time_point started, wrote, synced;
+};
+
+void log::batch_io_done(io_request& r) noexcept {
+  auto* b = static_cast<batch*>(r.user_data);
+  const bool is_write = &r == &b->write_req;
+  if (r.result < 0) {
+    const int e = static_cast<int>(-r.result);
+    b->ec = std::error_code(e, std::system_category());
+    b->what = (is_write ? "wal: writing " + std::to_string(b->n_pages) + " page(s) of " + segment_file_name(b->seg) +
+                              " at byte offset " + std::to_string(std::uint64_t{b->first_index} * fmt::page_size)
+                        : "wal: fdatasync of " + segment_file_name(b->seg)) +
+              " (LSN up to " + std::to_string(b->lsn) + "): " + std::strerror(e);
+    return;
+  }
+  if (is_write) {
+    b->written = true;
+    b->wrote = std::chrono::steady_clock::now();
+    if (b->owner->opts_.mode == durability::dsync_writes) {
+      b->durable = true;
+      b->synced = b->wrote;
+      return;
+    }
+    // Made durable by its own flush, sent once the write is done (a flush
+    // covers only writes that completed before it).
+    b->sync_req.prep_fdatasync(b->fd);
+    b->sync_req.on_complete = &log::batch_io_done;
+    b->sync_req.user_data = b;
+    b->owner->backend_->submit(b->sync_req);
+  } else {
+    b->durable = true;
+    b->synced = std::chrono::steady_clock::now();
+  }
 }
 
 void log::flusher_main() {
+  // Up to two group commits in flight: the next one is written while the
+  // previous one's fdatasync runs. They are acknowledged in order.
+  constexpr std::size_t max_in_flight = 2;
+  std::deque<std::unique_ptr<batch>> in_flight;
   std::unique_lock lock(mu_);
   auto pending = [&] {
     const ring_page& h = ring_[head_ % ring_pages_];
     return flush_ < head_ || h.used > 0 || h.segment_end;
   };
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || failure_ || pending(); });
-    if (failure_ || !pending()) break;  // failed, or stopping with nothing left
-
-    // Group commit: when several committers are active, give the ones the
-    // last batch released a moment to append again, so that they share the
-    // next write instead of trickling into many small ones. The wait ends as
-    // soon as every active committer has a record waiting, and lasts at most
-    // half the last batch's I/O time (capped at 200 µs).
-    const std::uint64_t want = std::max<std::uint64_t>(committers_, last_batch_records_);
-    if (!stop_ && want > 1 && untaken_records_ < want) {
-      const auto budget = std::chrono::nanoseconds(std::min<std::int64_t>(last_batch_io_ns_ / 2, 200'000));
-      const auto waited_from = std::chrono::steady_clock::now();
-      work_cv_.wait_for(lock, budget, [&] {
-        return stop_ || failure_ || untaken_records_ >= std::max<std::uint64_t>(committers_, last_batch_records_);
-      });
-      stats_.group_wait_ns += static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - waited_from).count());
-      if (failure_) break;
-    }
-
-    // The batch: from the first page not taken, up to the last page that
-    // ends a record, within the bound and within one segment.
-    const std::uint64_t first = flush_;
-    const std::uint64_t seg = ring_[first % ring_pages_].segment;
-    std::uint64_t cut = UINT64_MAX;
-    for (std::uint64_t p = first; p <= head_; ++p) {
-      const ring_page& rp = ring_[p % ring_pages_];
-      if (rp.segment != seg) break;
-      if (p == head_ && rp.used == 0 && !rp.segment_end) break;  // nothing in the open page
-      if (p - first >= max_batch_pages_ && cut != UINT64_MAX) break;
-      if (rp.ends_record) cut = p;
-      if (rp.segment_end) break;
-    }
-    if (cut == UINT64_MAX) break;  // cannot happen: the open page always ends a record
-    if (cut == head_) {
-      if (head_ + 1 - tail_ >= ring_pages_) {
-        cut = head_ - 1;  // no spare page to open next; the open page waits for the next batch
-        if (cut < first || cut == UINT64_MAX) break;
-      } else {
-        open_next_page_locked();
+    // 1. Form the next group commit: when nothing is in flight (waiting for
+    //    work), or when the newest one has been written and only its flush
+    //    is outstanding.
+    std::unique_ptr<batch> next;
+    const bool may_form = in_flight.empty() || (in_flight.size() < max_in_flight && in_flight.back()->written);
+    if (in_flight.empty()) {
+      work_cv_.wait(lock, [&] { return stop_ || failure_ || pending(); });
+      if (failure_ || !pending()) break;  // failed, or stopping with nothing left
+      // Group commit: when several committers are active, give the ones the
+      // last batch released a moment to append again, so that they share
+      // the next write instead of trickling into many small ones. The wait
+      // ends as soon as every active committer has a record waiting, and
+      // lasts at most half the last batch's I/O time (capped at 200 µs).
+      const std::uint64_t want = std::max<std::uint64_t>(committers_, last_batch_records_);
+      if (!stop_ && want > 1 && untaken_records_ < want) {
+        const auto budget = std::chrono::nanoseconds(std::min<std::int64_t>(last_batch_io_ns_ / 2, 200'000));
+        const auto waited_from = std::chrono::steady_clock::now();
+        work_cv_.wait_for(lock, budget, [&] {
+          return stop_ || failure_ || untaken_records_ >= std::max<std::uint64_t>(committers_, last_batch_records_);
+        });
+        stats_.group_wait_ns += static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - waited_from).count());
+        if (failure_) break;
       }
     }
-    flush_ = cut + 1;
-    lsn_t batch_lsn = 0;
-    std::uint64_t batch_records = 0;
-    for (std::uint64_t p = first; p <= cut; ++p) {
-      const ring_page& rp = ring_[p % ring_pages_];
-      if (rp.last_lsn != 0) batch_lsn = rp.last_lsn;
-      batch_records += rp.records;
+    if (failure_) break;
+    if (may_form && pending()) {
+      // The batch: from the first page not taken, up to the last page that
+      // ends a record, within the bound and within one segment.
+      const std::uint64_t first = flush_;
+      const std::uint64_t seg = ring_[first % ring_pages_].segment;
+      std::uint64_t cut = UINT64_MAX;
+      for (std::uint64_t p = first; p <= head_; ++p) {
+        const ring_page& rp = ring_[p % ring_pages_];
+        if (rp.segment != seg) break;
+        if (p == head_ && rp.used == 0 && !rp.segment_end) break;  // nothing in the open page
+        if (p - first >= max_batch_pages_ && cut != UINT64_MAX) break;
+        if (rp.ends_record) cut = p;
+        if (rp.segment_end) break;
+      }
+      if (cut != UINT64_MAX && cut == head_) {
+        if (head_ + 1 - tail_ >= ring_pages_) {
+          cut = head_ > first ? head_ - 1 : UINT64_MAX;  // no spare page to open next: the open page waits
+        } else {
+          open_next_page_locked();
+        }
+      }
+      if (cut != UINT64_MAX && cut >= first) {
+        next = std::make_unique<batch>();
+        batch& b = *next;
+        b.owner = this;
+        b.first = first;
+        b.cut = cut;
+        b.seg = seg;
+        b.first_index = ring_[first % ring_pages_].index;
+        b.n_pages = static_cast<std::uint32_t>(cut - first + 1);
+        for (std::uint64_t p = first; p <= cut; ++p) {
+          const ring_page& rp = ring_[p % ring_pages_];
+          if (rp.last_lsn != 0) b.lsn = rp.last_lsn;
+          b.records += rp.records;
+        }
+        flush_ = cut + 1;
+        untaken_records_ -= b.records;
+        b.started = std::chrono::steady_clock::now();
+      }
     }
-    untaken_records_ -= batch_records;
-    const auto io_start = std::chrono::steady_clock::now();
-    const std::uint32_t batch_first = ring_[first % ring_pages_].index;
-    const auto n_pages = static_cast<std::uint32_t>(cut - first + 1);
     std::vector<ring_page> metas;
-    for (std::uint64_t p = first; p <= cut; ++p) metas.push_back(ring_[p % ring_pages_]);
+    if (next) {
+      for (std::uint64_t p = next->first; p <= next->cut; ++p) metas.push_back(ring_[p % ring_pages_]);
+    }
     lock.unlock();
 
-    // Seal: no appender touches these pages any more.
-    for (std::uint32_t i = 0; i < n_pages; ++i) {
-      const ring_page& rp = metas[i];
-      fmt::page_header h{};
-      h.magic = fmt::page_magic;
-      h.version = fmt::version;
-      h.flags = rp.segment_end ? fmt::flag_segment_end : 0;
-      h.used = rp.used;
-      h.index = rp.index;
-      h.segment = rp.segment;
-      h.batch_first = batch_first;
-      h.batch_pages = n_pages;
-      std::byte* pg = page_data(first + i);
-      std::memcpy(pg, &h, sizeof h);
-      h.crc = crc32c(pg + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from);
-      std::memcpy(pg + fmt::crc_offset, &h.crc, sizeof h.crc);
-    }
-
+    // 2. Seal and send it (no appender touches its pages any more), then
+    //    wait for I/O: write completions send their flushes.
     std::error_code ec;
     std::string what;
-    std::uint64_t write_ns = 0, flush_ns = 0;
     try {
-      const int fd = segment_fd(seg);
-      const std::uint64_t offset = static_cast<std::uint64_t>(batch_first) * fmt::page_size;
-      const std::size_t first_slot = first % ring_pages_;
-      const std::size_t contiguous = std::min<std::size_t>(n_pages, ring_pages_ - first_slot);
-      iovec iov[2] = {{page_data(first), contiguous * fmt::page_size},
-                      {page_data(first + contiguous), (n_pages - contiguous) * fmt::page_size}};
-      io_request w;
-      if (contiguous == n_pages) {
-        w.prep_write(fd, iov[0].iov_base, iov[0].iov_len, offset);
-      } else {
-        w.prep_writev(fd, iov, 2, offset);
+      if (next) {
+        batch& b = *next;
+        const bool follows_unacked = !in_flight.empty();
+        for (std::uint32_t i = 0; i < b.n_pages; ++i) {
+          const ring_page& rp = metas[i];
+          fmt::page_header h{};
+          h.magic = fmt::page_magic;
+          h.version = fmt::version;
+          h.flags = static_cast<std::uint8_t>((rp.segment_end ? fmt::flag_segment_end : 0) |
+                                              (follows_unacked ? fmt::flag_follows_unacked : 0));
+          h.used = rp.used;
+          h.index = rp.index;
+          h.segment = rp.segment;
+          h.batch_first = b.first_index;
+          h.batch_pages = b.n_pages;
+          std::byte* pg = page_data(b.first + i);
+          std::memcpy(pg, &h, sizeof h);
+          h.crc = crc32c(pg + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from);
+          std::memcpy(pg + fmt::crc_offset, &h.crc, sizeof h.crc);
+        }
+        b.fd = segment_fd(b.seg);
+        const std::uint64_t offset = static_cast<std::uint64_t>(b.first_index) * fmt::page_size;
+        const std::size_t first_slot = b.first % ring_pages_;
+        const std::size_t contiguous = std::min<std::size_t>(b.n_pages, ring_pages_ - first_slot);
+        b.iov[0] = {page_data(b.first), contiguous * fmt::page_size};
+        b.iov[1] = {page_data(b.first + contiguous), (b.n_pages - contiguous) * fmt::page_size};
+        if (contiguous == b.n_pages) {
+          b.write_req.prep_write(b.fd, b.iov[0].iov_base, b.iov[0].iov_len, offset);
+        } else {
+          b.write_req.prep_writev(b.fd, b.iov, 2, offset);
+        }
+        if (opts_.mode == durability::dsync_writes) b.write_req.flags = io_flags::dsync;
+        b.write_req.on_complete = &log::batch_io_done;
+        b.write_req.user_data = &b;
+        in_flight.push_back(std::move(next));
+        backend_->submit(in_flight.back()->write_req);
       }
-      const std::string where = "wal: writing " + std::to_string(n_pages) + " page(s) of " +
-                                segment_file_name(seg) + " at byte offset " + std::to_string(offset) +
-                                " (LSN up to " + std::to_string(batch_lsn) + ")";
-      if (opts_.mode == durability::dsync_writes) w.flags = io_flags::dsync;
-      const auto t0 = std::chrono::steady_clock::now();
-      run_io(w, where);
-      const auto t1 = std::chrono::steady_clock::now();
-      if (opts_.mode == durability::write_then_fdatasync) {
-        io_request s;
-        s.prep_fdatasync(fd);
-        run_io(s, "wal: fdatasync of " + segment_file_name(seg) + " (LSN up to " + std::to_string(batch_lsn) + ")");
-      }
-      const auto t2 = std::chrono::steady_clock::now();
-      write_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-      flush_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count());
+      if (!in_flight.empty()) backend_->reap(1);
     } catch (const std::system_error& e) {
       ec = e.code();
       what = e.what();
@@ -541,34 +603,69 @@ void log::flusher_main() {
       what = e.what();
     }
 
+    // 3. Acknowledge, in order, what is durable.
     lock.lock();
+    for (const auto& b : in_flight) {
+      if (!ec && b->ec) {
+        ec = b->ec;
+        what = b->what;
+      }
+    }
     if (ec) {
+      // Let the kernel finish with everything still in flight before anyone
+      // hears of the failure: then nothing of the log's I/O is outstanding.
+      lock.unlock();
+      try {
+        backend_->drain();
+      } catch (...) {
+      }
+      lock.lock();
       fail_locked(ec, what);
       break;
     }
-    durable_lsn_ = std::max(durable_lsn_, batch_lsn);
-    if (batch_lsn != 0) segment_last_lsn_[seg] = batch_lsn;
-    tail_ = cut + 1;
-    last_batch_records_ = batch_records;
-    last_batch_io_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - io_start).count();
-    ++stats_.batches;
-    stats_.write_ns += write_ns;
-    stats_.flush_ns += flush_ns;
-    stats_.records += batch_records;
-    stats_.pages += n_pages;
-    wake_flush_waiters_locked();
-    space_cv_.notify_all();
-    if (!durable_callbacks_.empty()) {
-      std::vector<std::function<void(std::error_code)>> ready;
-      auto end = durable_callbacks_.upper_bound(durable_lsn_);
-      for (auto it = durable_callbacks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-      durable_callbacks_.erase(durable_callbacks_.begin(), end);
+    bool acked = false;
+    while (!in_flight.empty() && in_flight.front()->durable) {
+      const batch& b = *in_flight.front();
+      durable_lsn_ = std::max(durable_lsn_, b.lsn);
+      if (b.lsn != 0) segment_last_lsn_[b.seg] = b.lsn;
+      tail_ = b.cut + 1;
+      last_batch_records_ = b.records;
+      last_batch_io_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(b.synced - b.started).count();
+      ++stats_.batches;
+      stats_.write_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b.wrote - b.started).count());
+      stats_.flush_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b.synced - b.wrote).count());
+      stats_.records += b.records;
+      stats_.pages += b.n_pages;
+      in_flight.pop_front();
+      acked = true;
+    }
+    if (acked) {
+      wake_flush_waiters_locked();
+      space_cv_.notify_all();
+      if (!durable_callbacks_.empty()) {
+        std::vector<std::function<void(std::error_code)>> ready;
+        auto end = durable_callbacks_.upper_bound(durable_lsn_);
+        for (auto it = durable_callbacks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+        durable_callbacks_.erase(durable_callbacks_.begin(), end);
+        lock.unlock();
+        for (auto& f : ready) f({});
+        lock.lock();
+      }
+      // Segments no group commit in flight or to come uses any more.
+      const std::uint64_t oldest = in_flight.empty() ? ring_[tail_ % ring_pages_].segment : in_flight.front()->seg;
       lock.unlock();
-      for (auto& f : ready) f({});
+      release_segment_fds(oldest);
       lock.lock();
     }
   }
-  // Failed or stopping: nobody waits forever.
+  // Failed or stopping. Requests still in the kernel must finish before
+  // their batches (and the buffers they point into) go away.
+  lock.unlock();
+  try {
+    backend_->drain();
+  } catch (...) {
+  }
+  lock.lock();
   wake_flush_waiters_locked();
   durable_cv_.notify_all();
   space_cv_.notify_all();

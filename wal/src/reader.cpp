@@ -93,7 +93,13 @@ class scanner {
   bool batch_complete(std::size_t seg, std::uint32_t first, std::vector<page>* pages);
   // Whether a complete group commit starts at or after page `first` of
   // segment `seg`, or anywhere in a later segment.
-  bool valid_batch_from(std::size_t seg, std::uint32_t first);
+  bool valid_batch_from(std::size_t seg, std::uint32_t first) { return first_batch_from(seg, first).has_value(); }
+  struct batch_at {
+    std::size_t seg;
+    std::uint32_t index, pages;
+    bool follows_unacked;
+  };
+  std::optional<batch_at> first_batch_from(std::size_t seg, std::uint32_t first);
   // Parses a complete batch's records; returns a description of what is
   // malformed, or empty.
   std::string parse_batch(std::size_t seg, const std::vector<page>& pages, lsn_t from,
@@ -201,14 +207,16 @@ bool scanner::batch_complete(std::size_t seg, std::uint32_t first, std::vector<p
   return true;
 }
 
-bool scanner::valid_batch_from(std::size_t seg, std::uint32_t first) {
+std::optional<scanner::batch_at> scanner::first_batch_from(std::size_t seg, std::uint32_t first) {
   for (std::size_t s = seg; s < segs_.size(); ++s) {
     for (std::uint32_t i = (s == seg ? first : 0); i < seg_pages_; ++i) {
       const page p = read_page(s, i);
-      if (p.state == page_state::valid && p.h.batch_first == i && batch_complete(s, i, nullptr)) return true;
+      if (p.state == page_state::valid && p.h.batch_first == i && batch_complete(s, i, nullptr)) {
+        return batch_at{s, i, p.h.batch_pages, (p.h.flags & fmt::flag_follows_unacked) != 0};
+      }
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 std::string scanner::parse_batch(std::size_t seg, const std::vector<page>& pages, lsn_t from,
@@ -333,10 +341,18 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
     } else {
       what = describe(p.state, p.h);
     }
-    if (valid_batch_from(seg, index + 1)) {
-      res_.corruption = damage_at(seg, index, "page " + std::to_string(index) + " is " + what +
-                                                  ", and complete group commits follow it");
-      return res_;
+    if (const auto after = first_batch_from(seg, index + 1)) {
+      // The writer keeps at most two group commits in flight; the second
+      // says so. If it is the only complete one after the damage, the two
+      // were never acknowledged: the end of a crash, not corruption.
+      const bool unacked_pair =
+          after->follows_unacked && !valid_batch_from(after->seg, after->index + after->pages);
+      if (!unacked_pair) {
+        res_.corruption = damage_at(seg, index, "page " + std::to_string(index) + " is " + what +
+                                                    ", and complete group commits follow it");
+        return res_;
+      }
+      what += "; the group commit after it was written before it was durable and is dropped with it";
     }
     if (p.state != page_state::zero && p.state != page_state::wrong_segment &&
         p.state != page_state::missing) {

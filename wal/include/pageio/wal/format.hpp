@@ -14,6 +14,8 @@
 //   8   u8   version     1
 //   9   u8   flags       1: the last page of its segment (the log goes on in
 //                        the next segment; the rest of this one is unused)
+//                        2: written while the previous group commit was not
+//                        yet durable
 //   10  u16  used        bytes of the payload area holding fragments
 //   12  u32  index       this page's position in its segment
 //   16  u64  segment     the sequence number of the segment it was written for
@@ -47,6 +49,10 @@ inline constexpr std::size_t page_size = 4096;
 inline constexpr std::uint32_t page_magic = 0x4c415750;  // "PWAL" in little-endian byte order
 inline constexpr std::uint8_t version = 1;
 inline constexpr std::uint8_t flag_segment_end = 1;
+// The group commit before this page's was not yet durable when this one was
+// written (the writer keeps at most two in flight): if that one is found torn,
+// this one was never acknowledged either.
+inline constexpr std::uint8_t flag_follows_unacked = 2;
 
 struct page_header {
   std::uint32_t magic;

@@ -144,7 +144,7 @@ class log {
   void open_next_page_locked();  // the open page is full or taken: start the next one
   void close_segment_locked();   // the open page ends its segment
   void fail_locked(std::error_code ec, const std::string& what);
-  int segment_fd(std::uint64_t seq);  // flusher only: opens or creates (preallocated) segment `seq`
+  int segment_fd(std::uint64_t seq);  // flusher only: opens (creating it if needed) segment `seq`
   void ensure_segment_file(std::uint64_t seq);  // creates it, zero-filled and durable, if missing
   void preparer_main();                          // makes the next segment ahead of the flusher
   void run_io(io_request& r, const std::string& what);  // flusher only: submit and wait
@@ -192,8 +192,10 @@ class log {
   std::int64_t last_batch_io_ns_ = 0;
 
   // Flusher-only state.
-  std::uint64_t open_seq_ = 0;
-  int open_fd_ = -1;
+  struct batch;
+  std::map<std::uint64_t, int> segment_fds_;  // open segments (O_DIRECT), by sequence number
+  void release_segment_fds(std::uint64_t keep_from);  // closes those before `keep_from`
+  static void batch_io_done(io_request& r) noexcept;
 
   std::thread flusher_;
   // The segment preparer: writes out the next segment file in the background.
