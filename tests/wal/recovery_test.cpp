@@ -2,6 +2,7 @@
 // is corruption (named by segment, page and offset, nothing cut); damage in
 // the last group commit is a torn tail; stale pages past the end are not
 // damage at all.
+#include <pageio/wal/crc32c.hpp>
 #include <pageio/wal/format.hpp>
 #include <pageio/wal/log.hpp>
 #include <pageio/wal/reader.hpp>
@@ -53,6 +54,19 @@ class recovery_test : public ::testing::Test {
     const int fd = ::open(seg(s).c_str(), O_WRONLY);
     ASSERT_EQ(::pwrite(fd, b.data(), page, static_cast<off_t>(p * page)), static_cast<ssize_t>(page));
     ::close(fd);
+  }
+
+  // Marks page `p` of segment `s` as written while the previous group commit
+  // was not yet durable, as the pipelined writer does, and reseals it.
+  void mark_follows_unacked(std::uint64_t s, std::uint32_t p) const {
+    auto b = read_page(s, p);
+    format::page_header h;
+    std::memcpy(&h, b.data(), sizeof h);
+    h.flags |= format::flag_follows_unacked;
+    std::memcpy(b.data(), &h, sizeof h);
+    h.crc = crc32c(b.data() + format::crc_covers_from, page - format::crc_covers_from);
+    std::memcpy(b.data() + format::crc_offset, &h.crc, sizeof h.crc);
+    write_page(s, p, b);
   }
 
   // Scans, expecting corruption at (segment, page) whose description mentions `words`.
@@ -190,6 +204,27 @@ TEST_F(recovery_test, TruncateBeforeRecyclesWholeSegmentsAndTheLogGoesOn) {
   EXPECT_EQ(seen.size(), 34u);
   log again(opts_);
   EXPECT_EQ(again.last_lsn(), 50u);
+}
+
+TEST_F(recovery_test, ATornGroupCommitFollowedOnlyByItsPipelinedSuccessorIsATornTail) {
+  // Segment 4 pages 4 and 5 are the last two group commits; 5 was written
+  // while 4 was in flight, and 4 is torn.
+  mark_follows_unacked(4, 5);
+  auto b = read_page(4, 4);
+  b[1000] ^= std::byte{0x40};
+  write_page(4, 4, b);
+  const scan_result r = scan_log(opts_.dir);
+  EXPECT_FALSE(r.corruption) << r.corruption->what;
+  EXPECT_EQ(r.last_lsn, static_cast<lsn_t>(commits - 2)) << "both were never acknowledged";
+  EXPECT_NE(r.tail.find("dropped with it"), std::string::npos) << r.tail;
+}
+
+TEST_F(recovery_test, DamageFollowedByMoreThanThePipelinedSuccessorIsCorruption) {
+  // Page 3 damaged; page 4 says it followed an unacknowledged batch, but page
+  // 5 is complete too: page 3 had been acknowledged.
+  mark_follows_unacked(4, 4);
+  write_page(4, 3, std::vector<std::byte>(page));
+  expect_corruption(4, 3, "never written");
 }
 
 TEST_F(recovery_test, ReadingFromAnLsnSkipsTheRecordsBefore) {
