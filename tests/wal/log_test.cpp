@@ -3,12 +3,14 @@
 // fail the log and reach every waiter.
 #include <pageio/engine/fault_backend.hpp>
 #include <pageio/wal/log.hpp>
+#include <pageio/wal/format.hpp>
 #include <pageio/wal/reader.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -208,6 +210,40 @@ TEST_P(wal_test, RecordsTooLargeForASegmentAreRefusedClearly) {
     EXPECT_NE(std::string(e.what()).find("segment"), std::string::npos) << e.what();
   }
   EXPECT_EQ(w.commit(make_record(2, 10)), 1u) << "the refusal used no LSN";
+}
+
+TEST_P(wal_test, GroupCommitsStayWithinTheirBound) {
+  options o = small_log("bounded");
+  o.max_batch_bytes = 2 * 4096;  // two pages, plus the rest of a record that crosses the bound
+  {
+    log w(o);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 6; ++t) {
+      ts.emplace_back([&, t] {
+        for (int k = 0; k < 60; ++k) w.commit(make_record(static_cast<std::uint64_t>(t) * 1000 + k, 3000));
+      });
+    }
+    for (auto& t : ts) t.join();
+  }
+  // Every page names the size of the group commit it was written in.
+  std::uint32_t largest = 0;
+  std::size_t pages = 0;
+  for (const auto& e : std::filesystem::directory_iterator(o.dir)) {
+    if (!parse_segment_file_name(e.path().filename().string())) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::vector<char> pg(format::page_size);
+    while (in.read(pg.data(), static_cast<std::streamsize>(pg.size()))) {
+      format::page_header h;
+      std::memcpy(&h, pg.data(), sizeof h);
+      if (h.magic != format::page_magic) continue;
+      largest = std::max(largest, h.batch_pages);
+      ++pages;
+    }
+  }
+  EXPECT_GT(pages, 0u);
+  // A 3000-byte record spans at most 2 pages: a bound of 2 pages allows 3.
+  EXPECT_LE(largest, 3u) << "a group commit grew past max_batch_bytes";
+  EXPECT_EQ(read_all(o.dir).size(), 360u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, wal_test, ::testing::Values(std::string("sync"), std::string("aio"), std::string("uring")),

@@ -217,6 +217,19 @@ TEST_F(recovery_test, ATornGroupCommitFollowedOnlyByItsPipelinedSuccessorIsATorn
   EXPECT_FALSE(r.corruption) << r.corruption->what;
   EXPECT_EQ(r.last_lsn, static_cast<lsn_t>(commits - 2)) << "both were never acknowledged";
   EXPECT_NE(r.tail.find("dropped with it"), std::string::npos) << r.tail;
+  ASSERT_TRUE(r.dropped);
+  EXPECT_EQ(r.dropped->segment, 4u);
+  EXPECT_EQ(r.dropped->page, 5u);
+  // The writer erases the dropped successor before going on: one new commit
+  // must not run into it.
+  {
+    log w(opts_);
+    EXPECT_EQ(w.commit(record_for(77)), static_cast<lsn_t>(commits - 1));
+  }
+  const scan_result again = scan_log(opts_.dir);
+  EXPECT_FALSE(again.corruption) << again.corruption->what;
+  EXPECT_EQ(again.last_lsn, static_cast<lsn_t>(commits - 1));
+  EXPECT_EQ(again.records, static_cast<std::uint64_t>(commits - 1));
 }
 
 TEST_F(recovery_test, DamageFollowedByMoreThanThePipelinedSuccessorIsCorruption) {

@@ -68,6 +68,23 @@ log::log(options opts) : opts_(std::move(opts)) {
 
   recovered_ = scan_log(opts_.dir);
   if (recovered_.corruption) throw corruption_error(*recovered_.corruption);
+  if (recovered_.dropped) {
+    // The group commit that was in flight behind the torn one is complete on
+    // disk but was never acknowledged: erase it before writing, or the new
+    // log would run into it.
+    const auto& d = *recovered_.dropped;
+    const auto path = opts_.dir / segment_file_name(d.segment);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::system_category(), "wal: opening " + path.string());
+    try {
+      write_zeros(fd, std::uint64_t{d.page} * fmt::page_size, std::uint64_t{d.page + d.pages} * fmt::page_size, path);
+      if (::fdatasync(fd) != 0) throw std::system_error(errno, std::system_category(), "wal: fdatasync " + path.string());
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    ::close(fd);
+  }
   seg_pages_ = recovered_.segment_pages != 0 ? recovered_.segment_pages
                                               : static_cast<std::uint32_t>(opts_.segment_bytes / fmt::page_size);
   next_lsn_ = recovered_.last_lsn + 1;
@@ -171,6 +188,16 @@ lsn_t log::append(std::span<const std::byte> record) {
   space_cv_.wait(lock, [&] { return failure_ || stop_ || (head_ - tail_) + pages_needed + 1 <= ring_pages_; });
   if (failure_) throw log_error(failure_, "wal: the log failed earlier: " + failure_what_);
   if (stop_) throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
+
+  // A group commit ends at a page that ends a record. Records packed end to
+  // end rarely end exactly at a page's end, so once the pages waiting for
+  // the flusher reach the batch bound, a new record starts on a fresh page:
+  // the flusher can then cut there, and no batch grows past the bound by
+  // more than one record.
+  {
+    const ring_page& open = ring_[head_ % ring_pages_];
+    if (open.used > 0 && open.ends_record && head_ + 1 - flush_ >= max_batch_pages_) open_next_page_locked();
+  }
 
   // A record never spans two segments: if it cannot end in this one, the
   // open page closes the segment.
@@ -545,6 +572,15 @@ void log::flusher_main() {
         untaken_records_ -= b.records;
         b.started = std::chrono::steady_clock::now();
       }
+    }
+    if (!next && in_flight.empty()) {
+      // Data waits but no group commit can be cut from it: a broken
+      // invariant (a record across a segment or a full buffer). Failing
+      // loudly beats spinning.
+      fail_locked(make_error_code(std::errc::state_not_recoverable),
+                  "wal: internal error: appended records cannot form a group commit (first page " +
+                      std::to_string(flush_) + ", open page " + std::to_string(head_) + ")");
+      break;
     }
     std::vector<ring_page> metas;
     if (next) {

@@ -353,6 +353,7 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
         return res_;
       }
       what += "; the group commit after it was written before it was durable and is dropped with it";
+      res_.dropped = scan_result::dropped_batch{segs_[after->seg].seq, after->index, after->pages};
     }
     if (p.state != page_state::zero && p.state != page_state::wrong_segment &&
         p.state != page_state::missing) {

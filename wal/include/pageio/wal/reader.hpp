@@ -51,6 +51,14 @@ struct scan_result {
   // What lies at the end: empty for a clean end, otherwise a torn tail (an
   // unfinished group commit), described.
   std::string tail;
+  // A complete group commit past the end that was written while the torn
+  // one before it was in flight (never acknowledged). The writer erases it
+  // before going on, or it would read as a continuation of the new log.
+  struct dropped_batch {
+    std::uint64_t segment = 0;
+    std::uint32_t page = 0, pages = 0;
+  };
+  std::optional<dropped_batch> dropped;
   // Set when damage is followed by valid group commits: the log cannot be
   // trusted past `corruption->offset`, and nothing was cut.
   std::optional<damage> corruption;
