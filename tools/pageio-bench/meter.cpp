@@ -7,17 +7,13 @@
 
 namespace pageio::bench {
 
-namespace {
 
-// User + system CPU time of this process so far, in seconds.
 double cpu_seconds() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
-
-}  // namespace
 
 std::uint64_t now_ns() noexcept {
   timespec ts{};

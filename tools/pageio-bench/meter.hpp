@@ -12,6 +12,8 @@ namespace pageio::bench {
 
 // CLOCK_MONOTONIC in nanoseconds.
 std::uint64_t now_ns() noexcept;
+// User + system CPU time of this process so far, in seconds.
+double cpu_seconds();
 
 class run_meter {
  public:

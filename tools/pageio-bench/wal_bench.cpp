@@ -8,7 +8,6 @@
 #include <pageio/wal/log.hpp>
 
 #include <fmt/format.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,13 +17,6 @@
 namespace pageio::bench {
 
 namespace {
-
-double cpu_seconds() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
 
 // Removes the benchmark's log directory however the run ends.
 struct dir_remover {

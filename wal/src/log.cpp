@@ -166,12 +166,13 @@ void log::fail_locked(std::error_code ec, const std::string& what) {
     failure_what_ = what;
   }
   wake_flush_waiters_locked();
-  durable_cv_.notify_all();
   space_cv_.notify_all();
   work_cv_.notify_all();
 }
 
-lsn_t log::append(std::span<const std::byte> record) {
+lsn_t log::append(std::span<const std::byte> record) { return append_impl(record, false); }
+
+lsn_t log::append_impl(std::span<const std::byte> record, bool committer) {
   const std::size_t size = record.size();
   // Pages the record needs at most (one more if it cannot start in the open page).
   const std::size_t pages_needed = (size + frag_room - 1) / frag_room + 1;
@@ -183,11 +184,15 @@ lsn_t log::append(std::span<const std::byte> record) {
   const std::uint32_t crc = crc32c(record.data(), size);
 
   std::unique_lock lock(mu_);
+  if (committer) ++committers_;
   // Room for the whole record first: a record is never half in the buffer
   // when the flusher takes a batch.
   space_cv_.wait(lock, [&] { return failure_ || stop_ || (head_ - tail_) + pages_needed + 1 <= ring_pages_; });
-  if (failure_) throw log_error(failure_, "wal: the log failed earlier: " + failure_what_);
-  if (stop_) throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
+  if (failure_ || stop_) {
+    if (committer) --committers_;
+    if (failure_) throw log_error(failure_, "wal: the log failed earlier: " + failure_what_);
+    throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
+  }
 
   // A group commit ends at a page that ends a record. Records packed end to
   // end rarely end exactly at a page's end, so once the pages waiting for
@@ -253,24 +258,24 @@ lsn_t log::append(std::span<const std::byte> record) {
 }
 
 lsn_t log::commit(std::span<const std::byte> record) {
-  {
-    std::lock_guard lock(mu_);
-    ++committers_;
-  }
-  struct leave {
-    log* self;
-    ~leave() {
-      std::lock_guard lock(self->mu_);
-      --self->committers_;
-    }
-  } guard{this};
-  const lsn_t l = append(record);
-  flush(l);
+  // Counted as a committer from inside append's lock to inside flush's: no
+  // extra lock round trips on the commit path.
+  const lsn_t l = append_impl(record, true);
+  flush_impl(l, true);
   return l;
 }
 
-void log::flush(lsn_t lsn) {
+void log::flush(lsn_t lsn) { flush_impl(lsn, false); }
+
+void log::flush_impl(lsn_t lsn, bool committer) {
   std::unique_lock lock(mu_);
+  struct leave {
+    log* self;
+    bool committer;
+    ~leave() {
+      if (committer) --self->committers_;  // mu_ is held: `lock` is destroyed after this
+    }
+  } guard{this, committer};
   if (lsn >= next_lsn_) {
     throw std::invalid_argument("wal: flush(" + std::to_string(lsn) + "): the last record appended is LSN " +
                                 std::to_string(next_lsn_ - 1));
@@ -349,18 +354,6 @@ std::error_code log::failure() const {
 log::statistics log::stats() const {
   std::lock_guard lock(mu_);
   return stats_;
-}
-
-void log::run_io(io_request& r, const std::string& what) {
-  bool done = false;
-  r.user_data = &done;
-  r.on_complete = [](io_request& x) { *static_cast<bool*>(x.user_data) = true; };
-  backend_->submit(r);
-  while (!done) backend_->reap(1);
-  if (r.result < 0) {
-    throw log_error(std::error_code(static_cast<int>(-r.result), std::system_category()),
-                    what + ": " + std::strerror(static_cast<int>(-r.result)));
-  }
 }
 
 void log::ensure_segment_file(std::uint64_t seq) {
@@ -703,7 +696,6 @@ void log::flusher_main() {
   }
   lock.lock();
   wake_flush_waiters_locked();
-  durable_cv_.notify_all();
   space_cv_.notify_all();
   std::vector<std::function<void(std::error_code)>> left;
   for (auto& [l, f] : durable_callbacks_) left.push_back(std::move(f));

@@ -147,7 +147,8 @@ class log {
   int segment_fd(std::uint64_t seq);  // flusher only: opens (creating it if needed) segment `seq`
   void ensure_segment_file(std::uint64_t seq);  // creates it, zero-filled and durable, if missing
   void preparer_main();                          // makes the next segment ahead of the flusher
-  void run_io(io_request& r, const std::string& what);  // flusher only: submit and wait
+  lsn_t append_impl(std::span<const std::byte> record, bool committer);
+  void flush_impl(lsn_t lsn, bool committer);
 
   options opts_;
   std::uint32_t seg_pages_ = 0;
@@ -163,7 +164,6 @@ class log {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;     // flusher: something to write, or stop
-  std::condition_variable durable_cv_;  // waiters: durable_lsn_ moved, or failure
   std::condition_variable space_cv_;    // appenders: ring pages freed
   // Ring positions, counted from 0 without wrapping (index = n % ring_pages_).
   std::uint64_t tail_ = 0;   // oldest page not yet durable
