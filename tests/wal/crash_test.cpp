@@ -79,7 +79,11 @@ TEST_P(wal_crash_test, AcknowledgedRecordsSurviveEveryCrashPoint) {
     o.segment_bytes = 8 * 4096;  // segment changes inside most runs
     o.buffer_bytes = 32 * 4096;
     o.max_batch_bytes = 4 * 4096;
-    o.mode = rng() % 2 ? durability::dsync_writes : durability::write_then_fdatasync;
+    // Every way of making a group commit durable; automatic here mixes both
+    // (RWF_DSYNC up to 2 pages, fdatasync above) within one run.
+    const durability modes[] = {durability::automatic, durability::dsync_writes, durability::write_then_fdatasync};
+    o.mode = modes[rng() % 3];
+    o.dsync_max_bytes = 2 * 4096;
     crash_backend* cb = nullptr;
     o.make_backend = [&]() -> std::unique_ptr<io_backend> {
       auto c = std::make_unique<crash_backend>(make_backend(GetParam()));

@@ -59,9 +59,11 @@ TEST(Crc32c, EmptyInputIsZero) { EXPECT_EQ(crc32c(nullptr, 0), 0u); }
 
 TEST(Crc32c, ExtendingEqualsTheWholeAndImplementationsAgree) {
   std::mt19937_64 rng(12345);
-  std::vector<std::uint8_t> buf(10000);
+  std::vector<std::uint8_t> buf(100000);
   for (auto& b : buf) b = static_cast<std::uint8_t>(rng());
-  for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 4096u, 10000u}) {
+  // Lengths around the three-way blocks (3 x 256 and 3 x 8192 bytes) too.
+  for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 767u, 768u, 769u, 1543u, 4096u, 10000u, 24575u, 24576u, 24577u,
+                          49152u + 768u + 9u, 99990u}) {
     for (std::size_t start : {0u, 1u, 3u}) {  // misaligned starts exercise the byte loop
       if (start + len > buf.size()) continue;
       const std::uint8_t* p = buf.data() + start;

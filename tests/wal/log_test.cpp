@@ -246,6 +246,33 @@ TEST_P(wal_test, GroupCommitsStayWithinTheirBound) {
   EXPECT_EQ(read_all(o.dir).size(), 360u);
 }
 
+TEST_P(wal_test, AutomaticDurabilityUsesDsyncWritesOnlyForSmallGroupCommits) {
+  options o = small_log("automatic");
+  ASSERT_EQ(o.mode, durability::automatic) << "automatic is the default";
+  o.dsync_max_bytes = 4096;
+  std::vector<std::vector<std::byte>> written;
+  {
+    log w(o);
+    for (int k = 0; k < 5; ++k) {  // one committer: each record is its own one-page group commit
+      written.push_back(make_record(static_cast<std::uint64_t>(k), 100));
+      w.commit(written.back());
+    }
+    const auto small = w.stats();
+    EXPECT_EQ(small.batches, 5u);
+    EXPECT_EQ(small.dsync_batches, 5u);
+    EXPECT_EQ(small.flush_ns, 0u) << "an RWF_DSYNC group commit needs no fdatasync";
+    written.push_back(make_record(99, 10000));  // three pages: written, then fdatasync
+    w.commit(written.back());
+    const auto large = w.stats();
+    EXPECT_EQ(large.batches, 6u);
+    EXPECT_EQ(large.dsync_batches, 5u);
+    EXPECT_GT(large.flush_ns, 0u);
+  }
+  const auto back = read_all(o.dir);
+  ASSERT_EQ(back.size(), written.size());
+  for (std::size_t i = 0; i < back.size(); ++i) EXPECT_EQ(back[i].second, written[i]) << "record " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, wal_test, ::testing::Values(std::string("sync"), std::string("aio"), std::string("uring")),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 

@@ -84,8 +84,15 @@ int main(int argc, char** argv) {
   walc->add_option("--record-size", wal_record, "bytes per record (suffixes allowed: 64k)")->capture_default_str();
   walc->add_option("--seconds,-t", wal_opts.seconds, "measured duration")->check(CLI::PositiveNumber)->capture_default_str();
   walc->add_option("--warmup", wal_opts.warmup_seconds, "seconds run first and not counted")->check(CLI::NonNegativeNumber)->capture_default_str();
-  walc->add_option("--mode", wal_opts.mode, "dsync (RWF_DSYNC writes) or fdatasync (write, then fdatasync)")
-      ->check(CLI::IsMember({"dsync", "fdatasync"}))
+  walc->add_option("--mode", wal_opts.mode,
+                   "auto (RWF_DSYNC for group commits up to 64 KiB, else write then fdatasync), dsync (RWF_DSYNC "
+                   "writes) or fdatasync (write, then fdatasync)")
+      ->check(CLI::IsMember({"auto", "dsync", "fdatasync"}))
+      ->capture_default_str();
+  walc->add_option("--checkpoint-ms", wal_opts.checkpoint_ms,
+                   "a checkpoint (truncate_before the durable LSN, recycling old segments) this often; 0: never, so "
+                   "every segment is a new zero-filled file")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   std::string wal_segment = "64m";
   walc->add_option("--segment-size", wal_segment, "size of each log segment file (suffixes allowed: 64m, 1g)")

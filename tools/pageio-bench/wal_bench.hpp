@@ -17,8 +17,14 @@ struct wal_params {
   std::size_t record_size = 100;
   double seconds = 4;
   double warmup_seconds = 0.5;
-  std::string mode = "fdatasync";  // "fdatasync" (write, then fdatasync) or "dsync" (RWF_DSYNC writes)
+  // "auto" (RWF_DSYNC for small group commits, fdatasync for large ones),
+  // "fdatasync" (write, then fdatasync) or "dsync" (RWF_DSYNC writes)
+  std::string mode = "auto";
   std::uint64_t segment_bytes = 64ull << 20;
+  // A checkpointer thread calls truncate_before(durable LSN) this often, so
+  // segments are recycled as in a database's steady state; 0: never, and
+  // every segment is a new file the log zero-fills before using it.
+  double checkpoint_ms = 50;
 };
 
 struct wal_result {
@@ -33,9 +39,12 @@ struct wal_result {
   double records_per_flush = 0;
   std::uint64_t flushes = 0;
   double cpu_us_per_commit = 0;
-  // Per group commit, µs: the flusher waiting for committers, writing, flushing.
-  double group_wait_us = 0, write_us = 0, flush_us = 0;
+  // Per group commit, µs: sealing and writing it, then its fdatasync (0 for
+  // an RWF_DSYNC write); and the share made durable by RWF_DSYNC writes.
+  double write_us = 0, flush_us = 0, dsync_share = 0;
   std::string mode;
+  double checkpoint_ms = 0;
+  std::uint64_t segments_created = 0, segments_recycled = 0;  // while measuring
 };
 
 wal_result run_wal_bench(const wal_params& p);

@@ -121,8 +121,8 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
 
 void print_wal_compare(std::FILE* out, const wal_compare_results& r) {
   if (r.runs.empty()) return;
-  fmt::print(out, "\nwrite-ahead log on {} ({} mode): every commit waits until durable\n", r.runs[0].backend,
-             r.runs[0].mode);
+  fmt::print(out, "\nwrite-ahead log on {} ({} durability, a checkpoint recycling segments every {} ms): every commit waits until durable\n",
+             r.runs[0].backend, r.runs[0].mode, r.runs[0].checkpoint_ms);
   fmt::print(out, "{:<26} {:>11} {:>9} {:>9} {:>9} {:>13}  {}\n", "workload", "commits/s", "MiB/s", "p50 µs", "p99 µs",
              "records/flush", "reference");
   for (const auto& w : r.runs) {

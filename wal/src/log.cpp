@@ -5,7 +5,9 @@
 #include <pageio/wal/format.hpp>
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,21 @@ namespace pageio::wal {
 namespace fmt = format;
 
 namespace {
+
+// A flush waiter's futex word: sleep while it is 0. The waker stores the
+// new state and then wakes the address; the waiter may already have seen
+// the store and returned, which is why the wake is a bare syscall that never
+// touches the (possibly gone) word in user space; a stray wake of whatever
+// lives there next is a spurious wakeup every futex user tolerates.
+void futex_wait_while_zero(std::atomic<std::uint32_t>& word) {
+  while (word.load(std::memory_order_acquire) == 0) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, 0u, nullptr, nullptr, 0);
+  }
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>* word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
 
 constexpr std::size_t frag_room = fmt::payload_size - fmt::fragment_header_size;  // record bytes a page holds
 
@@ -143,7 +160,7 @@ void log::open_next_page_locked() {
     next.segment = cur.segment;
     next.index = cur.index + 1;
   }
-  std::memset(page_data(head_), 0, fmt::page_size);
+  // Its bytes past `used` are zeroed when the flusher seals it, outside mu_.
 }
 
 void log::close_segment_locked() {
@@ -151,13 +168,22 @@ void log::close_segment_locked() {
   open_next_page_locked();
 }
 
-void log::wake_flush_waiters_locked() {
-  const auto end = failure_ || stop_ ? flush_waiters_.end() : flush_waiters_.upper_bound(durable_lsn_);
-  for (auto it = flush_waiters_.begin(); it != end; ++it) {
-    it->second->woken = true;
-    it->second->cv.notify_one();
-  }
+void log::wake_flush_waiters_locked(std::vector<flush_waiter*>* later) {
+  const bool all = failure_ || stop_;
+  const auto end = all ? flush_waiters_.end() : flush_waiters_.upper_bound(durable_lsn_);
+  std::vector<flush_waiter*> now;
+  std::vector<flush_waiter*>& out = later ? *later : now;
+  for (auto it = flush_waiters_.begin(); it != end; ++it) out.push_back(it->second);
   flush_waiters_.erase(flush_waiters_.begin(), end);
+  if (!later) wake_waiters(now, all ? 2 : 1);
+}
+
+void log::wake_waiters(std::vector<flush_waiter*>& woken, std::uint32_t state) {
+  for (flush_waiter* w : woken) {
+    w->state.store(state, std::memory_order_release);
+    futex_wake_one(&w->state);  // w may be gone from here on
+  }
+  woken.clear();
 }
 
 void log::fail_locked(std::error_code ec, const std::string& what) {
@@ -170,9 +196,7 @@ void log::fail_locked(std::error_code ec, const std::string& what) {
   work_cv_.notify_all();
 }
 
-lsn_t log::append(std::span<const std::byte> record) { return append_impl(record, false); }
-
-lsn_t log::append_impl(std::span<const std::byte> record, bool committer) {
+lsn_t log::append(std::span<const std::byte> record) {
   const std::size_t size = record.size();
   // Pages the record needs at most (one more if it cannot start in the open page).
   const std::size_t pages_needed = (size + frag_room - 1) / frag_room + 1;
@@ -184,12 +208,10 @@ lsn_t log::append_impl(std::span<const std::byte> record, bool committer) {
   const std::uint32_t crc = crc32c(record.data(), size);
 
   std::unique_lock lock(mu_);
-  if (committer) ++committers_;
   // Room for the whole record first: a record is never half in the buffer
   // when the flusher takes a batch.
   space_cv_.wait(lock, [&] { return failure_ || stop_ || (head_ - tail_) + pages_needed + 1 <= ring_pages_; });
   if (failure_ || stop_) {
-    if (committer) --committers_;
     if (failure_) throw log_error(failure_, "wal: the log failed earlier: " + failure_what_);
     throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
   }
@@ -247,46 +269,38 @@ lsn_t log::append_impl(std::span<const std::byte> record, bool committer) {
     if (last) {
       pg.last_lsn = lsn;
       ++pg.records;
-      ++untaken_records_;
       break;
     }
     open_next_page_locked();
   }
+  const bool wake_flusher = flusher_idle_;
   lock.unlock();
-  work_cv_.notify_one();
+  if (wake_flusher) work_cv_.notify_one();
   return lsn;
 }
 
 lsn_t log::commit(std::span<const std::byte> record) {
-  // Counted as a committer from inside append's lock to inside flush's: no
-  // extra lock round trips on the commit path.
-  const lsn_t l = append_impl(record, true);
-  flush_impl(l, true);
+  const lsn_t l = append(record);
+  flush(l);
   return l;
 }
 
-void log::flush(lsn_t lsn) { flush_impl(lsn, false); }
-
-void log::flush_impl(lsn_t lsn, bool committer) {
+void log::flush(lsn_t lsn) {
   std::unique_lock lock(mu_);
-  struct leave {
-    log* self;
-    bool committer;
-    ~leave() {
-      if (committer) --self->committers_;  // mu_ is held: `lock` is destroyed after this
-    }
-  } guard{this, committer};
   if (lsn >= next_lsn_) {
     throw std::invalid_argument("wal: flush(" + std::to_string(lsn) + "): the last record appended is LSN " +
                                 std::to_string(next_lsn_ - 1));
   }
-  if (durable_lsn_ < lsn && !failure_) {
+  if (durable_lsn_ < lsn && !failure_ && !stop_) {
     flush_waiter me;
-    const auto it = flush_waiters_.emplace(lsn, &me);
-    me.cv.wait(lock, [&] { return me.woken || durable_lsn_ >= lsn || failure_; });
-    if (!me.woken) flush_waiters_.erase(it);
+    flush_waiters_.emplace(lsn, &me);
+    lock.unlock();
+    futex_wait_while_zero(me.state);  // only the flusher takes `me` off the list
+    if (me.state.load(std::memory_order_acquire) == 1) return;
+    lock.lock();
   }
   if (durable_lsn_ >= lsn) return;
+  if (!failure_) throw log_error(make_error_code(std::errc::operation_canceled), "wal: LSN " + std::to_string(lsn) + " is not durable: the log is closing");
   throw log_error(failure_, "wal: LSN " + std::to_string(lsn) + " is not durable: " + failure_what_);
 }
 
@@ -451,6 +465,7 @@ struct log::batch {
   int fd = -1;
   io_request write_req, sync_req;
   iovec iov[2]{};
+  bool dsync = false;  // an RWF_DSYNC write: durable when written
   bool written = false, durable = false;
   std::error_code ec;
   std::string what;
@@ -472,7 +487,7 @@ void log::batch_io_done(io_request& r) noexcept {
   if (is_write) {
     b->written = true;
     b->wrote = std::chrono::steady_clock::now();
-    if (b->owner->opts_.mode == durability::dsync_writes) {
+    if (b->dsync) {
       b->durable = true;
       b->synced = b->wrote;
       return;
@@ -494,36 +509,29 @@ void log::flusher_main() {
   // previous one's fdatasync runs. They are acknowledged in order.
   constexpr std::size_t max_in_flight = 2;
   std::deque<std::unique_ptr<batch>> in_flight;
+  std::vector<flush_waiter*> wake_list;
   std::unique_lock lock(mu_);
   auto pending = [&] {
     const ring_page& h = ring_[head_ % ring_pages_];
     return flush_ < head_ || h.used > 0 || h.segment_end;
   };
   for (;;) {
-    // 1. Form the next group commit: when nothing is in flight (waiting for
-    //    work), or when the newest one has been written and only its flush
-    //    is outstanding.
+    // 1. Form the next group commit from everything appended so far: when
+    //    nothing is in flight (waiting for work), or when fewer than two are
+    //    and the newest can be overtaken. No waiting for more committers:
+    //    while one group commit is on its way, the next one gathers.
     std::unique_ptr<batch> next;
-    const bool may_form = in_flight.empty() || (in_flight.size() < max_in_flight && in_flight.back()->written);
+    // RWF_DSYNC writes carry their own durability, so the next one may go
+    // out at once; a write that waits for its fdatasync goes out once the
+    // previous write is done, and overlaps only that flush.
+    const bool may_form = in_flight.empty() ||
+                          (in_flight.size() < max_in_flight &&
+                           (in_flight.back()->dsync || in_flight.back()->written));
     if (in_flight.empty()) {
+      flusher_idle_ = true;
       work_cv_.wait(lock, [&] { return stop_ || failure_ || pending(); });
+      flusher_idle_ = false;
       if (failure_ || !pending()) break;  // failed, or stopping with nothing left
-      // Group commit: when several committers are active, give the ones the
-      // last batch released a moment to append again, so that they share
-      // the next write instead of trickling into many small ones. The wait
-      // ends as soon as every active committer has a record waiting, and
-      // lasts at most half the last batch's I/O time (capped at 200 µs).
-      const std::uint64_t want = std::max<std::uint64_t>(committers_, last_batch_records_);
-      if (!stop_ && want > 1 && untaken_records_ < want) {
-        const auto budget = std::chrono::nanoseconds(std::min<std::int64_t>(last_batch_io_ns_ / 2, 200'000));
-        const auto waited_from = std::chrono::steady_clock::now();
-        work_cv_.wait_for(lock, budget, [&] {
-          return stop_ || failure_ || untaken_records_ >= std::max<std::uint64_t>(committers_, last_batch_records_);
-        });
-        stats_.group_wait_ns += static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - waited_from).count());
-        if (failure_) break;
-      }
     }
     if (failure_) break;
     if (may_form && pending()) {
@@ -562,7 +570,6 @@ void log::flusher_main() {
           b.records += rp.records;
         }
         flush_ = cut + 1;
-        untaken_records_ -= b.records;
         b.started = std::chrono::steady_clock::now();
       }
     }
@@ -603,6 +610,7 @@ void log::flusher_main() {
           h.batch_pages = b.n_pages;
           std::byte* pg = page_data(b.first + i);
           std::memcpy(pg, &h, sizeof h);
+          std::memset(pg + fmt::page_header_size + rp.used, 0, fmt::payload_size - rp.used);  // no stale bytes
           h.crc = crc32c(pg + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from);
           std::memcpy(pg + fmt::crc_offset, &h.crc, sizeof h.crc);
         }
@@ -617,7 +625,9 @@ void log::flusher_main() {
         } else {
           b.write_req.prep_writev(b.fd, b.iov, 2, offset);
         }
-        if (opts_.mode == durability::dsync_writes) b.write_req.flags = io_flags::dsync;
+        b.dsync = opts_.mode == durability::dsync_writes ||
+                  (opts_.mode == durability::automatic && std::size_t{b.n_pages} * fmt::page_size <= opts_.dsync_max_bytes);
+        if (b.dsync) b.write_req.flags = io_flags::dsync;
         b.write_req.on_complete = &log::batch_io_done;
         b.write_req.user_data = &b;
         in_flight.push_back(std::move(next));
@@ -658,9 +668,8 @@ void log::flusher_main() {
       durable_lsn_ = std::max(durable_lsn_, b.lsn);
       if (b.lsn != 0) segment_last_lsn_[b.seg] = b.lsn;
       tail_ = b.cut + 1;
-      last_batch_records_ = b.records;
-      last_batch_io_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(b.synced - b.started).count();
       ++stats_.batches;
+      if (b.dsync) ++stats_.dsync_batches;
       stats_.write_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b.wrote - b.started).count());
       stats_.flush_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b.synced - b.wrote).count());
       stats_.records += b.records;
@@ -669,7 +678,11 @@ void log::flusher_main() {
       acked = true;
     }
     if (acked) {
-      wake_flush_waiters_locked();
+      // Wake the committers with mu_ released (they do not take it again).
+      wake_flush_waiters_locked(&wake_list);
+      lock.unlock();
+      wake_waiters(wake_list, 1);
+      lock.lock();
       space_cv_.notify_all();
       if (!durable_callbacks_.empty()) {
         std::vector<std::function<void(std::error_code)>> ready;

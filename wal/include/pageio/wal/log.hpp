@@ -15,6 +15,7 @@
 #include <pageio/engine/backend.hpp>
 #include <pageio/wal/reader.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -33,11 +34,13 @@
 namespace pageio::wal {
 
 // How a group commit is made durable: plain writes followed by one
-// fdatasync, or writes carrying RWF_DSYNC. Measured here (docs/wal-format.md):
-// an RWF_DSYNC O_DIRECT write through aio or io_uring completes only after
-// ~4 ms (ext4 finishes the sync in a worker), against ~115 µs for write then
-// fdatasync; through pwritev2 both cost about the same.
-enum class durability { write_then_fdatasync, dsync_writes };
+// fdatasync, or writes carrying RWF_DSYNC, or (automatic, the default) the
+// first for large group commits and the second for small ones. Measured here
+// (docs/wal-format.md): a small RWF_DSYNC write costs about one write plus
+// half a flush, with no second round trip (and, on io_uring, no trip through
+// its worker threads, where an fsync op goes); a large group commit does
+// better as a write whose fdatasync overlaps the next group's write.
+enum class durability { automatic, write_then_fdatasync, dsync_writes };
 
 struct options {
   std::filesystem::path dir;
@@ -52,7 +55,9 @@ struct options {
   std::size_t buffer_bytes = 8u << 20;
   // Upper bound of one group commit (a larger single record is written whole).
   std::size_t max_batch_bytes = 1u << 20;
-  durability mode = durability::write_then_fdatasync;
+  durability mode = durability::automatic;
+  // automatic: group commits up to this size go out as RWF_DSYNC writes.
+  std::size_t dsync_max_bytes = 64u << 10;
 };
 
 // The log failed (a write or flush error), or was closed.
@@ -90,10 +95,8 @@ class log {
   // Returns once every record up to `lsn` is durable; throws log_error if the
   // log failed first.
   void flush(lsn_t lsn);
-  // append() then flush().
-  // Counted as a committer: while committers are about to append, the
-  // flusher waits a little for their records so that they share one group
-  // commit (see docs/wal-format.md, "Group commit").
+  // append() then flush(). Records appended while a group commit is in
+  // flight share the next one (see docs/wal-format.md, "Group commit").
   lsn_t commit(std::span<const std::byte> record);
 
   // Calls `done` once every record up to `lsn` is durable (with no error) or
@@ -119,9 +122,11 @@ class log {
     std::uint64_t records = 0;        // records they held
     std::uint64_t pages = 0;          // pages written
     std::uint64_t segments_created = 0;
-    // Where the flusher's time went, in ns: waiting for committers to join a
-    // group commit, writing, and flushing (write_then_fdatasync).
-    std::uint64_t group_wait_ns = 0, write_ns = 0, flush_ns = 0;
+    // Where a group commit's time went, in ns: from forming it to its write's
+    // completion (sealing, then the write), and then to its fdatasync's
+    // (0 for RWF_DSYNC writes).
+    std::uint64_t write_ns = 0, flush_ns = 0;
+    std::uint64_t dsync_batches = 0;  // of `batches`, made durable by an RWF_DSYNC write
   };
   statistics stats() const;
   // What recovery found when the log was opened.
@@ -147,8 +152,6 @@ class log {
   int segment_fd(std::uint64_t seq);  // flusher only: opens (creating it if needed) segment `seq`
   void ensure_segment_file(std::uint64_t seq);  // creates it, zero-filled and durable, if missing
   void preparer_main();                          // makes the next segment ahead of the flusher
-  lsn_t append_impl(std::span<const std::byte> record, bool committer);
-  void flush_impl(lsn_t lsn, bool committer);
 
   options opts_;
   std::uint32_t seg_pages_ = 0;
@@ -175,21 +178,25 @@ class log {
   std::string failure_what_;
   bool stop_ = false;
   statistics stats_;
-  std::uint64_t untaken_records_ = 0;     // appended, not yet in a batch
-  std::uint64_t committers_ = 0;          // threads inside commit()
-  std::uint64_t last_batch_records_ = 0;
   std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks_;
   // Threads blocked in flush(), by the LSN they wait for: each is woken once,
   // when its own record is durable (not every waiter at every group commit).
+  // A waiter sleeps on its own futex word, not on mu_: woken, it returns
+  // without taking the lock again (state 1: durable; 2: failed or closing,
+  // and then it takes the lock to read why).
   struct flush_waiter {
-    std::condition_variable cv;
-    bool woken = false;
+    std::atomic<std::uint32_t> state{0};
   };
   std::multimap<lsn_t, flush_waiter*> flush_waiters_;
-  void wake_flush_waiters_locked();  // those now durable; all of them once the log failed or stopped
+  // Those now durable; all of them once the log failed or stopped. With
+  // `later`, they are only taken off the list and collected there, to be
+  // woken by wake_waiters() once mu_ is released.
+  void wake_flush_waiters_locked(std::vector<flush_waiter*>* later = nullptr);
+  static void wake_waiters(std::vector<flush_waiter*>& woken, std::uint32_t state);
+  // The flusher sleeps on work_cv_ for records: appenders signal only then.
+  bool flusher_idle_ = false;
   std::map<std::uint64_t, lsn_t> segment_last_lsn_;  // segments holding durable records
   std::mutex files_mu_;  // creating and renaming segment files
-  std::int64_t last_batch_io_ns_ = 0;
 
   // Flusher-only state.
   struct batch;
