@@ -13,6 +13,7 @@
 #pragma once
 
 #include <pageio/engine/backend.hpp>
+#include <pageio/engine/durable_log.hpp>
 #include <pageio/wal/reader.hpp>
 
 #include <atomic>
@@ -76,7 +77,9 @@ class corruption_error : public std::runtime_error {
   damage where_;
 };
 
-class log {
+// Implements pageio::durable_log, so a page cache can hold its pages back
+// until the log is durable up to their LSN.
+class log final : public durable_log {
  public:
   // Opens (or creates) the log in opts.dir and recovers it: the next record
   // continues after the last complete group commit. Throws corruption_error
@@ -84,7 +87,7 @@ class log {
   // directory or a file cannot be used, backend_unavailable for the backend.
   explicit log(options opts);
   // Makes everything appended durable (unless the log failed), then stops.
-  ~log();
+  ~log() override;
   log(const log&) = delete;
   log& operator=(const log&) = delete;
 
@@ -112,7 +115,9 @@ class log {
   // recycled. The records from `lsn` on stay readable.
   std::size_t truncate_before(lsn_t lsn);
 
-  lsn_t durable_lsn() const;
+  lsn_t durable_lsn() const override;
+  // durable_log: flush(lsn), for a page cache's write-back.
+  void make_durable(std::uint64_t lsn) override { flush(lsn); }
   lsn_t last_lsn() const;
   // The error that failed the log, or empty.
   std::error_code failure() const;

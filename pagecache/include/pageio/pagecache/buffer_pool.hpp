@@ -1,0 +1,280 @@
+// pageio::pagecache — a buffer pool of 4 KiB frames over an io_backend.
+//
+//   pageio::pagecache::buffer_pool pool({.frames = 4096, .log = &wal});
+//   auto f = pool.add_file("db/table.dat");            // O_DIRECT, read and write
+//   {
+//     pageio::pagecache::page_ref p = pool.fetch({f, 17});   // pinned until p goes away
+//     std::unique_lock w(p.latch());                          // exclusive: a writer
+//     std::memcpy(p.data() + 100, "x", 1);
+//     p.mark_dirty(lsn);                                      // the WAL record that changed it
+//   }
+//   pool.flush_all();                                         // checkpoint: every dirty page written
+//
+// Design (docs/pagecache.md): one aligned arena of frames; a page table of
+// Boost.Intrusive hash sets in shards, each with its own mutex (a hit takes
+// one shard's lock, bumps a counter and a pin, and relinks nothing);
+// S3-FIFO eviction over Boost.Intrusive lists (a small FIFO that one-time
+// pages pass through, a main FIFO with CLOCK-like second chances, and a
+// ghost list of recently dropped pages); a dirty list the cleaner writes from
+// in batches, each only after the log is durable up to the pages' LSNs.
+#pragma once
+
+#include <pageio/engine/backend.hpp>
+#include <pageio/engine/durable_log.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace pageio::pagecache {
+
+inline constexpr std::size_t page_size = 4096;
+using lsn_t = std::uint64_t;
+using file_id = std::uint32_t;
+
+struct page_id {
+  file_id file = 0;
+  std::uint64_t page = 0;  // page number: byte offset / 4096
+  friend bool operator==(const page_id&, const page_id&) = default;
+};
+
+enum class eviction_policy {
+  s3fifo,  // small FIFO (10%) + main FIFO with second chances + ghost list: scan resistant
+  clock,   // one CLOCK over every frame: a long scan flushes the working set
+};
+
+struct options {
+  // Frames of 4 KiB in the arena (at least 8).
+  std::size_t frames = 1024;
+  // Backends for the pool's own reads and writes, by name, or built by
+  // make_backend (tests wrap fault_backend around one). Each thread that
+  // misses borrows one from a small pool of them; they are never shared by
+  // two threads at once.
+  std::string backend = "default";
+  std::function<std::unique_ptr<io_backend>()> make_backend;
+  unsigned queue_depth = 64;
+  // The WAL rule: a dirty page is written only once log->durable_lsn() has
+  // reached its LSN (log->make_durable() is called first if needed). Null:
+  // pages carry no LSN constraint.
+  durable_log* log = nullptr;
+  eviction_policy policy = eviction_policy::s3fifo;
+  // A miss right after the previous page of the same file (a sequential
+  // run) reads this many following pages too, in the same readv. 0: off.
+  std::size_t readahead_pages = 16;
+  // How long a fetch waits for a frame when every frame is pinned before it
+  // throws pool_exhausted.
+  std::chrono::milliseconds pin_wait{2000};
+  // Pages written back per batch (one submission, adjacent pages merged).
+  std::size_t write_batch = 64;
+  // A background cleaner writes dirty pages once more than this fraction of
+  // the frames is dirty, down to half of it. 0: no cleaner thread (pages are
+  // written by flush_all(), clean(), or an eviction that finds only dirty
+  // pages).
+  double cleaner_dirty_fraction = 0.25;
+};
+
+// An I/O error reading or writing a page: which file, page, offset, and why.
+class io_error : public std::system_error {
+ public:
+  io_error(std::error_code ec, const std::string& what) : std::system_error(ec, what) {}
+};
+
+// Every frame stayed pinned for options::pin_wait.
+class pool_exhausted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class buffer_pool;
+namespace detail {
+struct frame;
+}
+
+// A pinned page: while it exists the frame keeps this page. Its content is
+// guarded by latch(): shared to read, exclusive to change (then mark_dirty).
+class page_ref {
+ public:
+  page_ref() = default;
+  page_ref(page_ref&& o) noexcept : pool_(o.pool_), f_(o.f_) { o.f_ = nullptr; }
+  page_ref& operator=(page_ref&& o) noexcept;
+  page_ref(const page_ref&) = delete;
+  page_ref& operator=(const page_ref&) = delete;
+  ~page_ref() { reset(); }
+
+  explicit operator bool() const noexcept { return f_ != nullptr; }
+  page_id id() const noexcept;
+  std::byte* data() const noexcept;  // page_size bytes, 4096-aligned
+  std::shared_mutex& latch() const noexcept;
+  // With the latch held exclusively: the page now reflects the log record at
+  // `lsn` (0 when no log is used). It is written back only once the log is
+  // durable up to the highest LSN it was marked with.
+  void mark_dirty(lsn_t lsn);
+  lsn_t page_lsn() const noexcept;
+  bool dirty() const noexcept;
+  // Unpins now.
+  void reset() noexcept;
+
+ private:
+  friend class buffer_pool;
+  page_ref(buffer_pool* pool, detail::frame* f) noexcept : pool_(pool), f_(f) {}
+  buffer_pool* pool_ = nullptr;
+  detail::frame* f_ = nullptr;
+};
+
+struct pool_stats {
+  std::uint64_t hits = 0;            // fetches that found the page ready
+  std::uint64_t misses = 0;          // fetches that read it (or waited for another's read)
+  std::uint64_t waits = 0;           // of the misses: joined a read another fetch had started
+  std::uint64_t reads = 0;           // read requests sent (a readv of several pages counts once)
+  std::uint64_t pages_read = 0;      // pages those brought in, read-ahead included
+  std::uint64_t readahead_pages = 0; // pages read ahead of a sequential run
+  std::uint64_t writes = 0;          // write requests sent
+  std::uint64_t pages_written = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t read_errors = 0, write_errors = 0;
+  std::size_t dirty = 0;             // dirty pages now
+};
+
+class buffer_pool {
+ public:
+  explicit buffer_pool(options o);
+  // Dirty pages are NOT written: call flush_all() first. No page_ref may
+  // outlive the pool.
+  ~buffer_pool();
+  buffer_pool(const buffer_pool&) = delete;
+  buffer_pool& operator=(const buffer_pool&) = delete;
+
+  // Opens a data file (O_DIRECT, read-write; created empty if `create` and
+  // missing) and returns its id. Throws std::system_error naming the path,
+  // and a clear error on a file system without O_DIRECT (tmpfs).
+  file_id add_file(const std::filesystem::path& path, bool create = true);
+
+  // The page, pinned: from the pool, or read (one read however many threads
+  // ask at once). A page past the end of the file reads as zeros. Throws
+  // io_error (and so does every thread that waited for the same read; the
+  // page is not left in the pool), pool_exhausted, std::out_of_range for an
+  // unknown file.
+  page_ref fetch(page_id id);
+  // The page if it is in the pool and ready; empty otherwise. Never reads.
+  page_ref try_fetch(page_id id);
+  // Several pages: every miss goes to the backend in one submission
+  // (adjacent pages of a file merged into one readv). Results in the order
+  // asked. Throws the first error after every read has finished.
+  std::vector<page_ref> fetch_batch(std::span<const page_id> ids);
+
+  // Writes up to `max_pages` dirty pages (oldest first) in batches, each
+  // after making the log durable up to its pages' LSNs. Returns how many
+  // were written. A failed write leaves its page dirty; io_error is thrown
+  // once the batch is done.
+  std::size_t clean(std::size_t max_pages);
+  // Writes every dirty page and fdatasyncs every file written: a checkpoint.
+  void flush_all();
+  // The smallest LSN with which a page now dirty was first marked: the log
+  // must be kept from there (no dirty page: empty).
+  std::optional<lsn_t> oldest_dirty_lsn() const;
+
+  pool_stats stats() const;
+  std::size_t frames() const noexcept { return nframes_; }
+  const options& config() const noexcept { return opts_; }
+  std::string file_path(file_id f) const;
+
+  // For async_fetch (pageio/pagecache/asio.hpp).
+  struct begin_result;
+  begin_result begin_fetch(page_id id);
+  struct read_plan;
+
+ private:
+  friend class page_ref;
+  friend struct detail::frame;
+  struct shard;
+  struct lane;
+  struct file_entry;
+  struct queues;
+
+  void unpin(detail::frame* f) noexcept;
+  shard& shard_for(const page_id& id) noexcept;
+  detail::frame* allocate_frame();   // free or evicted, not in the table; may write back or wait
+  detail::frame* try_allocate_frame(bool may_clean);
+  bool try_evict_locked(detail::frame* f);  // evict_mu_ held
+  void enqueue_new_locked(detail::frame* f);
+  void insert_loading_locked(shard& s, detail::frame* f, const page_id& id);  // s.mu held
+  bool publish_loading(detail::frame* f, const page_id& id);  // false: the page is there already
+  void release_frame(detail::frame* f) noexcept;  // back to the free list
+  // Published in the table as loading, pinned once for the caller; or an
+  // existing frame, pinned. `created` says which.
+  detail::frame* lookup_or_insert(const page_id& id, bool* created, bool* ready);
+  void wait_ready(detail::frame* f);  // throws the frame's error
+  void finish_read(detail::frame* f, std::int64_t result, const std::string& what) noexcept;
+  void read_frames(std::vector<detail::frame*>& loads);  // on a borrowed lane; publishes each
+  std::size_t write_back(std::size_t max_pages, std::vector<int>* synced_fds);
+  lane* borrow_lane();
+  void return_lane(lane* l) noexcept;
+  void cleaner_main();
+  const file_entry& file(file_id f) const;
+  std::string describe_page(const page_id& id) const;
+
+ public:
+  // Used by async fetches: a load finished elsewhere (driver thread).
+  void complete_async_read(detail::frame* f, std::int64_t result) noexcept;
+  page_ref make_ref(detail::frame* f) noexcept { return page_ref(this, f); }
+  // The error a failed frame carries, and drops the caller's pin.
+  std::error_code take_failure(detail::frame* f, std::string* what) noexcept;
+  // Runs `fn` (once) when the frame stops loading; at once if it already has.
+  void on_ready(detail::frame* f, std::function<void()> fn);
+  int fd_of(file_id f) const;
+  std::byte* frame_data(detail::frame* f) const noexcept;
+  bool frame_ready(detail::frame* f) const noexcept;
+
+ private:
+  options opts_;
+  std::size_t nframes_ = 0;
+  std::unique_ptr<std::byte, void (*)(void*)> arena_{nullptr, nullptr};
+  std::unique_ptr<detail::frame[]> frames_;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::size_t shard_mask_ = 0;
+
+  // Eviction: free list, S3-FIFO queues, ghost list.
+  mutable std::mutex evict_mu_;
+  std::unique_ptr<queues> q_;
+
+  // Dirty pages, oldest first.
+  mutable std::mutex dirty_mu_;
+  std::condition_variable cleaner_cv_;
+  std::size_t dirty_count_ = 0;
+  bool stop_cleaner_ = false;
+  std::thread cleaner_;
+  std::mutex write_mu_;  // one write-back at a time
+
+  mutable std::mutex files_mu_;
+  std::vector<std::unique_ptr<file_entry>> files_;
+
+  std::mutex lanes_mu_;
+  std::vector<std::unique_ptr<lane>> all_lanes_;
+  std::vector<lane*> idle_lanes_;
+
+  struct counters {
+    std::atomic<std::uint64_t> hits{0}, misses{0}, waits{0}, reads{0}, pages_read{0}, readahead{0}, writes{0},
+        pages_written{0}, evictions{0}, read_errors{0}, write_errors{0};
+  };
+  mutable counters c_;
+};
+
+struct buffer_pool::begin_result {
+  enum class kind { ready, loading, must_read } k;
+  detail::frame* f;  // pinned for the caller
+};
+
+}  // namespace pageio::pagecache
