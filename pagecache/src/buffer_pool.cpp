@@ -95,6 +95,9 @@ void count_done(io_request& r) noexcept { ++*static_cast<std::size_t*>(r.user_da
 
 struct alignas(64) buffer_pool::shard {
   std::mutex mu;
+  // Counted under `mu`, which a lookup holds anyway: no shared counter
+  // bounces between the CPUs on the hit path.
+  std::uint64_t hits = 0, misses = 0, waits = 0;
   std::vector<table_t::bucket_type> buckets;
   table_t table;
   explicit shard(std::size_t n) : buckets(n), table(table_t::bucket_traits(buckets.data(), buckets.size())) {}
@@ -419,12 +422,19 @@ frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* rea
         if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
         *created = false;
         *ready = f->state.load(std::memory_order_acquire) == detail::st_ready;
+        if (*ready) {
+          ++s.hits;
+        } else {
+          ++s.misses;
+          ++s.waits;
+        }
         lock.unlock();
         if (fresh != nullptr) release_frame(fresh);  // lost the race: someone else is reading it
         return f;
       }
       if (fresh != nullptr) {
         insert_loading_locked(s, fresh, id);
+        ++s.misses;
         lock.unlock();
         {
           std::lock_guard el(evict_mu_);
@@ -642,21 +652,16 @@ page_ref buffer_pool::try_fetch(page_id id) {
   f->pins.fetch_add(1, std::memory_order_acq_rel);
   const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
   if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
-  c_.hits.fetch_add(1, std::memory_order_relaxed);
+  ++s.hits;
   return page_ref(this, f);
 }
 
 page_ref buffer_pool::fetch(page_id id) {
   bool created = false, ready = false;
   frame* f = lookup_or_insert(id, &created, &ready);
-  if (ready) {
-    c_.hits.fetch_add(1, std::memory_order_relaxed);
-    return page_ref(this, f);
-  }
+  if (ready) return page_ref(this, f);
   page_ref ref(this, f);
-  c_.misses.fetch_add(1, std::memory_order_relaxed);
   if (!created) {
-    c_.waits.fetch_add(1, std::memory_order_relaxed);
     ref.f_ = nullptr;  // wait_ready drops the pin itself on failure
     wait_ready(f);
     return page_ref(this, f);
@@ -716,14 +721,10 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
     bool created = false, ready = false;
     frame* f = lookup_or_insert(ids[i], &created, &ready);
     out[i] = page_ref(this, f);
-    if (ready) {
-      c_.hits.fetch_add(1, std::memory_order_relaxed);
-    } else if (created) {
-      c_.misses.fetch_add(1, std::memory_order_relaxed);
+    if (ready) continue;
+    if (created) {
       loads.push_back(f);
     } else {
-      c_.misses.fetch_add(1, std::memory_order_relaxed);
-      c_.waits.fetch_add(1, std::memory_order_relaxed);
       waiting.push_back(i);
     }
   }
@@ -756,15 +757,8 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
 buffer_pool::begin_result buffer_pool::begin_fetch(page_id id) {
   bool created = false, ready = false;
   frame* f = lookup_or_insert(id, &created, &ready);
-  if (ready) {
-    c_.hits.fetch_add(1, std::memory_order_relaxed);
-    return {begin_result::kind::ready, f};
-  }
-  c_.misses.fetch_add(1, std::memory_order_relaxed);
-  if (!created) {
-    c_.waits.fetch_add(1, std::memory_order_relaxed);
-    return {begin_result::kind::loading, f};
-  }
+  if (ready) return {begin_result::kind::ready, f};
+  if (!created) return {begin_result::kind::loading, f};
   c_.reads.fetch_add(1, std::memory_order_relaxed);
   return {begin_result::kind::must_read, f};
 }
@@ -1008,9 +1002,12 @@ void buffer_pool::cleaner_main() {
 
 pool_stats buffer_pool::stats() const {
   pool_stats s;
-  s.hits = c_.hits.load(std::memory_order_relaxed);
-  s.misses = c_.misses.load(std::memory_order_relaxed);
-  s.waits = c_.waits.load(std::memory_order_relaxed);
+  for (const auto& sh : shards_) {
+    std::lock_guard lock(sh->mu);
+    s.hits += sh->hits;
+    s.misses += sh->misses;
+    s.waits += sh->waits;
+  }
   s.reads = c_.reads.load(std::memory_order_relaxed);
   s.pages_read = c_.pages_read.load(std::memory_order_relaxed);
   s.readahead_pages = c_.readahead.load(std::memory_order_relaxed);

@@ -121,6 +121,12 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
   cmd.add_option("--wal-seconds", o.wal_seconds, "measured seconds per write-ahead log run")
       ->check(positive_seconds)
       ->capture_default_str();
+  cmd.add_flag("--no-cache", o.no_cache,
+               "skip the buffer pool workloads (hit cost against a buffered pread of an OS-cached page; random reads "
+               "through a 16 MiB pool over the test file against the raw backend at QD32)");
+  cmd.add_option("--cache-seconds", o.cache_seconds, "measured seconds per buffer pool run")
+      ->check(positive_seconds)
+      ->capture_default_str();
   cmd.add_flag("--no-asio", o.no_asio,
                "skip the randread QD32 runs through Asio coroutines (pageio's asio_driver and Boost.Asio's own "
                "random_access_file)");
@@ -134,6 +140,67 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
   cmd.add_option("--json-out", o.json_out, "where to write the results as JSON (default: <dir>/compare.json)");
   cmd.add_option("--chart", o.chart, "where to write an SVG bar chart with gnuplot (default: <dir>/compare.svg)");
   cmd.add_option("--backends", o.backends, "comma-separated backends to run (default: every available one)");
+}
+
+void add_cache_options(CLI::App& cmd, cache_cli& o) {
+  cmd.add_option("--backend,-b", o.backend,
+                 "sync, aio, uring, or default: the pool's own reads (--inflight 1) and each thread's asio_driver")
+      ->capture_default_str();
+  cmd.add_option("--file,-f", o.file,
+                 "file the pages come from, created or extended by writing it; default: <data dir>/pageio-bench.dat, "
+                 "data dir = $PAGEIO_DATA_DIR or ./pageio-data");
+  cmd.add_option("--size,-s", o.size, "bytes of the file the pages are picked from (suffixes allowed: 512m, 1g)")
+      ->capture_default_str();
+  cmd.add_option("--cache-mb", o.cache_mb, "size of the buffer pool in MiB (256 frames of 4 KiB per MiB)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
+      ->capture_default_str();
+  cmd.add_option("--threads", o.threads, "threads fetching pages")->check(CLI::Range(1u, 1024u))->capture_default_str();
+  cmd.add_option("--inflight", o.inflight,
+                 "fetches each thread keeps in flight: 1 = blocking buffer_pool::fetch(); more = that many "
+                 "coroutines calling async_fetch on the thread's own io_context and asio_driver")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  cmd.add_option("--dist", o.dist,
+                 "which pages: uniform, or zipf (skew --zipf-theta, the hot pages scattered over the file)")
+      ->check(CLI::IsMember({"uniform", "zipf"}))
+      ->capture_default_str();
+  cmd.add_option("--zipf-theta", o.zipf_theta, "skew of --dist zipf, between 0 and 1")
+      ->check(CLI::Range(0.01, 0.999))
+      ->capture_default_str();
+  cmd.add_option("--seconds,-t", o.seconds, "measured duration")->check(positive_seconds)->capture_default_str();
+  cmd.add_option("--warmup", o.warmup_seconds, "seconds run first and not counted (the pool fills meanwhile)")
+      ->check(nonnegative_seconds)
+      ->capture_default_str();
+  cmd.add_option("--policy", o.policy, "eviction: s3fifo or clock")
+      ->check(CLI::IsMember({"s3fifo", "clock"}))
+      ->capture_default_str();
+  cmd.add_option("--readahead", o.readahead,
+                 "options::readahead_pages: pages read ahead when a miss continues a sequential run (0: off)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1024}))
+      ->capture_default_str();
+  cmd.add_option("--seed", o.seed, "seed of the page generator")->capture_default_str();
+  cmd.add_flag("--no-hit-cost", o.no_hit_cost,
+               "skip the measurement after the run of a hit's cost against a buffered pread of an OS-cached page");
+  cmd.add_flag("--json", o.json, "print one JSON object instead of the table");
+}
+
+cache_params to_cache(const cache_cli& o) {
+  cache_params p;
+  p.backend = o.backend;
+  p.file = file_from(o.file);
+  p.size_bytes = parse_size(o.size, "--size");
+  p.cache_mb = o.cache_mb;
+  p.threads = o.threads;
+  p.inflight = o.inflight;
+  p.dist = o.dist;
+  p.zipf_theta = o.zipf_theta;
+  p.seconds = o.seconds;
+  p.warmup_seconds = o.warmup_seconds;
+  p.policy = o.policy;
+  p.readahead_pages = o.readahead;
+  p.seed = o.seed;
+  p.measure_hit_cost = !o.no_hit_cost;
+  return p;
 }
 
 workload_params to_workload(const io_cli& o) {
@@ -198,6 +265,8 @@ compare_options to_compare(const compare_cli& o) {
   c.with_asio = !o.no_asio;
   c.with_wal = !o.no_wal;
   c.wal_seconds = o.wal_seconds;
+  c.with_cache = !o.no_cache;
+  c.cache_seconds = o.cache_seconds;
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;

@@ -2,6 +2,7 @@
 // conversion into checked parameters.
 #pragma once
 
+#include "cache_bench.hpp"
 #include "compare.hpp"
 #include "fio_runner.hpp"
 #include "workload.hpp"
@@ -32,6 +33,25 @@ struct io_cli {
   std::string api = "raw";
 };
 
+// Options of `cache` as given on the command line.
+struct cache_cli {
+  std::string backend = "default";
+  std::string file;  // empty: <data dir>/pageio-bench.dat
+  std::string size = "1g";
+  std::uint64_t cache_mb = 16;
+  unsigned threads = 1;
+  unsigned inflight = 1;
+  std::string dist = "uniform";
+  double zipf_theta = 0.99;
+  double seconds = 4;
+  double warmup_seconds = 0.5;
+  std::string policy = "s3fifo";
+  std::uint64_t readahead = 16;
+  std::uint64_t seed = 0x5eed;
+  bool no_hit_cost = false;
+  bool json = false;
+};
+
 struct compare_cli {
   std::string dir;  // empty: default_data_dir()
   std::string size = "1g";
@@ -42,6 +62,8 @@ struct compare_cli {
   bool no_asio = false;
   bool no_wal = false;
   double wal_seconds = 2;
+  bool no_cache = false;
+  double cache_seconds = 3;
   unsigned callback_batch = 0;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;
@@ -53,10 +75,12 @@ struct compare_cli {
 
 void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio);
 void add_compare_options(CLI::App& cmd, compare_cli& o);
+void add_cache_options(CLI::App& cmd, cache_cli& o);
 
 // Throw usage_error when a value makes no sense.
 workload_params to_workload(const io_cli& o);
 fio_params to_fio(const io_cli& o);
 compare_options to_compare(const compare_cli& o);
+cache_params to_cache(const cache_cli& o);
 
 }  // namespace pageio::bench

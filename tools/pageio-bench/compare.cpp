@@ -194,7 +194,9 @@ int run_compare(const compare_options& o) {
       o.with_wal ? 3 * (o.wal_seconds + 0.8) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
                        (with_fio ? o.wal_seconds + 1 : 0)
                  : 0;
-  const double estimate = wal_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
+  // Five runs (three through the pool, two raw) and the hit-cost loops.
+  const double cache_estimate = o.with_cache ? 5 * (o.cache_seconds + o.warmup_seconds + 0.1) + 1.5 : 0;
+  const double estimate = wal_estimate + cache_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
                           static_cast<double>(fio_runs) * (per_run + fio_overhead_s) +
                           (must_write ? static_cast<double>(o.size_bytes) / write_rate_bytes_s : 0.0);
   fmt::print("backends: {}; fio: {}; {} x {} cases, {} pageio + {} fio runs of {:.1f} s + {:.1f} s warm-up, "
@@ -270,11 +272,29 @@ int run_compare(const compare_options& o) {
       fmt::print("[wal] FAILED: {}\n", e.what());
     }
   }
+  if (o.with_cache) {
+    cache_compare_options cc;
+    cc.file = o.file;
+    cc.size_bytes = o.size_bytes;
+    cc.backend = std::find(backends.begin(), backends.end(), "uring") != backends.end() ? "uring"
+                 : std::find(backends.begin(), backends.end(), "aio") != backends.end() ? "aio"
+                                                                                         : backends.front();
+    cc.seconds = o.cache_seconds;
+    cc.warmup_seconds = o.warmup_seconds;
+    auto table_iops = [&](unsigned qd) {
+      const cell* x = res.find({rw_mode::randread, qd}, "pageio", cc.backend);
+      return x != nullptr && !x->runs.empty() ? x->median.iops : not_measured;
+    };
+    cc.table_randread_qd32_iops = table_iops(32);
+    cc.table_randread_qd1_iops = table_iops(1);
+    res.cache = run_cache_compare(cc, &failed);
+  }
   res.duration_seconds = seconds_since(started);
 
   fmt::print("\n");
   print_compare_table(stdout, res);
   if (res.wal) print_wal_compare(stdout, *res.wal);
+  if (res.cache) print_cache_compare(stdout, *res.cache);
   {
     std::ofstream out(o.json_out);
     out << compare_json(res).dump(2) << '\n';

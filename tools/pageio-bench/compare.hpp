@@ -2,6 +2,7 @@
 // against fio's matching engines, on the same file, in the same run.
 #pragma once
 
+#include "cache_compare.hpp"
 #include "result.hpp"
 #include "wal_compare.hpp"
 
@@ -32,6 +33,9 @@ struct compare_options {
   // The write-ahead log workloads (wal_compare.hpp), each run for wal_seconds.
   bool with_wal = true;
   double wal_seconds = 2;
+  // The buffer pool workloads (cache_compare.hpp), each run for cache_seconds.
+  bool with_cache = true;
+  double cache_seconds = 3;
   unsigned fio_batch = 1;       // see fio_params::batch
   int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
@@ -72,6 +76,7 @@ struct compare_results {
   std::vector<case_spec> cases;
   std::vector<cell> cells;  // by case, then engine
   std::optional<wal_compare_results> wal;
+  std::optional<cache_compare_results> cache;
   double duration_seconds = 0;
 
   const cell* find(const case_spec& c, const std::string& tool, const std::string& engine) const;

@@ -147,6 +147,7 @@ nlohmann::json compare_json(const compare_results& r) {
     j["results"].push_back(std::move(e));
   }
   if (r.wal) j["wal"] = wal_compare_json(*r.wal);
+  if (r.cache) j["cache"] = cache_compare_json(*r.cache);
   j["ratios"] = nlohmann::json::array();
   for (const auto& c : r.cases) {
     nlohmann::json e = {{"case", c.label()}};

@@ -2,9 +2,12 @@
 //
 //   pageio-bench io      one backend, one workload: IOPS, MiB/s, latency percentiles, CPU per I/O
 //   pageio-bench fio     the same workload run by fio with the matching engine
+//   pageio-bench wal     W threads committing records through the write-ahead log
+//   pageio-bench cache   T threads x N fetches in flight through the buffer pool; hit cost vs a cached pread
 //   pageio-bench compare every backend and fio side by side; table, JSON and SVG chart
 //
 // Exit status: 0 success, 2 usage error, 1 runtime failure (message on stderr).
+#include "cache_bench.hpp"
 #include "cli_options.hpp"
 #include "errors.hpp"
 #include "report.hpp"
@@ -43,6 +46,16 @@ int wal_command(const wal_params& p, bool json) {
     fmt::print("{}\n", to_json(r).dump());
   } else {
     print_wal_result(stdout, r);
+  }
+  return 0;
+}
+
+int cache_command(const cache_cli& cli) {
+  const cache_result r = run_cache_bench(to_cache(cli));
+  if (cli.json) {
+    fmt::print("{}\n", to_json(r).dump());
+  } else {
+    print_cache_result(stdout, r);
   }
   return 0;
 }
@@ -99,6 +112,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   walc->add_flag("--json", wal_json, "print one JSON object instead of the table");
 
+  cache_cli cache_opts;
+  auto* cachec = app.add_subcommand(
+      "cache", "T threads x N fetches in flight through the buffer pool (pageio::pagecache): lookups/s, hit ratio, "
+               "miss IOPS, and a hit's cost against a buffered pread of an OS-cached page");
+  add_cache_options(*cachec, cache_opts);
+
   compare_cli cmp_opts;
   auto* cmp = app.add_subcommand("compare", "every backend against each other and against fio; table, JSON, SVG");
   add_compare_options(*cmp, cmp_opts);
@@ -122,6 +141,7 @@ int main(int argc, char** argv) {
       }
       return wal_command(wal_opts, wal_json);
     }
+    if (*cachec) return cache_command(cache_opts);
     if (*cmp) return run_compare(to_compare(cmp_opts));
   } catch (const usage_error& e) {
     fmt::print(stderr, "pageio-bench: {}\nRun with --help for usage.\n", e.what());

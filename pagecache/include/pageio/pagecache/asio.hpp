@@ -20,6 +20,8 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
 
 #include <memory>
@@ -70,10 +72,14 @@ struct initiate_fetch {
         });
         return;
       case buffer_pool::begin_result::kind::loading: {
+        // Another fetch is reading the page, perhaps on another thread: until
+        // it is done, the handler's executor must count this as work, or
+        // its io_context::run() would return with the fetch unfinished.
         // std::function needs a copyable callable: the handler may be move-only.
         auto shared = std::make_shared<handler_t>(std::forward<Handler>(handler));
-        p->on_ready(f, [shared, ex, deliver]() {
-          boost::asio::post(ex, [shared, deliver]() mutable { deliver(*shared); });
+        auto work = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
+        p->on_ready(f, [shared, work, deliver]() {
+          boost::asio::post(work, [shared, deliver]() mutable { deliver(*shared); });
         });
         return;
       }
@@ -90,10 +96,13 @@ struct initiate_fetch {
         a.offset = id.page * page_size;
         a.buf = p->frame_data(f);
         a.length = page_size;
-        driver->async_io(std::move(a), [h = handler_t(std::forward<Handler>(handler)), p, f, ex,
+        // The driver counts the read as work on its own executor; the
+        // handler's may be another one.
+        auto work = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
+        driver->async_io(std::move(a), [h = handler_t(std::forward<Handler>(handler)), p, f, work,
                                         deliver](std::error_code ec, std::size_t n) mutable {
           p->complete_async_read(f, ec ? -static_cast<std::int64_t>(ec.value()) : static_cast<std::int64_t>(n));
-          boost::asio::dispatch(ex, [h = std::move(h), deliver]() mutable { deliver(h); });
+          boost::asio::dispatch(work, [h = std::move(h), deliver]() mutable { deliver(h); });
         });
         return;
       }

@@ -266,7 +266,7 @@ class buffer_pool {
   std::vector<lane*> idle_lanes_;
 
   struct counters {
-    std::atomic<std::uint64_t> hits{0}, misses{0}, waits{0}, reads{0}, pages_read{0}, readahead{0}, writes{0},
+    std::atomic<std::uint64_t> reads{0}, pages_read{0}, readahead{0}, writes{0},
         pages_written{0}, evictions{0}, read_errors{0}, write_errors{0};
   };
   mutable counters c_;
