@@ -44,7 +44,7 @@ struct frame {
   std::vector<std::function<void()>> waiters;  // run when it stops loading (shard lock)
   std::error_code error;                   // why it failed (before state = failed)
   std::string error_what;
-  std::shared_mutex latch;
+  page_latch latch;
 };
 
 }  // namespace detail
@@ -125,6 +125,21 @@ struct buffer_pool::file_entry {
   std::atomic<std::uint64_t> next_sequential{UINT64_MAX};  // a miss here continues a run
 };
 
+// --- page_latch ------------------------------------------------------------
+
+void page_latch::wait(std::uint32_t seen) noexcept {
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  // Returns at once if the state moved on since `seen` (the futex compares).
+  if (state_.load(std::memory_order_seq_cst) == seen) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+  }
+  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void page_latch::wake() noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
 // --- page_ref --------------------------------------------------------------
 
 page_ref& page_ref::operator=(page_ref&& o) noexcept {
@@ -146,7 +161,7 @@ void page_ref::reset() noexcept {
 
 page_id page_ref::id() const noexcept { return f_->id; }
 std::byte* page_ref::data() const noexcept { return f_->data; }
-std::shared_mutex& page_ref::latch() const noexcept { return f_->latch; }
+page_latch& page_ref::latch() const noexcept { return f_->latch; }
 lsn_t page_ref::page_lsn() const noexcept { return f_->lsn.load(std::memory_order_acquire); }
 bool page_ref::dirty() const noexcept { return f_->dirty.load(std::memory_order_acquire); }
 
