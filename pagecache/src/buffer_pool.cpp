@@ -685,6 +685,8 @@ page_ref buffer_pool::fetch(page_id id) {
   // next pages too, in the same readv.
   std::vector<frame*> loads{f};
   std::vector<page_ref> ahead;
+  loads.reserve(1 + opts_.readahead_pages);  // nothing below throws once frames are published
+  ahead.reserve(opts_.readahead_pages);
   file_entry* fe;
   try {
     fe = const_cast<file_entry*>(&file(id.file));
@@ -732,16 +734,27 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
   std::vector<page_ref> out(ids.size());
   std::vector<frame*> loads;
   std::vector<std::size_t> waiting;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    bool created = false, ready = false;
-    frame* f = lookup_or_insert(ids[i], &created, &ready);
-    out[i] = page_ref(this, f);
-    if (ready) continue;
-    if (created) {
-      loads.push_back(f);
-    } else {
-      waiting.push_back(i);
+  try {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      bool created = false, ready = false;
+      frame* f = lookup_or_insert(ids[i], &created, &ready);
+      out[i] = page_ref(this, f);
+      if (ready) continue;
+      if (created) {
+        loads.push_back(f);
+      } else {
+        waiting.push_back(i);
+      }
     }
+  } catch (const std::exception& e) {
+    // No frame for a later page (pool_exhausted): the pages this batch
+    // already published as loading must not stay so, or their waiters
+    // would sleep forever. They fail; a later fetch reads them afresh.
+    for (frame* f : loads) {
+      finish_read(f, -EAGAIN,
+                  "pagecache: the batch fetch reading " + describe_page(f->id) + " gave up: " + e.what());
+    }
+    throw;
   }
   std::exception_ptr first;
   try {
