@@ -25,6 +25,9 @@ namespace detail {
 
 enum : std::uint32_t { st_free = 0, st_loading = 1, st_ready = 2, st_failed = 3 };
 enum : std::uint8_t { q_none = 0, q_free = 1, q_small = 2, q_main = 3 };
+// Set in `pins` when a failed read unpublishes the frame: whoever drops the
+// last pin sees it in the same atomic step and frees the frame.
+constexpr std::uint32_t pin_failed = 1u << 31;
 
 struct frame {
   bi::unordered_set_member_hook<> table_hook;  // in its shard's page table
@@ -41,6 +44,7 @@ struct frame {
   std::atomic<lsn_t> lsn{0};               // highest LSN it was marked with
   lsn_t rec_lsn = 0;                       // first LSN since it was last clean (dirty_mu_)
   bool sleepers = false;                   // a thread sleeps on `state` (shard lock)
+  bool read_ahead = false;                 // read ahead and not asked for yet (shard lock)
   std::vector<std::function<void()>> waiters;  // run when it stops loading (shard lock)
   std::error_code error;                   // why it failed (before state = failed)
   std::string error_what;
@@ -123,6 +127,7 @@ struct buffer_pool::file_entry {
   pageio::file f;
   std::atomic<std::uint64_t> size_pages{0};  // pages that exist on disk (read-ahead stops there)
   std::atomic<std::uint64_t> next_sequential{UINT64_MAX};  // a miss here continues a run
+  std::atomic<bool> needs_sync{false};  // written since the last flush_all()'s fdatasync
 };
 
 // --- page_latch ------------------------------------------------------------
@@ -277,11 +282,8 @@ buffer_pool::shard& buffer_pool::shard_for(const page_id& id) noexcept {
 // --- pins and frames -------------------------------------------------------
 
 void buffer_pool::unpin(frame* f) noexcept {
-  if (f->pins.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
-      f->state.load(std::memory_order_acquire) == detail::st_failed) {
-    // The last pin of a page whose read failed: nobody can find it any more.
-    release_frame(f);
-  }
+  // The last pin of a page whose read failed: nobody can find it any more.
+  if (f->pins.fetch_sub(1, std::memory_order_acq_rel) == (detail::pin_failed | 1)) release_frame(f);
 }
 
 void buffer_pool::release_frame(frame* f) noexcept {
@@ -289,6 +291,7 @@ void buffer_pool::release_frame(frame* f) noexcept {
   if (f->queue == detail::q_small) q_->small.erase(frame_list::s_iterator_to(*f));
   if (f->queue == detail::q_main) q_->main.erase(frame_list::s_iterator_to(*f));
   f->state.store(detail::st_free, std::memory_order_release);
+  f->pins.store(0, std::memory_order_relaxed);
   f->freq.store(0, std::memory_order_relaxed);
   f->error = {};
   f->error_what.clear();
@@ -340,8 +343,16 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
         return f;
       }
       std::size_t budget = 5 * nframes_ + 8;
+      // Frames passed over (pinned, dirty, loading) in each FIFO during this
+      // search: once the small FIFO has been gone round, the main one is
+      // searched even while the small one is over its share.
+      std::size_t small_skips = 0, main_skips = 0;
       while (budget-- > 0 && (!q_->small.empty() || !q_->main.empty())) {
-        const bool from_small = !q_->small.empty() && (q_->small.size() > q_->small_target || q_->main.empty());
+        const bool small_exhausted = small_skips >= q_->small.size();
+        const bool main_exhausted = main_skips >= q_->main.size();
+        if (small_exhausted && main_exhausted) break;
+        const bool from_small = !small_exhausted && !q_->small.empty() &&
+                                (q_->small.size() > q_->small_target || q_->main.empty() || main_exhausted);
         frame_list& l = from_small ? q_->small : q_->main;
         frame* f = &l.front();
         l.pop_front();
@@ -373,6 +384,7 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
           return f;
         }
         l.push_back(*f);  // pinned, dirty or loading: passed over
+        ++(from_small ? small_skips : main_skips);
       }
     }
     // Nothing clean to drop: write dirty pages back, then look again.
@@ -382,7 +394,7 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
       dirty = dirty_count_;
     }
     if (!may_clean || dirty == 0) break;
-    clean(opts_.write_batch);
+    write_back(opts_.write_batch, false);  // never waits for a latch or another write-back
   }
   return nullptr;
 }
@@ -400,6 +412,17 @@ frame* buffer_pool::allocate_frame() {
   }
 }
 
+void buffer_pool::note_access_locked(frame* f) noexcept {
+  // A page read ahead is used for the first time: that is its first access,
+  // not a second one (or a scan would promote every page it reads ahead).
+  if (f->read_ahead) {
+    f->read_ahead = false;
+    return;
+  }
+  const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
+  if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
+}
+
 void buffer_pool::insert_loading_locked(shard& s, frame* f, const page_id& id) {
   f->id = id;
   f->pins.store(1, std::memory_order_relaxed);
@@ -408,6 +431,7 @@ void buffer_pool::insert_loading_locked(shard& s, frame* f, const page_id& id) {
   f->dirty.store(false, std::memory_order_relaxed);
   f->lsn.store(0, std::memory_order_relaxed);
   f->sleepers = false;
+  f->read_ahead = false;
   s.table.insert(*f);
 }
 
@@ -417,6 +441,7 @@ bool buffer_pool::publish_loading(frame* f, const page_id& id) {
     std::lock_guard lock(s.mu);
     if (s.table.find(id, frame_hash{}, frame_equal{}) != s.table.end()) return false;
     insert_loading_locked(s, f, id);
+    f->read_ahead = true;
   }
   std::lock_guard el(evict_mu_);
   enqueue_new_locked(f);
@@ -433,8 +458,7 @@ frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* rea
       if (it != s.table.end()) {
         frame* f = &*it;
         f->pins.fetch_add(1, std::memory_order_acq_rel);
-        const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
-        if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
+        note_access_locked(f);
         *created = false;
         *ready = f->state.load(std::memory_order_acquire) == detail::st_ready;
         if (*ready) {
@@ -511,6 +535,7 @@ void buffer_pool::finish_read(frame* f, std::int64_t result, const std::string& 
       f->error = std::error_code(static_cast<int>(-result), std::system_category());
       f->error_what = what;
       f->state.store(detail::st_failed, std::memory_order_release);
+      f->pins.fetch_or(detail::pin_failed, std::memory_order_acq_rel);
     } else {
       f->state.store(detail::st_ready, std::memory_order_release);
     }
@@ -613,20 +638,25 @@ void buffer_pool::read_frames(std::vector<frame*>& loads) {
     q.on_complete = &count_done;
     q.user_data = &done;
   }
-  lane* l = borrow_lane();
+  lane* l = nullptr;
   try {
+    l = borrow_lane();  // may fail to build a backend
     std::vector<io_request*> batch;
     for (auto& q : reqs) batch.push_back(&q);
     l->backend->submit(std::span<io_request* const>(batch));
     while (done < reqs.size()) l->backend->reap(reqs.size() - done);
-  } catch (...) {
+  } catch (const std::exception& e) {
     // The backend itself broke (not an I/O error): finish what it holds.
-    try {
-      l->backend->drain();
-    } catch (...) {
+    if (l != nullptr) {
+      try {
+        l->backend->drain();
+      } catch (...) {
+      }
+      return_lane(l);
     }
-    return_lane(l);
-    for (frame* f : loads) finish_read(f, -EIO, "pagecache: the backend failed while reading " + describe_page(f->id));
+    for (frame* f : loads) {
+      finish_read(f, -EIO, "pagecache: reading " + describe_page(f->id) + ": the backend failed: " + e.what());
+    }
     throw;
   }
   return_lane(l);
@@ -665,8 +695,7 @@ page_ref buffer_pool::try_fetch(page_id id) {
   if (it == s.table.end() || it->state.load(std::memory_order_acquire) != detail::st_ready) return {};
   frame* f = &*it;
   f->pins.fetch_add(1, std::memory_order_acq_rel);
-  const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
-  if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
+  note_access_locked(f);
   ++s.hits;
   return page_ref(this, f);
 }
@@ -793,8 +822,16 @@ buffer_pool::begin_result buffer_pool::begin_fetch(page_id id) {
 
 // --- writing back ----------------------------------------------------------
 
-std::size_t buffer_pool::write_back(std::size_t max_pages, std::vector<int>* written_fds) {
-  std::lock_guard wlock(write_mu_);
+std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
+  // Without may_block (an eviction, the cleaner, clean()), nothing here
+  // waits: not for another write-back, not for a page's latch. The thread
+  // asking may itself hold a page's latch exclusively, and wait for a frame.
+  std::unique_lock wlock(write_mu_, std::defer_lock);
+  if (may_block) {
+    wlock.lock();
+  } else if (!wlock.try_lock()) {
+    return 0;
+  }
   struct item {
     frame* f;
     lsn_t lsn, rec_lsn;
@@ -822,22 +859,36 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, std::vector<int>* wri
   }
   std::unique_ptr<std::byte, void (*)(void*)> copy(static_cast<std::byte*>(mem), &std::free);
   lsn_t max_lsn = 0;
+  std::size_t kept = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
     frame* f = items[i].f;
-    std::shared_lock latch(f->latch);
-    std::memcpy(copy.get() + i * page_size, f->data, page_size);
+    std::shared_lock latch(f->latch, std::defer_lock);
+    if (may_block) {
+      latch.lock();
+    } else if (!latch.try_lock()) {
+      unpin(f);  // being changed: it stays dirty for a later batch
+      continue;
+    }
+    items[kept] = items[i];
+    const std::size_t i_out = kept++;
+    std::memcpy(copy.get() + i_out * page_size, f->data, page_size);
     std::lock_guard lock(dirty_mu_);
-    items[i].lsn = f->lsn.load(std::memory_order_acquire);
-    max_lsn = std::max(max_lsn, items[i].lsn);
+    items[i_out].lsn = f->lsn.load(std::memory_order_acquire);
+    max_lsn = std::max(max_lsn, items[i_out].lsn);
     if (f->dirty.load(std::memory_order_relaxed)) {
       q_->dirty.erase(dirty_list::s_iterator_to(*f));
       f->dirty.store(false, std::memory_order_release);
       --dirty_count_;
     }
   }
+  items.resize(kept);
+  if (items.empty()) return 0;
   auto redirty = [&](const item& it) {
     std::lock_guard lock(dirty_mu_);
-    if (!it.f->dirty.load(std::memory_order_relaxed)) {
+    if (it.f->dirty.load(std::memory_order_relaxed)) {
+      // Changed again meanwhile: its first unwritten change is still this one.
+      it.f->rec_lsn = std::min(it.f->rec_lsn, it.rec_lsn);
+    } else {
       it.f->rec_lsn = it.rec_lsn;
       it.f->dirty.store(true, std::memory_order_release);
       q_->dirty.push_front(*it.f);
@@ -927,9 +978,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, std::vector<int>* wri
       std::uint64_t cur = fe.size_pages.load(std::memory_order_relaxed);
       while (cur < end && !fe.size_pages.compare_exchange_weak(cur, end)) {
       }
-      if (written_fds && std::find(written_fds->begin(), written_fds->end(), fe.f.fd()) == written_fds->end()) {
-        written_fds->push_back(fe.f.fd());
-      }
+      fe.needs_sync.store(true, std::memory_order_release);
     } catch (...) {
     }
   }
@@ -942,7 +991,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, std::vector<int>* wri
 std::size_t buffer_pool::clean(std::size_t max_pages) {
   std::size_t total = 0;
   while (total < max_pages) {
-    const std::size_t n = write_back(std::min(opts_.write_batch, max_pages - total), nullptr);
+    const std::size_t n = write_back(std::min(opts_.write_batch, max_pages - total), false);
     if (n == 0) break;
     total += n;
   }
@@ -955,43 +1004,58 @@ void buffer_pool::flush_all() {
     std::lock_guard lock(dirty_mu_);
     target = dirty_count_;
   }
-  std::vector<int> fds;
   std::size_t written = 0;
   // Pages dirty when the checkpoint began are written (and pages dirtied
   // meanwhile, until there are none or as many again were written).
   while (written < 2 * target + opts_.write_batch) {
-    const std::size_t n = write_back(opts_.write_batch, &fds);
+    const std::size_t n = write_back(opts_.write_batch, true);
     if (n == 0) break;
     written += n;
   }
-  if (fds.empty()) return;
-  std::vector<io_request> reqs(fds.size());
+  // Every file written since the last checkpoint, by whichever path.
+  std::vector<file_entry*> to_sync;
+  {
+    std::lock_guard lock(files_mu_);
+    for (auto& fe : files_) {
+      if (fe->needs_sync.exchange(false, std::memory_order_acq_rel)) to_sync.push_back(fe.get());
+    }
+  }
+  if (to_sync.empty()) return;
+  std::vector<io_request> reqs(to_sync.size());
   std::size_t done = 0;
-  for (std::size_t i = 0; i < fds.size(); ++i) {
-    reqs[i].prep_fdatasync(fds[i]);
+  for (std::size_t i = 0; i < to_sync.size(); ++i) {
+    reqs[i].prep_fdatasync(to_sync[i]->f.fd());
     reqs[i].on_complete = &count_done;
     reqs[i].user_data = &done;
   }
-  lane* l = borrow_lane();
+  auto unsynced = [&] {
+    for (auto* fe : to_sync) fe->needs_sync.store(true, std::memory_order_release);
+  };
+  lane* l = nullptr;
   try {
+    l = borrow_lane();
     std::vector<io_request*> batch;
     for (auto& q : reqs) batch.push_back(&q);
     l->backend->submit(std::span<io_request* const>(batch));
     while (done < reqs.size()) l->backend->reap(reqs.size() - done);
   } catch (...) {
-    try {
-      l->backend->drain();
-    } catch (...) {
+    if (l != nullptr) {
+      try {
+        l->backend->drain();
+      } catch (...) {
+      }
+      return_lane(l);
     }
-    return_lane(l);
+    unsynced();
     throw;
   }
   return_lane(l);
-  for (const auto& q : reqs) {
-    if (q.result < 0) {
-      throw io_error(q.error(), "pagecache: fdatasync of fd " + std::to_string(q.fd) + " after writing back: " +
-                                    q.error().message() +
-                                    " (the written pages may not be durable; do not trust this checkpoint)");
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    if (reqs[i].result < 0) {
+      unsynced();
+      throw io_error(reqs[i].error(), "pagecache: fdatasync of " + to_sync[i]->f.path().string() +
+                                          " after writing back: " + reqs[i].error().message() +
+                                          " (the written pages may not be durable; do not trust this checkpoint)");
     }
   }
 }
@@ -1015,7 +1079,7 @@ void buffer_pool::cleaner_main() {
       lock.unlock();
       bool failed = false;
       try {
-        if (write_back(opts_.write_batch, nullptr) == 0) failed = true;
+        if (write_back(opts_.write_batch, false) == 0) failed = true;
       } catch (...) {
         failed = true;  // counted in the statistics; the pages stay dirty
       }

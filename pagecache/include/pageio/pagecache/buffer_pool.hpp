@@ -230,10 +230,14 @@ class buffer_pool {
 
   // Writes up to `max_pages` dirty pages (oldest first) in batches, each
   // after making the log durable up to its pages' LSNs. Returns how many
-  // were written. A failed write leaves its page dirty; io_error is thrown
-  // once the batch is done.
+  // were written. Never waits: a page whose latch is held, or a write-back
+  // already running elsewhere, is left for later. A failed write leaves its
+  // page dirty; io_error is thrown once the batch is done.
   std::size_t clean(std::size_t max_pages);
-  // Writes every dirty page and fdatasyncs every file written: a checkpoint.
+  // A checkpoint: writes every dirty page (waiting for latches; do not hold
+  // one while calling it) and fdatasyncs every file written since the last
+  // checkpoint, by whichever path. Throws io_error if a write or a sync
+  // failed: the checkpoint did not happen.
   void flush_all();
   // The smallest LSN with which a page now dirty was first marked: the log
   // must be kept from there (no dirty page: empty).
@@ -263,6 +267,7 @@ class buffer_pool {
   detail::frame* try_allocate_frame(bool may_clean);
   bool try_evict_locked(detail::frame* f);  // evict_mu_ held
   void enqueue_new_locked(detail::frame* f);
+  void note_access_locked(detail::frame* f) noexcept;  // a hit: its shard's lock held
   void insert_loading_locked(shard& s, detail::frame* f, const page_id& id);  // s.mu held
   bool publish_loading(detail::frame* f, const page_id& id);  // false: the page is there already
   void release_frame(detail::frame* f) noexcept;  // back to the free list
@@ -272,7 +277,7 @@ class buffer_pool {
   void wait_ready(detail::frame* f);  // throws the frame's error
   void finish_read(detail::frame* f, std::int64_t result, const std::string& what) noexcept;
   void read_frames(std::vector<detail::frame*>& loads);  // on a borrowed lane; publishes each
-  std::size_t write_back(std::size_t max_pages, std::vector<int>* synced_fds);
+  std::size_t write_back(std::size_t max_pages, bool may_block);
   lane* borrow_lane();
   void return_lane(lane* l) noexcept;
   void cleaner_main();

@@ -1,0 +1,269 @@
+// Which pages the pool keeps and when it runs out of frames: a hot set
+// survives a long sequential scan under S3-FIFO (and not under plain CLOCK);
+// a fetch with every frame pinned fails with pool_exhausted after
+// options::pin_wait instead of hanging, and succeeds once a pin is released;
+// frames that can be evicted are always found; a batch that runs out of
+// frames leaves nothing stuck; fetching while holding a latch cannot hang.
+#include <pageio/pagecache/buffer_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pool_fixture.hpp"
+
+namespace pageio::pagecache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class pool_eviction_test : public pool_test {
+ protected:
+  options base(std::size_t frames) const {
+    options o;
+    o.backend = backend_name();
+    o.frames = frames;
+    o.cleaner_dirty_fraction = 0;  // no cleaner thread: only the test writes pages back
+    return o;
+  }
+
+  // Warms `hot` pages (each fetched four times) in a pool of `frames`, then
+  // fetches `scan` other pages once each in order; returns how many hot pages
+  // try_fetch() still finds.
+  std::size_t hot_pages_left_after_scan(eviction_policy policy, std::size_t readahead, std::size_t frames,
+                                        std::uint64_t hot, std::uint64_t scan) {
+    const std::string name = "scan-" + std::to_string(static_cast<int>(policy)) + "-" + std::to_string(readahead);
+    write_file(path(name), 1, hot + scan);
+    options o = base(frames);
+    o.policy = policy;
+    o.readahead_pages = readahead;
+    buffer_pool pool(o);
+    const file_id f = pool.add_file(path(name));
+    for (int round = 0; round < 4; ++round) {
+      for (std::uint64_t p = 0; p < hot; ++p) {
+        page_ref r = pool.fetch({f, p});
+        EXPECT_TRUE(page_holds(r.data(), 1, p, 0));
+      }
+    }
+    for (std::uint64_t p = 0; p < hot; ++p) {
+      EXPECT_TRUE(pool.try_fetch({f, p})) << "hot page " << p << " not resident after warming";
+    }
+    const std::uint64_t evictions_before = pool.stats().evictions;
+    for (std::uint64_t p = hot; p < hot + scan; ++p) {
+      page_ref r = pool.fetch({f, p});
+      EXPECT_TRUE(page_holds(r.data(), 1, p, 0));
+    }
+    EXPECT_GE(pool.stats().evictions - evictions_before, scan - frames) << "the scan must have evicted";
+    std::size_t left = 0;
+    for (std::uint64_t p = 0; p < hot; ++p) left += pool.try_fetch({f, p}) ? 1 : 0;
+    return left;
+  }
+};
+
+// 80 hot pages in 100 frames, then a scan of 1000 pages (10x the pool) with
+// no hot access in between. S3-FIFO sends pages seen once through its small
+// FIFO and out: the hot set must stay (we ask for 90%, 72 of 80).
+TEST_P(pool_eviction_test, S3FifoKeepsTheHotSetThroughALongScan) {
+  const std::size_t left = hot_pages_left_after_scan(eviction_policy::s3fifo, 0, 100, 80, 1000);
+  std::printf("[          ] s3fifo, no read-ahead: %zu of 80 hot pages still resident after the scan\n", left);
+  EXPECT_GE(left, 72u);
+}
+
+// The same with read-ahead at its default: a sequential scan is exactly when
+// read-ahead runs, and a page read ahead and then fetched once is still a
+// page used once.
+TEST_P(pool_eviction_test, S3FifoKeepsTheHotSetThroughALongScanWithReadAhead) {
+  const std::size_t readahead = options{}.readahead_pages;
+  ASSERT_GT(readahead, 0u);
+  const std::size_t left = hot_pages_left_after_scan(eviction_policy::s3fifo, readahead, 100, 80, 1000);
+  std::printf("[          ] s3fifo, read-ahead %zu: %zu of 80 hot pages still resident after the scan\n", readahead,
+              left);
+  EXPECT_GE(left, 72u);
+}
+
+// The contrast: one CLOCK over every frame gives the scan pages the same
+// standing as the hot ones, and a scan ten times the pool flushes them.
+TEST_P(pool_eviction_test, ClockLosesTheHotSetToALongScan) {
+  const std::size_t s3 = hot_pages_left_after_scan(eviction_policy::s3fifo, 0, 100, 80, 1000);
+  const std::size_t clock = hot_pages_left_after_scan(eviction_policy::clock, 0, 100, 80, 1000);
+  std::printf("[          ] hot pages left of 80 after the scan: s3fifo %zu, clock %zu\n", s3, clock);
+  EXPECT_LT(clock, 8u) << "CLOCK was expected to lose (nearly) all of the hot set";
+  EXPECT_LT(clock, s3);
+}
+
+// Every frame pinned: a fetch gives up after pin_wait with pool_exhausted,
+// saying so, rather than hanging; one pin released, it succeeds.
+TEST_P(pool_eviction_test, AFetchWithEveryFramePinnedThrowsPoolExhaustedThenSucceeds) {
+  write_file(path("pinned.dat"), 1, 64);
+  options o = base(8);
+  o.pin_wait = 50ms;
+  o.readahead_pages = 0;
+  // On the heap: a fetch that never returned would still be using it.
+  auto pool = std::make_shared<buffer_pool>(o);
+  const file_id f = pool->add_file(path("pinned.dat"));
+  std::vector<page_ref> held;
+  for (std::uint64_t p = 0; p < 8; ++p) held.push_back(pool->fetch({f, p * 3}));
+  auto message = std::make_shared<std::string>();
+  const bool returned = returns_within(
+      [pool, message, f] {
+        try {
+          pool->fetch({f, 40});
+          *message = "(no exception)";
+        } catch (const pool_exhausted& e) {
+          *message = e.what();
+        }
+      },
+      10s);
+  ASSERT_TRUE(returned) << "a fetch with every frame pinned never returned (pin_wait is 50 ms)";
+  EXPECT_NE(message->find("8 frames"), std::string::npos) << *message;
+  EXPECT_NE(message->find("pinned"), std::string::npos) << *message;
+  EXPECT_NE(message->find("50 ms"), std::string::npos) << *message;
+
+  held.pop_back();  // one frame free to evict
+  page_ref p = pool->fetch({f, 40});
+  EXPECT_TRUE(page_holds(p.data(), 1, 40, 0));
+  p.reset();
+  for (const page_ref& h : held) EXPECT_TRUE(page_holds(h.data(), 1, h.id().page, 0)) << "a pinned page moved";
+}
+
+// A fetch that starts waiting for a frame gets one as soon as a pin goes.
+TEST_P(pool_eviction_test, AWaitingFetchGetsTheFrameAPinReleases) {
+  write_file(path("wait.dat"), 1, 64);
+  options o = base(8);
+  o.pin_wait = 20s;
+  o.readahead_pages = 0;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("wait.dat"));
+  std::vector<page_ref> held;
+  for (std::uint64_t p = 0; p < 8; ++p) held.push_back(pool.fetch({f, p}));
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(100ms);
+    held[3].reset();
+  });
+  page_ref p;
+  EXPECT_NO_THROW(p = pool.fetch({f, 50}));
+  releaser.join();
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(page_holds(p.data(), 1, 50, 0));
+  EXPECT_FALSE(pool.try_fetch({f, 3})) << "the released page is the one that had to go";
+}
+
+// Pages that were just read and are still pinned sit in S3-FIFO's small
+// queue. Once it holds more of them than its share (10% of the frames), a
+// fetch must still find the unpinned, clean pages of the main queue.
+TEST_P(pool_eviction_test, PinnedNewPagesDoNotHideTheEvictableOnes) {
+  write_file(path("hidden.dat"), 1, 64);
+  options o = base(10);  // the small queue's share: 1 frame
+  o.pin_wait = 200ms;
+  o.readahead_pages = 0;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("hidden.dat"));
+  for (int round = 0; round < 2; ++round) {  // used twice: bound for the main queue
+    for (std::uint64_t p = 0; p < 8; ++p) pool.fetch({f, p});
+  }
+  std::vector<page_ref> held;
+  held.push_back(pool.fetch({f, 20}));
+  held.push_back(pool.fetch({f, 21}));  // two new pages pinned; 8 clean, unpinned frames
+  page_ref p;
+  try {
+    p = pool.fetch({f, 30});
+  } catch (const pool_exhausted& e) {
+    FAIL() << "8 of 10 frames were clean and unpinned, yet: " << e.what();
+  }
+  EXPECT_TRUE(page_holds(p.data(), 1, 30, 0));
+  EXPECT_GT(pool.stats().evictions, 0u);
+}
+
+// fetch_batch takes a frame for each miss before reading any of them. When
+// it runs out of frames part-way, the pages it had taken frames for must not
+// stay behind half-made: the pool is as usable afterwards as before.
+TEST_P(pool_eviction_test, ABatchThatRunsOutOfFramesLeavesThePoolUsable) {
+  write_file(path("batch.dat"), 1, 64);
+  options o = base(8);
+  o.pin_wait = 50ms;
+  o.readahead_pages = 0;
+  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: see below
+  const file_id f = pool->add_file(path("batch.dat"));
+  std::vector<page_id> ids;
+  for (std::uint64_t p = 0; p < 9; ++p) ids.push_back({f, p * 2});  // one more than there are frames
+  EXPECT_THROW(pool->fetch_batch(ids), pool_exhausted);
+  // Nothing is pinned now: every frame can be had.
+  std::vector<page_ref> held;
+  try {
+    for (std::uint64_t p = 0; p < 8; ++p) held.push_back(pool->fetch({f, 40 + p}));
+  } catch (const pool_exhausted& e) {
+    FAIL() << "after the failed batch released its pins, only " << held.size()
+           << " of 8 frames could be had: " << e.what();
+  }
+  held.clear();
+  // And a page the batch asked for reads normally (not stuck as loading).
+  auto ok = std::make_shared<std::atomic<bool>>(false);
+  const bool returned = returns_within(
+      [pool, ok, f] {
+        page_ref p = pool->fetch({f, 0});
+        ok->store(static_cast<bool>(page_holds(p.data(), 1, 0, 0)));
+      },
+      10s);
+  ASSERT_TRUE(returned) << "fetching a page the failed batch had asked for never returned";
+  EXPECT_TRUE(ok->load());
+}
+
+// A thread that changed a page and still holds its exclusive latch fetches
+// another page (latch coupling, as a B-tree split does) in a pool whose every
+// other frame is dirty. The pool has to write pages back to free a frame; it
+// must not wait for the latch the caller holds. Returning the page or
+// throwing pool_exhausted are both fine; hanging is not.
+TEST_P(pool_eviction_test, AWriterHoldingItsLatchCanFetchAnotherPage) {
+  write_file(path("coupling.dat"), 1, 32);
+  options o = base(8);
+  o.pin_wait = 500ms;
+  o.readahead_pages = 0;
+  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: a fetch that never returns still uses it
+  const file_id f = pool->add_file(path("coupling.dat"));
+  for (std::uint64_t n = 0; n < 8; ++n) {
+    page_ref p = pool->fetch({f, n});
+    std::unique_lock w(p.latch());
+    stamp_page(p.data(), 1, n, 1);
+    p.mark_dirty(0);
+  }
+  ASSERT_EQ(pool->stats().dirty, 8u);
+  auto outcome = std::make_shared<std::string>();
+  const bool returned = returns_within(
+      [pool, f, outcome] {
+        page_ref a = pool->fetch({f, 0});
+        std::unique_lock w(a.latch());
+        stamp_page(a.data(), 1, 0, 2);
+        a.mark_dirty(0);
+        try {
+          page_ref b = pool->fetch({f, 20});
+          *outcome = page_holds(b.data(), 1, 20, 0) ? "ok" : "wrong content";
+        } catch (const pool_exhausted&) {
+          *outcome = "ok";
+        } catch (const std::exception& e) {
+          *outcome = std::string("fetch threw: ") + e.what();
+        }
+      },
+      5s);
+  ASSERT_TRUE(returned) << "fetch() while holding a dirty page's exclusive latch never returned (deadlock)";
+  EXPECT_EQ(*outcome, "ok");
+  // Whatever happened, the pool is whole afterwards: everything written,
+  // and every frame to be had.
+  EXPECT_NO_THROW(pool->flush_all());
+  EXPECT_EQ(pool->stats().dirty, 0u);
+  std::vector<page_ref> held;
+  try {
+    for (std::uint64_t n = 0; n < 8; ++n) held.push_back(pool->fetch({f, 24 + n}));
+  } catch (const pool_exhausted& e) {
+    ADD_FAILURE() << "only " << held.size() << " of 8 frames could be had afterwards: " << e.what();
+  }
+}
+
+PAGECACHE_INSTANTIATE_ON_EVERY_BACKEND(pool_eviction_test);
+
+}  // namespace
+}  // namespace pageio::pagecache::test

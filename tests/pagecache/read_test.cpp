@@ -1,0 +1,147 @@
+// How misses become reads: fetch_batch sends every miss in one submission,
+// adjacent pages merged into one readv, and hands back the pages in the order
+// asked; a sequential run reads ahead in readv's of many pages, never past the
+// end of the file; a page past the end reads as zeros.
+#include <pageio/pagecache/buffer_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <shared_mutex>
+#include <vector>
+
+#include "pool_fixture.hpp"
+
+namespace pageio::pagecache::test {
+namespace {
+
+class pool_read_test : public pool_test {
+ protected:
+  options quiet(std::size_t frames) {
+    options o = probed_options();
+    o.frames = frames;
+    o.cleaner_dirty_fraction = 0;
+    return o;
+  }
+};
+
+TEST_P(pool_read_test, FetchBatchSendsEveryMissInOneSubmissionAndKeepsTheOrderAsked) {
+  write_file(path("data.dat"), 1, 64);
+  buffer_pool pool(quiet(64));
+  const file_id f = pool.add_file(path("data.dat"));
+  const int fd = pool.fd_of(f);
+  { page_ref warm = pool.fetch({f, 30}); }  // one of the batch is a hit
+  probe_->clear();
+  const pool_stats before = pool.stats();
+
+  // Misses 5 | 10 11 12 13 | 40 41 (three runs); 30 cached; 11 asked twice.
+  const std::vector<std::uint64_t> pages{12, 11, 30, 40, 10, 13, 41, 5, 11};
+  std::vector<page_id> ids;
+  for (const std::uint64_t n : pages) ids.push_back({f, n});
+  std::vector<page_ref> got = pool.fetch_batch(ids);
+  ASSERT_EQ(got.size(), ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(got[i]) << "result " << i;
+    EXPECT_EQ(got[i].id().page, pages[i]) << "result " << i << " is not the page asked there";
+    std::shared_lock r(got[i].latch());
+    EXPECT_TRUE(page_holds(got[i].data(), 1, pages[i], 0)) << "result " << i;
+  }
+
+  std::vector<io_record> reads;
+  for (const io_record& r : probe_->records()) {
+    if (pageio::test::is_read(r.op)) reads.push_back(r);
+  }
+  ASSERT_EQ(reads.size(), 3u) << "three runs of adjacent pages, three reads";
+  std::sort(reads.begin(), reads.end(), [](const io_record& a, const io_record& b) { return a.offset < b.offset; });
+  for (const io_record& r : reads) {
+    EXPECT_EQ(r.fd, fd);
+    EXPECT_EQ(r.outstanding, 3u) << "the read at " << r.offset << " was not submitted together with the others";
+  }
+  EXPECT_EQ(reads[0].offset, 5 * page_size);
+  EXPECT_EQ(reads[0].bytes, page_size);
+  EXPECT_EQ(reads[1].offset, 10 * page_size);
+  EXPECT_EQ(reads[1].bytes, 4 * page_size);
+  EXPECT_EQ(reads[1].op, op_code::readv);
+  EXPECT_EQ(reads[1].iov_count, 4u);
+  EXPECT_EQ(reads[2].offset, 40 * page_size);
+  EXPECT_EQ(reads[2].bytes, 2 * page_size);
+
+  const pool_stats after = pool.stats();
+  EXPECT_EQ(after.reads - before.reads, 3u);
+  EXPECT_EQ(after.pages_read - before.pages_read, 7u);
+  EXPECT_EQ(after.hits - before.hits, 1u);
+  EXPECT_EQ(after.misses - before.misses, 8u);
+  EXPECT_EQ(after.waits - before.waits, 1u) << "the second 11 joins the first's read";
+}
+
+TEST_P(pool_read_test, FetchBatchOverSeveralFiles) {
+  write_file(path("a.dat"), 1, 16);
+  write_file(path("b.dat"), 2, 16);
+  buffer_pool pool(quiet(32));
+  const file_id a = pool.add_file(path("a.dat"));
+  const file_id b = pool.add_file(path("b.dat"));
+  const std::vector<page_id> ids{{b, 3}, {a, 3}, {b, 4}, {a, 4}, {a, 9}};
+  std::vector<page_ref> got = pool.fetch_batch(ids);
+  ASSERT_EQ(got.size(), ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_TRUE(got[i].id() == ids[i]);
+    EXPECT_TRUE(page_holds(got[i].data(), ids[i].file == a ? 1 : 2, ids[i].page, 0)) << "result " << i;
+  }
+  EXPECT_EQ(pool.stats().reads, 3u) << "a:3-4, a:9 and b:3-4";
+}
+
+TEST_P(pool_read_test, ASequentialRunReadsAheadWithinTheFile) {
+  constexpr std::uint64_t pages = 200;
+  write_file(path("data.dat"), 1, pages);
+  options o = quiet(32);  // smaller than the file: frames are reused
+  o.readahead_pages = 16;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("data.dat"));
+  for (std::uint64_t n = 0; n < pages; ++n) {
+    page_ref p = pool.fetch({f, n});
+    std::shared_lock r(p.latch());
+    ASSERT_TRUE(page_holds(p.data(), 1, n, 0)) << "page " << n;
+  }
+  const pool_stats s = pool.stats();
+  EXPECT_GT(s.readahead_pages, 0u);
+  EXPECT_LT(s.reads, pages / 4) << "a sequential run of " << pages << " pages took " << s.reads << " reads";
+  EXPECT_GE(s.pages_read, pages);
+  EXPECT_GT(s.evictions, 0u);
+  std::uint32_t widest = 0;
+  for (const io_record& r : probe_->records()) {
+    if (!pageio::test::is_read(r.op)) continue;
+    widest = std::max(widest, r.iov_count);
+    EXPECT_LE(r.offset + r.bytes, pages * page_size) << "read ahead past the end of the file";
+  }
+  EXPECT_EQ(widest, 17u) << "a page and the 16 after it, in one readv";
+
+  // Past the end: zeros, in a frame that held another page before.
+  for (const std::uint64_t n : {pages, pages + 50}) {
+    page_ref p = pool.fetch({f, n});
+    EXPECT_TRUE(all_zero(p.data(), page_size)) << "page " << n << " lies past the end of the file";
+  }
+}
+
+TEST_P(pool_read_test, TheLastPartialPageReadsAsItsBytesThenZeros) {
+  write_file(path("data.dat"), 1, 11);
+  ASSERT_EQ(::truncate(path("data.dat").c_str(), 10 * page_size + 2048), 0);
+  options o = quiet(8);
+  o.readahead_pages = 0;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("data.dat"));
+  for (std::uint64_t n = 0; n < 10; ++n) pool.fetch({f, n});  // every frame holds a page first
+  ASSERT_GT(pool.stats().evictions, 0u);
+  page_ref p = pool.fetch({f, 10});
+  alignas(8) std::byte want[page_size];
+  stamp_page(want, 1, 10, 0);
+  EXPECT_EQ(std::memcmp(p.data(), want, 2048), 0) << "the bytes the file has";
+  EXPECT_TRUE(all_zero(p.data() + 2048, page_size - 2048)) << "then zeros";
+}
+
+PAGECACHE_INSTANTIATE_ON_EVERY_BACKEND(pool_read_test);
+
+}  // namespace
+}  // namespace pageio::pagecache::test
