@@ -4,6 +4,7 @@
 #include <pageio/engine/backend.hpp>
 #include <pageio/engine/file.hpp>
 #include <pageio/engine/request.hpp>
+#include <pageio/pagecache/buffer_pool.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -38,7 +39,21 @@ int main(int argc, char** argv) {
     r.prep_read(f.fd(), buf.data(), buf.size(), 0);
     backend->submit(r);
     backend->drain();
+    std::string via_pool;
+    if (opts.direct) {
+      // The same page again through the installed buffer pool.
+      pageio::pagecache::options po;
+      po.frames = 8;
+      pageio::pagecache::buffer_pool pool(po);
+      const auto id = pool.add_file(path, false);
+      const auto page = pool.fetch({id, 1});
+      via_pool.assign(reinterpret_cast<const char*>(page.data()), pageio::pagecache::page_size);
+    }
     std::filesystem::remove(path);
+    if (!via_pool.empty() && via_pool != content.substr(4096, 4096)) {
+      std::fprintf(stderr, "consumer: page 1 through the buffer pool differs from the file\n");
+      return 1;
+    }
     if (r.failed()) {
       std::fprintf(stderr, "consumer: %s\n", pageio::describe_failure(r).c_str());
       return 1;
