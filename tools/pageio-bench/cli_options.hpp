@@ -61,9 +61,9 @@ struct compare_cli {
   bool no_fio = false;
   bool no_asio = false;
   bool no_wal = false;
-  double wal_seconds = 2;
+  double wal_seconds = 1.5;
   bool no_cache = false;
-  double cache_seconds = 3;
+  double cache_seconds = 2;
   unsigned callback_batch = 0;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;
