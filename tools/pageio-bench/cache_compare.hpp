@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,10 +34,22 @@ struct cache_compare_results {
   std::string backend;
   std::uint64_t cache_mb = 0, size_bytes = 0;
   // uniform 1 x 32 in flight (with the hit cost), uniform 1 x 1 (blocking
-  // fetch), zipf 1 x 32; a failed run is left out and noted.
+  // fetch); a failed run is left out and noted.
   std::vector<cache_result> runs;
-  // randread QD32 and QD1 on the raw backend, each run right after the pool's run it is held against
-  std::optional<run_result> raw_qd32, raw_qd1;
+  // randread QD32 on the raw backend, right before and right after the
+  // pool's QD32 run (the blocking run is held against the table's QD1)
+  std::optional<run_result> raw_qd32_before, raw_qd32;
+  double raw_qd32_mean_iops() const {
+    double sum = 0;
+    int n = 0;
+    for (const auto* x : {&raw_qd32_before, &raw_qd32}) {
+      if (*x) {
+        sum += (*x)->iops;
+        ++n;
+      }
+    }
+    return n ? sum / n : std::numeric_limits<double>::quiet_NaN();
+  }
   double table_randread_qd32_iops = not_measured, table_randread_qd1_iops = not_measured;
   std::vector<std::string> notes;
 
