@@ -1,13 +1,11 @@
 #include <pageio/pagecache/buffer_pool.hpp>
 
+#include <pageio/engine/detail/futex.hpp>
 #include <pageio/engine/file.hpp>
 
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/unordered_set.hpp>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -80,13 +78,6 @@ using table_t = bi::unordered_set<frame, bi::member_hook<frame, bi::unordered_se
 using frame_list = bi::list<frame, bi::member_hook<frame, bi::list_member_hook<>, &frame::queue_hook>>;
 using dirty_list = bi::list<frame, bi::member_hook<frame, bi::list_member_hook<>, &frame::dirty_hook>>;
 
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t while_value) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, while_value, nullptr, nullptr, 0);
-}
-void futex_wake_all(std::atomic<std::uint32_t>& word) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
-}
-
 std::size_t round_up_pow2(std::size_t n) {
   std::size_t p = 1;
   while (p < n) p <<= 1;
@@ -136,13 +127,13 @@ void page_latch::wait(std::uint32_t seen) noexcept {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   // Returns at once if the state moved on since `seen` (the futex compares).
   if (state_.load(std::memory_order_seq_cst) == seen) {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+    pageio::detail::futex_wait(state_, seen);
   }
   sleepers_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void page_latch::wake() noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+  pageio::detail::futex_wake(&state_, INT_MAX);
 }
 
 // --- page_ref --------------------------------------------------------------
@@ -496,7 +487,7 @@ void buffer_pool::wait_ready(frame* f) {
       if (f->state.load(std::memory_order_acquire) != detail::st_loading) break;
       f->sleepers = true;
     }
-    futex_wait(f->state, detail::st_loading);
+    pageio::detail::futex_wait(f->state, detail::st_loading);
   }
   if (f->state.load(std::memory_order_acquire) == detail::st_ready) return;
   std::string what;
@@ -543,7 +534,7 @@ void buffer_pool::finish_read(frame* f, std::int64_t result, const std::string& 
     sleepers = f->sleepers;
     f->sleepers = false;
   }
-  if (sleepers) futex_wake_all(f->state);
+  if (sleepers) pageio::detail::futex_wake(&f->state, INT_MAX);
   for (auto& w : waiters) w();
 }
 
@@ -592,6 +583,34 @@ void buffer_pool::return_lane(lane* l) noexcept {
   idle_lanes_.push_back(l);
 }
 
+void buffer_pool::run_on_lane(std::span<io_request> reqs) {
+  std::size_t done = 0;
+  request_list batch;
+  for (auto& q : reqs) {
+    q.on_complete = &count_done;
+    q.user_data = &done;
+    batch.push_back(q);
+  }
+  lane* l = nullptr;
+  try {
+    l = borrow_lane();  // may fail to build a backend
+    l->backend->submit(batch);
+    while (done < reqs.size()) l->backend->reap(reqs.size() - done);
+  } catch (...) {
+    // The backend itself broke (not an I/O error): let it finish what it holds.
+    batch.clear();
+    if (l != nullptr) {
+      try {
+        l->backend->drain();
+      } catch (...) {
+      }
+      return_lane(l);
+    }
+    throw;
+  }
+  return_lane(l);
+}
+
 void buffer_pool::read_frames(std::vector<frame*>& loads) {
   if (loads.empty()) return;
   std::sort(loads.begin(), loads.end(), [](const frame* a, const frame* b) {
@@ -615,7 +634,6 @@ void buffer_pool::read_frames(std::vector<frame*>& loads) {
   }
   std::vector<io_request> reqs(runs.size());
   std::vector<iovec> iovs(loads.size());
-  std::size_t done = 0;
   std::vector<int> fds(runs.size());
   try {
     for (std::size_t k = 0; k < runs.size(); ++k) fds[k] = fd_of(loads[runs[k].first]->id.file);
@@ -635,31 +653,15 @@ void buffer_pool::read_frames(std::vector<frame*>& loads) {
       for (std::size_t j = 0; j < r.count; ++j) iovs[r.first + j] = {loads[r.first + j]->data, page_size};
       q.prep_readv(fds[k], &iovs[r.first], static_cast<std::uint32_t>(r.count), off);
     }
-    q.on_complete = &count_done;
-    q.user_data = &done;
   }
-  lane* l = nullptr;
   try {
-    l = borrow_lane();  // may fail to build a backend
-    std::vector<io_request*> batch;
-    for (auto& q : reqs) batch.push_back(&q);
-    l->backend->submit(std::span<io_request* const>(batch));
-    while (done < reqs.size()) l->backend->reap(reqs.size() - done);
+    run_on_lane(reqs);
   } catch (const std::exception& e) {
-    // The backend itself broke (not an I/O error): finish what it holds.
-    if (l != nullptr) {
-      try {
-        l->backend->drain();
-      } catch (...) {
-      }
-      return_lane(l);
-    }
     for (frame* f : loads) {
       finish_read(f, -EIO, "pagecache: reading " + describe_page(f->id) + ": the backend failed: " + e.what());
     }
     throw;
   }
-  return_lane(l);
   c_.reads.fetch_add(reqs.size(), std::memory_order_relaxed);
   for (std::size_t k = 0; k < runs.size(); ++k) {
     const run& r = runs[k];
@@ -922,31 +924,14 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
     runs.push_back({i, 1});
   }
   std::vector<io_request> reqs(runs.size());
-  std::size_t done = 0;
   std::exception_ptr broke;
   try {
     for (std::size_t k = 0; k < runs.size(); ++k) {
       const run& r = runs[k];
       reqs[k].prep_write(fd_of(items[r.first].f->id.file), copy.get() + r.first * page_size, r.count * page_size,
                          items[r.first].f->id.page * page_size);
-      reqs[k].on_complete = &count_done;
-      reqs[k].user_data = &done;
     }
-    lane* l = borrow_lane();
-    try {
-      std::vector<io_request*> batch;
-      for (auto& q : reqs) batch.push_back(&q);
-      l->backend->submit(std::span<io_request* const>(batch));
-      while (done < reqs.size()) l->backend->reap(reqs.size() - done);
-    } catch (...) {
-      try {
-        l->backend->drain();
-      } catch (...) {
-      }
-      return_lane(l);
-      throw;
-    }
-    return_lane(l);
+    run_on_lane(reqs);
   } catch (...) {
     broke = std::current_exception();
     for (auto& q : reqs) {
@@ -1022,34 +1007,16 @@ void buffer_pool::flush_all() {
   }
   if (to_sync.empty()) return;
   std::vector<io_request> reqs(to_sync.size());
-  std::size_t done = 0;
-  for (std::size_t i = 0; i < to_sync.size(); ++i) {
-    reqs[i].prep_fdatasync(to_sync[i]->f.fd());
-    reqs[i].on_complete = &count_done;
-    reqs[i].user_data = &done;
-  }
+  for (std::size_t i = 0; i < to_sync.size(); ++i) reqs[i].prep_fdatasync(to_sync[i]->f.fd());
   auto unsynced = [&] {
     for (auto* fe : to_sync) fe->needs_sync.store(true, std::memory_order_release);
   };
-  lane* l = nullptr;
   try {
-    l = borrow_lane();
-    std::vector<io_request*> batch;
-    for (auto& q : reqs) batch.push_back(&q);
-    l->backend->submit(std::span<io_request* const>(batch));
-    while (done < reqs.size()) l->backend->reap(reqs.size() - done);
+    run_on_lane(reqs);
   } catch (...) {
-    if (l != nullptr) {
-      try {
-        l->backend->drain();
-      } catch (...) {
-      }
-      return_lane(l);
-    }
     unsynced();
     throw;
   }
-  return_lane(l);
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     if (reqs[i].result < 0) {
       unsynced();

@@ -1,13 +1,12 @@
 #include <pageio/wal/log.hpp>
 
+#include <pageio/engine/detail/futex.hpp>
 #include <pageio/engine/file.hpp>
 #include <pageio/wal/crc32c.hpp>
 #include <pageio/wal/format.hpp>
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,19 +22,9 @@ namespace fmt = format;
 
 namespace {
 
-// A flush waiter's futex word: sleep while it is 0. The waker stores the
-// new state and then wakes the address; the waiter may already have seen
-// the store and returned, which is why the wake is a bare syscall that never
-// touches the (possibly gone) word in user space; a stray wake of whatever
-// lives there next is a spurious wakeup every futex user tolerates.
+// A flush waiter sleeps while its word is 0 (see wake_waiters).
 void futex_wait_while_zero(std::atomic<std::uint32_t>& word) {
-  while (word.load(std::memory_order_acquire) == 0) {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, 0u, nullptr, nullptr, 0);
-  }
-}
-
-void futex_wake_one(std::atomic<std::uint32_t>* word) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  while (word.load(std::memory_order_acquire) == 0) pageio::detail::futex_wait(word, 0);
 }
 
 constexpr std::size_t frag_room = fmt::payload_size - fmt::fragment_header_size;  // record bytes a page holds
@@ -181,7 +170,7 @@ void log::wake_flush_waiters_locked(std::vector<flush_waiter*>* later) {
 void log::wake_waiters(std::vector<flush_waiter*>& woken, std::uint32_t state) {
   for (flush_waiter* w : woken) {
     w->state.store(state, std::memory_order_release);
-    futex_wake_one(&w->state);  // w may be gone from here on
+    pageio::detail::futex_wake(&w->state, 1);  // w may be gone from here on
   }
   woken.clear();
 }

@@ -280,6 +280,10 @@ class buffer_pool {
   std::size_t write_back(std::size_t max_pages, bool may_block);
   lane* borrow_lane();
   void return_lane(lane* l) noexcept;
+  // Sends `reqs` as one submission on a borrowed lane and waits for all of
+  // them; their results are theirs to read. Throws if the backend itself
+  // fails (after it has finished with every request).
+  void run_on_lane(std::span<io_request> reqs);
   void cleaner_main();
   const file_entry& file(file_id f) const;
   std::string describe_page(const page_id& id) const;
