@@ -39,7 +39,9 @@ class uring_backend final : public io_backend {
                                 .registered_buffers = true,
                                 .registered_files = true,
                                 .cancel_in_kernel = true},
-                   opts, /*default_callback_batch=*/opts.uring_single_thread ? 1u : 2u) {
+                   opts, /*default_callback_batch=*/opts.uring_single_thread ? 1u : 2u,
+                   /*default_resubmit_gap=*/opts.uring_single_thread ? std::chrono::nanoseconds(500)
+                                                                    : std::chrono::nanoseconds(0)) {
     if (opts.queue_depth == 0 || opts.queue_depth > 32768) {
       throw backend_unavailable(std::make_error_code(std::errc::invalid_argument),
                                 "uring: queue depth " + std::to_string(opts.queue_depth) +

@@ -429,6 +429,60 @@ TEST_P(BackendQueue, CompletionCallbackCanResubmit) {
   EXPECT_TRUE(has_pattern(in2.data(), in2.size(), 0, 8));
 }
 
+TEST_P(BackendQueue, ResubmitGapSpacesOutResubmissionsFromCallbacks) {
+  // A gap far longer than a 4 KiB read, so that the lower bound it implies
+  // cannot be met by the reads alone.
+  constexpr auto gap = 3ms;
+  backend_options opts;
+  opts.queue_depth = 8;
+  opts.callback_batch = 1;  // every resubmission is its own trip to the kernel
+  opts.resubmit_gap = gap;
+  ASSERT_NO_FATAL_FAILURE(remake(opts));
+  EXPECT_EQ(be().resubmit_gap(), gap);
+  constexpr std::size_t steps = 4;
+  file f = make_file("data", steps * 4096, 12);
+  std::array<aligned_buffer, 3> dst{aligned_buffer(steps * 4096), aligned_buffer(steps * 4096),
+                                    aligned_buffer(steps * 4096)};
+  std::array<read_chain, 3> chains{};
+  for (std::size_t i = 0; i < chains.size(); ++i) {
+    read_chain& c = chains[i];
+    c.be = &be();
+    c.fd = f.fd();
+    c.block = 4096;
+    c.steps = steps;
+    c.dst = dst[i].data();
+    c.req.user_data = &c;
+    c.req.on_complete = on_chain;
+    c.req.prep_read(c.fd, c.dst, c.block, 0);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& c : chains) be().submit(c.req);  // not from a callback: no gap
+  std::size_t rounds = 0;
+  while (be().outstanding() > 0 && rounds < 100) {
+    be().reap(1, 5s);
+    ++rounds;
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  for (std::size_t i = 0; i < chains.size(); ++i) {
+    EXPECT_FALSE(chains[i].failed) << describe_failure(chains[i].req);
+    EXPECT_EQ(chains[i].completions, static_cast<int>(steps));
+    EXPECT_TRUE(has_pattern(dst[i].data(), dst[i].size(), 0, 12));
+  }
+  // 3 chains x 3 resubmissions, each trip to the kernel at least `gap` after
+  // the one before: at least 8 gaps, whatever the device's speed.
+  const std::size_t resubmissions = chains.size() * (steps - 1);
+  EXPECT_GE(took, (resubmissions - 1) * gap)
+      << "resubmissions were not spaced out: " << std::chrono::duration<double, std::milli>(took).count()
+      << " ms for " << resubmissions;
+}
+
+TEST_P(BackendQueue, ResubmitGapZeroTurnsPacingOff) {
+  backend_options opts;
+  opts.resubmit_gap = std::chrono::nanoseconds::zero();
+  ASSERT_NO_FATAL_FAILURE(remake(opts));
+  EXPECT_EQ(be().resubmit_gap(), std::chrono::nanoseconds::zero());
+}
+
 TEST_P(BackendQueue, ResubmissionFromACallbackSignalsTheNotifyFd) {
   const int nfd = be().notify_fd();
   epoll_loop loop(nfd);

@@ -44,6 +44,14 @@ void add_callback_batch(CLI::App& cmd, unsigned& value) {
       ->capture_default_str();
 }
 
+void add_resubmit_gap(CLI::App& cmd, long long& value) {
+  cmd.add_option("--resubmit-gap", value,
+                 "backend_options::resubmit_gap in nanoseconds: the least time between two kernel submissions of "
+                 "requests resubmitted from completion callbacks (-1 = the engine's default, 0 = none)")
+      ->check(CLI::Range(-1LL, 1'000'000'000LL))
+      ->capture_default_str();
+}
+
 void add_cpu(CLI::App& cmd, int& value, const char* who) {
   cmd.add_option("--cpu", value,
                  fmt::format("pin {} to this CPU (fio: --cpus_allowed); makes runs on a machine whose disk "
@@ -93,6 +101,7 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
     cmd.add_flag("--uring-register", o.uring_register,
                  "register the file and the buffers with the backend (uring: fixed files and buffers)");
     add_callback_batch(cmd, o.callback_batch);
+    add_resubmit_gap(cmd, o.resubmit_gap_ns);
     add_uring_any_thread(cmd, o.uring_any_thread);
     cmd.add_option("--api", o.api,
                    "who drives the I/O: raw (completion callbacks on the backend), asio (a C++20 coroutine per "
@@ -131,6 +140,7 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
                "skip the randread QD32 runs through Asio coroutines (pageio's asio_driver and Boost.Asio's own "
                "random_access_file)");
   add_callback_batch(cmd, o.callback_batch);
+  add_resubmit_gap(cmd, o.resubmit_gap_ns);
   add_uring_any_thread(cmd, o.uring_any_thread);
   cmd.add_option("--fio-batch", o.fio_batch,
                  "fio --iodepth_batch_submit/--iodepth_batch_complete_max for libaio and io_uring: 0 = the queue depth, "
@@ -215,6 +225,7 @@ workload_params to_workload(const io_cli& o) {
   p.size_bytes = parse_size(o.size, "--size");
   p.uring_register = o.uring_register;
   p.callback_batch = o.callback_batch;
+  p.resubmit_gap_ns = o.resubmit_gap_ns;
   p.uring_single_thread = !o.uring_any_thread;
   p.seed = o.seed;
   p.cpu = o.cpu;
@@ -270,6 +281,7 @@ compare_options to_compare(const compare_cli& o) {
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;
+  c.resubmit_gap_ns = o.resubmit_gap_ns;
   c.uring_single_thread = !o.uring_any_thread;
   c.json_out = o.json_out.empty() ? c.dir / "compare.json" : std::filesystem::path(o.json_out);
   c.chart = o.chart.empty() ? c.dir / "compare.svg" : std::filesystem::path(o.chart);

@@ -26,6 +26,7 @@ struct io_cli {
   bool json = false;
   bool uring_register = false;
   unsigned callback_batch = 0;
+  long long resubmit_gap_ns = -1;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;
   std::uint64_t seed = 0x5eed;
@@ -65,6 +66,7 @@ struct compare_cli {
   bool no_cache = false;
   double cache_seconds = 2;
   unsigned callback_batch = 0;
+  long long resubmit_gap_ns = -1;
   bool uring_any_thread = false;
   unsigned fio_batch = 1;
   int cpu = -1;

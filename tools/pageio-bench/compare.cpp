@@ -122,6 +122,7 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
     static_cast<workload_shape&>(p) = shape;
     p.backend = e.backend;
     p.callback_batch = o.callback_batch;
+    p.resubmit_gap_ns = o.resubmit_gap_ns;
     p.uring_single_thread = o.uring_single_thread;
     p.api = e.tool == "pageio" ? "raw" : e.tool;
     return run_workload(p);

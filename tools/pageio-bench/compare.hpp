@@ -39,6 +39,7 @@ struct compare_options {
   unsigned fio_batch = 1;       // see fio_params::batch
   int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
+  long long resubmit_gap_ns = -1;  // see workload_params::resubmit_gap_ns
   bool uring_single_thread = true;  // see workload_params::uring_single_thread
   std::filesystem::path json_out;
   std::filesystem::path chart;

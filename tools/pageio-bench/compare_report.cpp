@@ -126,6 +126,7 @@ nlohmann::json compare_json(const compare_results& r) {
   j["fio_batch"] = o.fio_batch;            // 0: the queue depth
   j["pinned_cpu"] = o.cpu >= 0 ? nlohmann::json(o.cpu) : nlohmann::json();
   j["callback_batch"] = o.callback_batch;  // 0: the engine's default
+  j["resubmit_gap_ns"] = o.resubmit_gap_ns;  // -1: the engine's default
   j["duration_seconds"] = r.duration_seconds;
   j["backends"] = nlohmann::json::array();
   for (const auto& b : r.backends) {

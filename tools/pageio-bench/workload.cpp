@@ -66,6 +66,7 @@ backend_options backend_options_for(const workload_params& p) {
   backend_options o;
   o.queue_depth = p.qd;
   if (p.callback_batch != 0) o.callback_batch = p.callback_batch;
+  if (p.resubmit_gap_ns >= 0) o.resubmit_gap = std::chrono::nanoseconds(p.resubmit_gap_ns);
   o.uring_single_thread = p.uring_single_thread;
   return o;
 }

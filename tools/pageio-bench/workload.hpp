@@ -22,6 +22,8 @@ struct workload_params : workload_shape {
   // backend_options::callback_batch: resubmissions from completion callbacks
   // go to the kernel in groups of this many. 0 keeps the engine's default.
   unsigned callback_batch = 0;
+  // backend_options::resubmit_gap in nanoseconds; negative keeps the engine's default.
+  long long resubmit_gap_ns = -1;
   std::uint64_t seed = 0x5eed;
   // Who drives the I/O: "raw" (completion callbacks resubmitting through
   // io_backend), "asio" (one C++20 coroutine per request in flight, through
