@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace pageio::bench {
@@ -29,6 +30,24 @@ std::string fio_counterpart(const std::string& backend) {
 double iops_ratio(const cell* a, const cell* b) {
   if (!has_numbers(a) || !has_numbers(b) || !(b->median.iops > 0)) return not_measured;
   return a->median.iops / b->median.iops;
+}
+
+std::vector<double> iops_ratio_each_round(const cell* a, const cell* b) {
+  std::vector<double> out;
+  if (!has_numbers(a) || !has_numbers(b) || a->runs.size() != b->runs.size()) return out;
+  for (std::size_t i = 0; i < a->runs.size(); ++i) {
+    if (!(b->runs[i].iops > 0)) return {};
+    out.push_back(a->runs[i].iops / b->runs[i].iops);
+  }
+  return out;
+}
+
+double paired_iops_ratio(const cell* a, const cell* b) {
+  std::vector<double> each = iops_ratio_each_round(a, b);
+  if (each.empty()) return not_measured;
+  std::sort(each.begin(), each.end());
+  const std::size_t n = each.size();
+  return n % 2 == 1 ? each[n / 2] : (each[n / 2 - 1] + each[n / 2]) / 2;
 }
 
 double cpu_ratio(const cell* a, const cell* b) {
@@ -78,17 +97,21 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
   for (const auto& f : failures) fmt::print(out, "FAILED {}\n", f);
 
   if (!r.fio_version.empty()) {
-    fmt::print(out, "\npageio / fio ({}, libaio/io_uring submit batch {}): IOPS ratio (above 1: pageio faster), "
+    fmt::print(out, "\npageio / fio ({}, libaio/io_uring submit batch {}): IOPS ratio (above 1: pageio faster){}, "
                     "CPU-per-I/O ratio (below 1: pageio cheaper)\n",
-               r.fio_version, o.fio_batch == 0 ? std::string("= QD") : std::to_string(o.fio_batch));
+               r.fio_version, o.fio_batch == 0 ? std::string("= QD") : std::to_string(o.fio_batch),
+               o.rounds > 1 ? " of the medians, then the median of the per-round ratios (paired)" : "");
     for (const auto& c : r.cases) {
       std::string line = fmt::format("  {:<15}", c.label());
       for (const char* b : {"sync", "aio", "uring"}) {
         const cell* mine = r.find(c, "pageio", b);
         const cell* ref = r.find(c, "fio", fio_counterpart(b));
         if (!mine || !ref) continue;
-        line += fmt::format("  {}/{} {} (CPU {})", b, fio_counterpart(b), times(iops_ratio(mine, ref)),
-                            times(cpu_ratio(mine, ref)));
+        line += fmt::format("  {}/{} {}", b, fio_counterpart(b), times(iops_ratio(mine, ref)));
+        // Each round runs the two back to back: the ratio within a round
+        // is free of the disk's drift from one minute to the next.
+        if (o.rounds > 1) line += fmt::format(", paired {}", times(paired_iops_ratio(mine, ref)));
+        line += fmt::format(" (CPU {})", times(cpu_ratio(mine, ref)));
       }
       fmt::print(out, "{}\n", line);
     }
@@ -159,6 +182,9 @@ nlohmann::json compare_json(const compare_results& r) {
       const std::string f = fio_counterpart(b);
       if (const cell* ref = r.find(c, "fio", f)) {
         e[fmt::format("{}_vs_fio_{}_iops", b, f)] = number_or_null(iops_ratio(mine, ref));
+        // The median of the per-round ratios, and the ratios themselves.
+        e[fmt::format("{}_vs_fio_{}_iops_paired", b, f)] = number_or_null(paired_iops_ratio(mine, ref));
+        e[fmt::format("{}_vs_fio_{}_iops_each_round", b, f)] = iops_ratio_each_round(mine, ref);
         e[fmt::format("{}_vs_fio_{}_cpu", b, f)] = number_or_null(cpu_ratio(mine, ref));
       }
       if (sync && std::string(b) != "sync") e[fmt::format("{}_vs_sync_iops", b)] = number_or_null(iops_ratio(mine, sync));
