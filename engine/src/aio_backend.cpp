@@ -49,7 +49,7 @@ class aio_backend final : public io_backend {
                                 .registered_buffers = false,
                                 .registered_files = false,
                                 .cancel_in_kernel = false},
-                   opts, /*default_callback_batch=*/1, /*default_resubmit_gap=*/std::chrono::nanoseconds(500)),
+                   opts, /*default_callback_batch=*/1),
         allow_buffered_(opts.allow_buffered),
         paced_(opts.aio_paced_reap) {
     if (opts.queue_depth == 0 || opts.queue_depth > 65536) {

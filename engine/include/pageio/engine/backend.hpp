@@ -52,12 +52,14 @@ struct backend_options {
   // next one. A wave of completions then goes back to the device as a steady
   // stream instead of a burst. On this project's virtual disk a burst makes
   // the device answer in waves again, and random 4 KiB writes at QD32 stay
-  // at 0.84x fio's io_uring rate; 500 ns gaps brought them to 1.03x, and
-  // aio from 0.92x to 1.00x of fio's libaio (docs/engine.md). A gap caps
-  // one thread's resubmission rate near 1 / (gap + one submit call): on a
-  // device much faster than this one, set it to 0. Negative = the backend's
-  // measured choice: 500 ns for aio and for uring with uring_single_thread,
-  // 0 otherwise (sync, and a shared uring ring, which resubmits in groups).
+  // at 0.84x fio's io_uring rate; 500 ns gaps brought them to 1.03x
+  // (docs/engine.md). A gap caps one thread's resubmission rate near
+  // 1 / (gap + one submit call): on a device much faster than this one, set
+  // it to 0. Negative = the backend's measured choice: 500 ns for uring with
+  // uring_single_thread, 0 otherwise (sync; aio, whose paced reaping already
+  // puts an io_getevents call between two resubmissions, and which lost up
+  // to 30% with gaps of 1.5 µs and more; a shared uring ring, which
+  // resubmits in groups).
   std::chrono::nanoseconds resubmit_gap{-1};
 };
 
