@@ -17,7 +17,6 @@ namespace {
 bool is_vector(op_code op) { return op == op_code::readv || op == op_code::writev; }
 bool is_transfer(op_code op) { return op != op_code::fdatasync && op != op_code::fsync; }
 
-
 // Checks what no kernel interface should see; returns 0 or -errno.
 int validate(const io_request& r) {
   if (static_cast<unsigned>(r.op) > static_cast<unsigned>(op_code::fsync)) return -EINVAL;
@@ -70,19 +69,18 @@ void io_backend::start_submitted() {
   // group saves syscalls, a large one delays the first request of it (and
   // the device idles meanwhile); measured in docs/engine.md.
   if (in_reap_ && queued_.size() < callback_batch_) return;
-  if (in_reap_ && resubmit_gap_.count() > 0) {
-    // Spread a wave of resubmissions out (backend_options::resubmit_gap).
-    const auto not_before = last_resubmit_ + resubmit_gap_;
+  // Spread a wave of resubmissions out (backend_options::resubmit_gap).
+  const bool paced = in_reap_ && resubmit_gap_.count() > 0;
+  if (paced) {
     // No PAUSE in this loop: in a virtual machine a run of PAUSEs can make
     // the host deschedule the vCPU (pause-loop exiting), the opposite of a
     // short wait. Reading the clock (vDSO) is slow enough on its own.
+    const auto not_before = last_resubmit_ + resubmit_gap_;
     while (std::chrono::steady_clock::now() < not_before) {
     }
-    kernel_cycle(0, std::chrono::nanoseconds::zero(), false);
-    last_resubmit_ = std::chrono::steady_clock::now();
-  } else {
-    kernel_cycle(0, std::chrono::nanoseconds::zero(), false);
   }
+  kernel_cycle(0, std::chrono::nanoseconds::zero(), false);
+  if (paced) last_resubmit_ = std::chrono::steady_clock::now();
   if (!done_.empty()) signal_notify();  // finished at submission (sync, rejected)
 }
 

@@ -36,6 +36,8 @@ std::string mmss(double s) {
   return fmt::format("{}:{:02d}", total / 60, total % 60);
 }
 
+}  // namespace
+
 double median_of(std::vector<double> v) {
   std::erase_if(v, [](double x) { return !std::isfinite(x); });
   if (v.empty()) return not_measured;
@@ -43,6 +45,8 @@ double median_of(std::vector<double> v) {
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
+
+namespace {
 
 // Each metric's median on its own: with an odd round count every value is one
 // that was measured.

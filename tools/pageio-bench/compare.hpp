@@ -61,6 +61,9 @@ struct engine_spec {
   std::string label() const { return tool + " " + engine; }
 };
 
+// The median of the finite values of `v` (not_measured when there are none).
+double median_of(std::vector<double> v);
+
 // Every run of one engine on one case, and their median.
 struct cell {
   case_spec c;

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
 
 namespace pageio::bench {
@@ -42,13 +41,7 @@ std::vector<double> iops_ratio_each_round(const cell* a, const cell* b) {
   return out;
 }
 
-double paired_iops_ratio(const cell* a, const cell* b) {
-  std::vector<double> each = iops_ratio_each_round(a, b);
-  if (each.empty()) return not_measured;
-  std::sort(each.begin(), each.end());
-  const std::size_t n = each.size();
-  return n % 2 == 1 ? each[n / 2] : (each[n / 2 - 1] + each[n / 2]) / 2;
-}
+double paired_iops_ratio(const cell* a, const cell* b) { return median_of(iops_ratio_each_round(a, b)); }
 
 double cpu_ratio(const cell* a, const cell* b) {
   if (!has_numbers(a) || !has_numbers(b) || !(b->median.cpu_us_per_io > 0)) return not_measured;

@@ -57,8 +57,8 @@ struct backend_options {
   // 1 / (gap + one submit call): on a device much faster than this one, set
   // it to 0. Negative = the backend's measured choice: 500 ns for uring with
   // uring_single_thread, 0 otherwise (sync; aio, whose paced reaping already
-  // puts an io_getevents call between two resubmissions, and which lost up
-  // to 30% with gaps of 1.5 µs and more; a shared uring ring, which
+  // puts an io_getevents call between two resubmissions, and which lost
+  // 25-40% with gaps of 1.5 µs and more; a shared uring ring, which
   // resubmits in groups).
   std::chrono::nanoseconds resubmit_gap{-1};
 };
@@ -211,7 +211,7 @@ class io_backend {
   request_list done_;    // finished, completion not run yet
   std::size_t callback_batch_;
   std::chrono::nanoseconds resubmit_gap_;
-  std::chrono::steady_clock::time_point last_resubmit_{};  // when the last one left, within this reap
+  std::chrono::steady_clock::time_point last_resubmit_{};  // when the last paced resubmission left
   std::size_t outstanding_ = 0;
   std::size_t in_kernel_ = 0;
   int notify_fd_ = -1;
