@@ -68,8 +68,10 @@ dio_alignment query_dio_alignment(int fd) {
 }
 
 file file::open(const std::filesystem::path& path, const open_options& opts) {
-  int flags = O_CLOEXEC | (opts.writable ? O_RDWR : O_RDONLY);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for its other end.
+  int flags = O_CLOEXEC | O_NONBLOCK | (opts.writable ? O_RDWR : O_RDONLY);
   if (opts.create) flags |= O_CREAT;
+  if (opts.create && opts.exclusive) flags |= O_EXCL;
   if (opts.truncate) flags |= O_TRUNC;
   if (opts.direct) flags |= O_DIRECT;
   int fd = ::open(path.c_str(), flags, opts.mode);
@@ -86,6 +88,27 @@ file file::open(const std::filesystem::path& path, const open_options& opts) {
       }
     }
     throw_errno(err, "open " + path.string());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw_errno(err, "fstat " + path.string());
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    ::close(fd);
+    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    throw_errno(EINVAL, path.string() + " is " + kind + ", not a regular file");
+  }
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw_errno(err, "fcntl " + path.string());
   }
   file f;
   f.fd_ = fd;

@@ -28,6 +28,7 @@ struct open_options {
   bool writable = true;    // O_RDWR, else O_RDONLY
   bool create = false;     // O_CREAT
   bool truncate = false;   // O_TRUNC
+  bool exclusive = false;  // O_EXCL (with create): fail with EEXIST if it exists
   mode_t mode = 0644;
 };
 
@@ -37,7 +38,10 @@ class file {
  public:
   file() noexcept = default;
   // Throws std::system_error whose message names the path and, when the file
-  // system has no O_DIRECT (tmpfs), says so and what to do.
+  // system has no O_DIRECT (tmpfs), says so and what to do. Only regular
+  // files and block devices: anything else (a directory, a FIFO, a socket, a
+  // character device) is EINVAL, found without blocking (a FIFO is opened
+  // non-blocking, then refused).
   static file open(const std::filesystem::path& path, const open_options& opts = {});
 
   file(file&& o) noexcept;
