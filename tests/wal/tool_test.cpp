@@ -9,7 +9,9 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -26,7 +28,7 @@ struct run_output {
 // Runs the tool with `args` (already shell-safe), capturing stdout.
 run_output run_tool(const std::string& args) {
   run_output r;
-  const std::string cmd = std::string(PAGEIO_WAL_TOOL) + " " + args + " 2>/dev/null";
+  const std::string cmd = std::string(PAGEIO_WAL_TOOL) + " " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -69,7 +71,11 @@ TEST_F(wal_tool_test, VerifyACleanLog) {
 
 TEST_F(wal_tool_test, VerifyReportsATornTailAndExitsZero) {
   const auto seg = logdir_ / segment_file_name(3);
-  std::filesystem::resize_file(seg, 3 * 4096 + 10);  // cuts the last group commit (page 3 of segment 3)
+  FILE* f = std::fopen(seg.c_str(), "r+b");  // tears the last group commit (page 3 of segment 3)
+  ASSERT_NE(f, nullptr);
+  std::fseek(f, 3 * 4096 + 600, SEEK_SET);
+  std::fputc(0x77, f);
+  std::fclose(f);
   const auto r = run_tool("verify " + dir());
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("torn tail"), std::string::npos) << r.out;
@@ -94,6 +100,29 @@ TEST_F(wal_tool_test, UsageErrorsExitTwo) {
   EXPECT_EQ(run_tool("verify").status, 2);
   EXPECT_EQ(run_tool("frobnicate " + dir()).status, 2);
   EXPECT_EQ(run_tool("verify '" + (dir_->path() / "nope").string() + "'").status, 2);
+}
+
+TEST_F(wal_tool_test, ADirectoryWithoutSegmentsIsNotALog) {
+  const auto empty = dir_->path() / "empty";
+  std::filesystem::create_directory(empty);
+  std::filesystem::create_directory(dir_->path() / "other");
+  std::ofstream(dir_->path() / "other" / "notes.txt") << "not a log";
+  for (const auto& d : {empty, dir_->path() / "other"}) {
+    for (const char* cmd : {"verify", "dump", "stats"}) {
+      const auto r = run_tool(std::string(cmd) + " '" + d.string() + "'");
+      EXPECT_EQ(r.status, 2) << cmd << " " << d << ": " << r.out;
+      EXPECT_NE(r.out.find("no segment files"), std::string::npos) << r.out;
+      EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << "one line: " << r.out;
+      EXPECT_EQ(r.out.find("OK"), std::string::npos) << r.out;
+    }
+  }
+}
+
+TEST_F(wal_tool_test, DumpFromBeyondTheLastLsnSaysSo) {
+  const auto r = run_tool("dump " + dir() + " --from 21");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("last LSN is 20"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("LSN         21"), std::string::npos) << r.out;
 }
 
 TEST_F(wal_tool_test, DumpPrintsEveryRecordFromAnLsn) {

@@ -5,8 +5,9 @@
 //   pageio-wal stats DIR                  segments, records, bytes, LSN range
 //
 // Exit status: 0 the log is clean or ends in a torn tail (reported); 1 it is
-// damaged before its end (segment, page and offset named); 2 a usage error
-// or a directory that cannot be read.
+// damaged before its end (segment, page and offset named); 2 a usage error,
+// a directory that cannot be read or holds no segment files, or a --from
+// past the last record.
 #include <pageio/wal/reader.hpp>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,8 @@
 
 #include <cctype>
 #include <cstdio>
+#include <functional>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -32,6 +35,21 @@ scan_progress progress_on_terminal() {
     if (done >= total) fmt::print(stderr, "\n");
     std::fflush(stderr);
   };
+}
+
+// A directory with no segment file is not a log (an empty one is not an
+// empty log either: the writer makes its first segment when it opens).
+class not_a_log : public std::runtime_error {
+ public:
+  explicit not_a_log(const std::string& dir)
+      : std::runtime_error(dir + " holds no segment files (wal-<16 hex digits>.log): not a pageio log directory") {}
+};
+
+scan_result scan_or_refuse(const std::string& dir, lsn_t from = 0,
+                           const std::function<bool(const record_view&)>& on_record = {}) {
+  scan_result r = scan_log(dir, from, on_record, progress_on_terminal());
+  if (r.segments.empty()) throw not_a_log(dir);
+  return r;
 }
 
 void print_corruption(const damage& d) {
@@ -53,7 +71,7 @@ void print_end(const scan_result& r) {
 }
 
 int verify(const std::string& dir) {
-  const scan_result r = scan_log(dir, 0, {}, progress_on_terminal());
+  const scan_result r = scan_or_refuse(dir);
   fmt::print("{}: {} segment(s), {} record(s), {} bytes of records\n", dir, r.segments.size(), r.records,
              r.record_bytes);
   if (r.corruption) {
@@ -79,7 +97,7 @@ std::string head_of(std::span<const std::byte> data, std::size_t n, bool hex) {
 }
 
 int dump(const std::string& dir, lsn_t from, bool json) {
-  const scan_result r = scan_log(
+  const scan_result r = scan_or_refuse(
       dir, from,
       [&](const record_view& v) {
         if (json) {
@@ -93,8 +111,7 @@ int dump(const std::string& dir, lsn_t from, bool json) {
                      v.crc, v.segment, v.page, head_of(v.data, 16, true), head_of(v.data, 16, false));
         }
         return true;
-      },
-      progress_on_terminal());
+      });
   if (r.corruption) {
     if (json) {
       nlohmann::json j = {{"corruption", {{"file", r.corruption->file.string()},
@@ -109,11 +126,23 @@ int dump(const std::string& dir, lsn_t from, bool json) {
     return exit_corrupt;
   }
   if (!json && !r.tail.empty()) fmt::print(stderr, "torn tail: {}\n", r.tail);
+  if (from > r.last_lsn) {
+    if (r.last_lsn == 0) {
+      fmt::print(stderr, "pageio-wal: --from {} is past the end of the log: it holds no records\n", from);
+    } else {
+      fmt::print(stderr, "pageio-wal: --from {} is past the end of the log: the last LSN is {}\n", from, r.last_lsn);
+    }
+    return exit_usage;
+  }
+  if (from != 0 && from < r.first_lsn) {
+    fmt::print(stderr, "pageio-wal: note: the log starts at LSN {}; records before it were recycled by a checkpoint\n",
+               r.first_lsn);
+  }
   return exit_ok;
 }
 
 int stats(const std::string& dir) {
-  const scan_result r = scan_log(dir, 0, {}, progress_on_terminal());
+  const scan_result r = scan_or_refuse(dir);
   fmt::print("directory     {}\n", dir);
   fmt::print("segments      {}", r.segments.size());
   if (!r.segments.empty()) fmt::print(" ({} to {}, {} pages each)", r.segments.front(), r.segments.back(), r.segment_pages);
@@ -135,7 +164,8 @@ int stats(const std::string& dir) {
 int main(int argc, char** argv) {
   CLI::App app{"pageio-wal: verify, dump and summarise a pageio write-ahead log"};
   app.require_subcommand(1, 1);
-  app.footer("Exit status: 0 clean or torn tail, 1 corruption before the end, 2 usage error or unreadable directory.");
+  app.footer("Exit status: 0 clean or torn tail, 1 corruption before the end, 2 usage error, unreadable directory,\n"
+             "a directory without segment files, or --from past the last record.");
   std::string dir;
   lsn_t from = 0;
   bool json = false;
@@ -161,6 +191,9 @@ int main(int argc, char** argv) {
     if (*v) return verify(dir);
     if (*d) return dump(dir, from, json);
     if (*s) return stats(dir);
+  } catch (const not_a_log& e) {
+    fmt::print(stderr, "pageio-wal: {}\n", e.what());
+    return exit_usage;
   } catch (const std::exception& e) {
     fmt::print(stderr, "pageio-wal: {}\n", e.what());
     return exit_usage;
