@@ -10,9 +10,13 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <future>
 #include <vector>
 
 #include "support/test_dir.hpp"
@@ -57,12 +61,14 @@ class recovery_test : public ::testing::Test {
   }
 
   // Marks page `p` of segment `s` as written while the previous group commit
-  // was not yet durable, as the pipelined writer does, and reseals it.
-  void mark_follows_unacked(std::uint64_t s, std::uint32_t p) const {
+  // (of `prev_pages` pages) was not yet durable, as the pipelined writer
+  // does, and reseals it.
+  void mark_follows_unacked(std::uint64_t s, std::uint32_t p, std::uint32_t prev_pages = 1) const {
     auto b = read_page(s, p);
     format::page_header h;
     std::memcpy(&h, b.data(), sizeof h);
     h.flags |= format::flag_follows_unacked;
+    h.prev_pages = prev_pages;
     std::memcpy(b.data(), &h, sizeof h);
     h.crc = crc32c(b.data() + format::crc_covers_from, page - format::crc_covers_from);
     std::memcpy(b.data() + format::crc_offset, &h.crc, sizeof h.crc);
@@ -163,14 +169,43 @@ TEST_F(recovery_test, DamageInTheLastGroupCommitIsATornTail) {
   EXPECT_EQ(again.last_lsn, static_cast<lsn_t>(commits));
 }
 
-TEST_F(recovery_test, AFileCutInTheLastGroupCommitIsATornTail) {
+TEST_F(recovery_test, AShortSegmentIsCorruptionEvenAtTheEnd) {
+  // Segments are made full-size and renamed into place: a short one was cut
+  // by something other than a crash, and what it held is unknown.
   std::filesystem::resize_file(seg(4), 5 * page + 1234);
+  expect_corruption(4, 5, "short");
+}
+
+TEST_F(recovery_test, AMissingSegmentBeforeTheLastOneIsCorruption) {
+  // Segment 4 held LSN 25-30; segment 5, made ahead of use, holds nothing.
+  std::filesystem::remove(seg(4));
+  {
+    std::ofstream(seg(5), std::ios::binary | std::ios::trunc).close();
+    std::filesystem::resize_file(seg(5), seg_pages * page);
+  }
   const scan_result r = scan_log(opts_.dir);
-  EXPECT_FALSE(r.corruption) << r.corruption->what;
-  EXPECT_EQ(r.last_lsn, static_cast<lsn_t>(commits - 1));
-  EXPECT_FALSE(r.tail.empty());
-  log w(opts_);  // extends the file and goes on
-  EXPECT_EQ(w.commit(record_for(7)), static_cast<lsn_t>(commits));
+  ASSERT_TRUE(r.corruption) << "a missing segment was taken for the end of the log";
+  EXPECT_EQ(r.corruption->segment, 4u);
+  EXPECT_NE(r.corruption->what.find("missing"), std::string::npos) << r.corruption->what;
+  EXPECT_THROW(log w(opts_), corruption_error);
+}
+
+TEST_F(recovery_test, AFifoNamedLikeASegmentIsAClearErrorNotAHang) {
+  ASSERT_EQ(::mkfifo(seg(9).c_str(), 0644), 0);
+  auto scan = std::async(std::launch::async, [&] { return scan_log(opts_.dir); });
+  if (scan.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    const int unblock = ::open(seg(9).c_str(), O_WRONLY);  // lets the stuck open() return
+    scan.wait();
+    ::close(unblock);
+    FAIL() << "scanning a log directory with a FIFO in it hung";
+  }
+  try {
+    scan.get();
+    FAIL() << "a FIFO named like a segment was accepted";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find(segment_file_name(9)), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("FIFO"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(recovery_test, ARecycledSegmentPastTheEndIsNotDamage) {
@@ -238,6 +273,37 @@ TEST_F(recovery_test, DamageFollowedByMoreThanThePipelinedSuccessorIsCorruption)
   mark_follows_unacked(4, 4);
   write_page(4, 3, std::vector<std::byte>(page));
   expect_corruption(4, 3, "never written");
+}
+
+TEST_F(recovery_test, TheUnacknowledgedPairExceptionCoversOnlyTheBatchRightAfterTheTornOne) {
+  // Page 2 (LSN 27, acknowledged) is damaged, page 3 (LSN 28) is torn, page
+  // 4 (LSN 29) says it was written while its predecessor was not durable,
+  // and nothing follows it. Page 4's predecessor is page 3, not page 2: the
+  // damage at page 2 is corruption, not the end of a crash.
+  write_page(4, 5, std::vector<std::byte>(page));
+  mark_follows_unacked(4, 4);
+  auto torn = read_page(4, 3);
+  torn[3000] ^= std::byte{0x01};
+  write_page(4, 3, torn);
+  write_page(4, 2, std::vector<std::byte>(page));
+  expect_corruption(4, 2, "never written");
+}
+
+TEST_F(recovery_test, AnLsnAtTheLimitDoesNotSwitchOffTheContinuityCheck) {
+  // The first record's LSN rewritten as 2^64-1 (and its page resealed): the
+  // record after it, LSN 2, no longer follows.
+  auto b = read_page(1, 0);
+  format::fragment_header f;
+  std::memcpy(&f, b.data() + format::page_header_size, sizeof f);
+  f.lsn = ~lsn_t{0};
+  std::memcpy(b.data() + format::page_header_size, &f, sizeof f);
+  const std::uint32_t crc = crc32c(b.data() + format::crc_covers_from, page - format::crc_covers_from);
+  std::memcpy(b.data() + format::crc_offset, &crc, sizeof crc);
+  write_page(1, 0, b);
+  const scan_result r = scan_log(opts_.dir);
+  ASSERT_TRUE(r.corruption) << "LSN 2^64-1 then LSN 2 read as a valid log";
+  EXPECT_EQ(r.corruption->segment, 1u);
+  EXPECT_LE(r.corruption->page, 1u);
 }
 
 TEST_F(recovery_test, ReadingFromAnLsnSkipsTheRecordsBefore) {

@@ -3,13 +3,10 @@
 #include <pageio/wal/crc32c.hpp>
 #include <pageio/wal/format.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <pageio/engine/file_system.hpp>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <system_error>
 
@@ -17,37 +14,13 @@ namespace pageio::wal {
 
 namespace fmt = format;
 
-std::string segment_file_name(std::uint64_t seq) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s%016llx%s", fmt::segment_prefix, static_cast<unsigned long long>(seq),
-                fmt::segment_suffix);
-  return buf;
-}
-
-std::optional<std::uint64_t> parse_segment_file_name(const std::string& name) {
-  const std::string prefix = fmt::segment_prefix, suffix = fmt::segment_suffix;
-  if (name.size() != prefix.size() + 16 + suffix.size()) return std::nullopt;
-  if (name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
-  if (name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return std::nullopt;
-  std::uint64_t seq = 0;
-  const char* b = name.data() + prefix.size();
-  for (const char* p = b; p != b + 16; ++p) {
-    if (!std::isxdigit(static_cast<unsigned char>(*p)) || std::isupper(static_cast<unsigned char>(*p))) {
-      return std::nullopt;
-    }
-  }
-  auto [ptr, ec] = std::from_chars(b, b + 16, seq, 16);
-  if (ec != std::errc() || ptr != b + 16) return std::nullopt;
-  return seq;
-}
-
 namespace {
 
 struct segment_file {
   std::uint64_t seq = 0;
   std::filesystem::path path;
   std::uint64_t size = 0;
-  int fd = -1;
+  file f;
 };
 
 // Why a page is not part of the log.
@@ -78,12 +51,8 @@ std::string describe(page_state s, const fmt::page_header& h) {
 
 class scanner {
  public:
-  scanner(const std::filesystem::path& dir, const scan_progress& progress) : dir_(dir), progress_(progress) {}
-  ~scanner() {
-    for (auto& s : segs_) {
-      if (s.fd >= 0) ::close(s.fd);
-    }
-  }
+  scanner(file_system& fs, const std::filesystem::path& dir, const scan_progress& progress)
+      : fs_(fs), dir_(dir), progress_(progress) {}
 
   scan_result run(lsn_t from, const std::function<bool(const record_view&)>& on_record);
 
@@ -98,7 +67,14 @@ class scanner {
     std::size_t seg;
     std::uint32_t index, pages;
     bool follows_unacked;
+    std::uint32_t prev_pages;  // with follows_unacked: the size of the batch before it
   };
+  // Whether `after`, the first complete batch past a torn one that starts at
+  // (seg, index), is that torn batch's pipelined successor: flagged, and
+  // starting right where a batch of its recorded predecessor size ends.
+  bool is_successor_of(const batch_at& after, std::size_t seg, std::uint32_t index) const;
+  // After the scan: a short segment or a gap in the numbers, if any.
+  std::optional<damage> shape_damage() const;
   std::optional<batch_at> first_batch_from(std::size_t seg, std::uint32_t first);
   // Parses a complete batch's records; returns a description of what is
   // malformed, or empty.
@@ -114,38 +90,45 @@ class scanner {
     return d;
   }
 
+  file_system& fs_;
   std::filesystem::path dir_;
   scan_progress progress_;
   std::vector<segment_file> segs_;
   std::uint32_t seg_pages_ = 0;
   std::uint64_t total_bytes_ = 0, done_bytes_ = 0;
   scan_result res_;
-  lsn_t expect_lsn_ = 0;  // 0: any (the first record seen)
+  bool have_expect_ = false;  // the first record seen sets the LSN the next must have
+  lsn_t expect_lsn_ = 0;
   std::vector<std::byte> record_;
 };
 
 void scanner::list_segments() {
-  std::error_code ec;
-  std::filesystem::directory_iterator it(dir_, ec);
-  if (ec) throw std::system_error(ec, "reading log directory " + dir_.string());
-  for (const auto& e : it) {
-    const auto seq = parse_segment_file_name(e.path().filename().string());
+  std::vector<dir_entry> entries;
+  try {
+    entries = fs_.list(dir_);
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "reading log directory " + dir_.string() + ": " + e.what());
+  }
+  for (const auto& e : entries) {
+    const auto seq = parse_segment_file_name(e.name);
     if (!seq) continue;
     segment_file s;
     s.seq = *seq;
-    s.path = e.path();
+    s.path = dir_ / e.name;
     segs_.push_back(std::move(s));
   }
   std::sort(segs_.begin(), segs_.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
   for (auto& s : segs_) {
-    s.fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0) throw std::system_error(errno, std::system_category(), "opening log segment " + s.path.string());
-    struct stat st {};
-    if (::fstat(s.fd, &st) != 0) throw std::system_error(errno, std::system_category(), "stat " + s.path.string());
-    s.size = static_cast<std::uint64_t>(st.st_size);
+    try {
+      // Refuses a FIFO or a device named like a segment, without blocking.
+      s.f = fs_.open(s.path, {.direct = false, .writable = false});
+      s.size = s.f.size();
+    } catch (const std::system_error& e) {
+      throw std::system_error(e.code(), "opening log segment " + s.path.string() + ": " + e.what());
+    }
     total_bytes_ += s.size;
   }
-  // Every segment has the first one's size; a shorter one was cut.
+  // Every segment has the largest one's size; a shorter one was cut.
   if (!segs_.empty()) {
     std::uint64_t biggest = 0;
     for (const auto& s : segs_) biggest = std::max(biggest, s.size);
@@ -159,14 +142,7 @@ page scanner::read_page(std::size_t seg, std::uint32_t index) {
   const std::uint64_t off = static_cast<std::uint64_t>(index) * fmt::page_size;
   if (off + fmt::page_size > s.size) return p;  // missing
   p.bytes.resize(fmt::page_size);
-  std::size_t got = 0;
-  while (got < fmt::page_size) {
-    const ssize_t r = ::pread(s.fd, p.bytes.data() + got, fmt::page_size - got, static_cast<off_t>(off + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw std::system_error(errno, std::system_category(), "reading " + s.path.string());
-    if (r == 0) return p;
-    got += static_cast<std::size_t>(r);
-  }
+  if (fs_.read(s.f, p.bytes.data(), fmt::page_size, off) < fmt::page_size) return p;  // cut meanwhile
   done_bytes_ += fmt::page_size;
   if (progress_ && (done_bytes_ % (64u << 20)) == 0) progress_(done_bytes_, total_bytes_);
   std::memcpy(&p.h, p.bytes.data(), sizeof p.h);
@@ -196,11 +172,16 @@ bool scanner::batch_complete(std::size_t seg, std::uint32_t first, std::vector<p
   page p0 = read_page(seg, first);
   if (p0.state != page_state::valid || p0.h.batch_first != first) return false;
   const std::uint32_t n = p0.h.batch_pages;
+  const std::uint64_t writer = p0.h.writer;
   std::vector<page> local;
   local.push_back(std::move(p0));
   for (std::uint32_t i = 1; i < n; ++i) {
     page p = read_page(seg, first + i);
-    if (p.state != page_state::valid || p.h.batch_first != first || p.h.batch_pages != n) return false;
+    // Pages of the same place written by two histories (a torn batch, then
+    // the one written over it after recovery) never make one batch.
+    if (p.state != page_state::valid || p.h.batch_first != first || p.h.batch_pages != n || p.h.writer != writer) {
+      return false;
+    }
     local.push_back(std::move(p));
   }
   if (pages) *pages = std::move(local);
@@ -212,7 +193,7 @@ std::optional<scanner::batch_at> scanner::first_batch_from(std::size_t seg, std:
     for (std::uint32_t i = (s == seg ? first : 0); i < seg_pages_; ++i) {
       const page p = read_page(s, i);
       if (p.state == page_state::valid && p.h.batch_first == i && batch_complete(s, i, nullptr)) {
-        return batch_at{s, i, p.h.batch_pages, (p.h.flags & fmt::flag_follows_unacked) != 0};
+        return batch_at{s, i, p.h.batch_pages, (p.h.flags & fmt::flag_follows_unacked) != 0, p.h.prev_pages};
       }
     }
   }
@@ -258,13 +239,16 @@ std::string scanner::parse_batch(std::size_t seg, const std::vector<page>& pages
         open = false;
         if (record_.size() != first.record_size) return "a record's fragments fall short of its size";
         if (crc32c(record_.data(), record_.size()) != first.record_crc) return "a record's checksum does not match";
-        if (expect_lsn_ != 0 && first.lsn != expect_lsn_) {
+        if (first.lsn == 0 || first.lsn > fmt::max_lsn) {
+          return "a record has the impossible LSN " + std::to_string(first.lsn);
+        }
+        if (have_expect_ && first.lsn != expect_lsn_) {
           return "record LSN " + std::to_string(first.lsn) + " where " + std::to_string(expect_lsn_) + " should follow";
         }
-        if (first.lsn == 0) return "a record has LSN 0";
         if (res_.first_lsn == 0) res_.first_lsn = first.lsn;
         res_.last_lsn = first.lsn;
         res_.segment_last_lsn[segs_[seg].seq] = first.lsn;
+        have_expect_ = true;
         expect_lsn_ = first.lsn + 1;
         ++res_.records;
         res_.record_bytes += record_.size();
@@ -289,11 +273,11 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
   list_segments();
   for (const auto& s : segs_) res_.segments.push_back(s.seq);
   res_.segment_pages = seg_pages_;
-  if (segs_.empty() || seg_pages_ == 0) {
-    if (!segs_.empty()) {
-      res_.end_segment = segs_.front().seq;
-      res_.tail = "segment " + segs_.front().path.filename().string() + " holds less than one page";
-    }
+  if (segs_.empty()) return res_;
+  if (seg_pages_ == 0) {
+    res_.end_segment = segs_.front().seq;
+    res_.corruption = damage_at(0, 0, "the segment is short: " + std::to_string(segs_.front().size) +
+                                          " bytes, less than one page (segments are made full-size; something cut it)");
     return res_;
   }
   bool stop = false;
@@ -343,10 +327,12 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
     }
     if (const auto after = first_batch_from(seg, index + 1)) {
       // The writer keeps at most two group commits in flight; the second
-      // says so. If it is the only complete one after the damage, the two
-      // were never acknowledged: the end of a crash, not corruption.
-      const bool unacked_pair =
-          after->follows_unacked && !valid_batch_from(after->seg, after->index + after->pages);
+      // says so, and how long the first was. If it follows the torn batch
+      // right where that one ends, and it is the only complete one after
+      // the damage, the two were never acknowledged: the end of a crash,
+      // not corruption.
+      const bool unacked_pair = is_successor_of(*after, seg, index) &&
+                                !valid_batch_from(after->seg, after->index + after->pages);
       if (!unacked_pair) {
         res_.corruption = damage_at(seg, index, "page " + std::to_string(index) + " is " + what +
                                                     ", and complete group commits follow it");
@@ -359,22 +345,65 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
         p.state != page_state::missing) {
       res_.tail = "segment " + segs_[seg].path.filename().string() + ", page " + std::to_string(index) + ": " +
                   what + " (a torn tail: it was never acknowledged)";
-    } else if (p.state == page_state::missing && index < seg_pages_) {
-      res_.tail = "segment " + segs_[seg].path.filename().string() + " ends at byte " +
-                  std::to_string(segs_[seg].size) + ", inside the log (a cut file or an unfinished write)";
     }
     break;
+  }
+  if (auto d = shape_damage()) {
+    res_.corruption = std::move(d);
+    res_.dropped.reset();
+    return res_;
   }
   if (progress_) progress_(total_bytes_, total_bytes_);
   return res_;
 }
 
+bool scanner::is_successor_of(const batch_at& after, std::size_t seg, std::uint32_t index) const {
+  if (!after.follows_unacked || after.prev_pages == 0) return false;
+  if (after.seg == seg) return std::uint64_t{index} + after.prev_pages == after.index;
+  // The torn batch ended its segment; its successor starts the next one.
+  return after.seg == seg + 1 && segs_[after.seg].seq == segs_[seg].seq + 1 && after.index == 0 &&
+         std::uint64_t{index} + after.prev_pages <= seg_pages_;
+}
+
+std::optional<damage> scanner::shape_damage() const {
+  // Segments are made full-size under a temporary name and renamed into
+  // place, and recycled one durable rename at a time: a short segment or a
+  // gap in the numbers is damage, wherever it is.
+  const std::uint64_t full = std::uint64_t{seg_pages_} * fmt::page_size;
+  for (std::size_t i = 0; i < segs_.size(); ++i) {
+    if (i > 0 && segs_[i].seq != segs_[i - 1].seq + 1) {
+      damage d;
+      d.segment = segs_[i - 1].seq + 1;
+      d.file = dir_ / segment_file_name(d.segment);
+      d.what = "segment " + std::to_string(d.segment) + " is missing (segments " + std::to_string(segs_[i - 1].seq) +
+               " and " + std::to_string(segs_[i].seq) + " are there): the log's numbers never have gaps";
+      return d;
+    }
+    if (segs_[i].size < full) {
+      damage d;
+      d.file = segs_[i].path;
+      d.segment = segs_[i].seq;
+      d.page = static_cast<std::uint32_t>(segs_[i].size / fmt::page_size);
+      d.offset = std::uint64_t{d.page} * fmt::page_size;
+      d.what = "the segment is short: " + std::to_string(segs_[i].size) + " bytes where every segment has " +
+               std::to_string(full) + " (segments are made full-size; something cut it)";
+      return d;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+scan_result scan_log(file_system& fs, const std::filesystem::path& dir, lsn_t from,
+                     const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {
+  scanner s(fs, dir, progress);
+  return s.run(from, on_record);
+}
 
 scan_result scan_log(const std::filesystem::path& dir, lsn_t from,
                      const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {
-  scanner s(dir, progress);
-  return s.run(from, on_record);
+  return scan_log(*posix_file_system(), dir, from, on_record, progress);
 }
 
 }  // namespace pageio::wal

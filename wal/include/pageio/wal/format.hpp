@@ -11,7 +11,7 @@
 // Page (4096 bytes, little-endian):
 //   0   u32  magic       "PWAL" (0x4c415750)
 //   4   u32  crc         CRC32C of bytes [8, 4096)
-//   8   u8   version     1
+//   8   u8   version     2
 //   9   u8   flags       1: the last page of its segment (the log goes on in
 //                        the next segment; the rest of this one is unused)
 //                        2: written while the previous group commit was not
@@ -21,7 +21,14 @@
 //   16  u64  segment     the sequence number of the segment it was written for
 //   24  u32  batch_first index of the first page written together with this one
 //   28  u32  batch_pages pages written together (one group commit)
-//   32  ...  payload     fragments, packed; the rest of the page is zero
+//   32  u64  writer      the log instance that wrote it (random, never 0): one
+//                        per opening of the log, so pages of two write
+//                        histories of the same place never read as one batch
+//   40  u32  prev_pages  with flag 2: the pages of the group commit written
+//                        just before this one (not yet durable then), which
+//                        ends where this one starts or ends its segment
+//   44  u32  reserved    0
+//   48  ...  payload     fragments, packed; the rest of the page is zero
 //
 // Fragment (24-byte header, then `length` bytes of the record):
 //   0   u8   type        1 full, 2 first, 3 middle, 4 last
@@ -33,10 +40,11 @@
 //   20  u32  reserved    0
 //
 // Invariants the reader relies on: LSNs start at 1 and grow by one per
-// record; a record never spans two group commits, and a group commit never
-// spans two segments, so every batch and every segment starts with a full or
-// first fragment; a page is written once per segment generation (the tail of
-// a batch is padded, never rewritten by the next one).
+// record, never reaching 2^64-1; a record never spans two group commits, and
+// a group commit never spans two segments, so every batch and every segment
+// starts with a full or first fragment; a page is written once per segment
+// generation and writer (the tail of a batch is padded, never rewritten by
+// the next one); segments are made full-size and their numbers have no gaps.
 #pragma once
 
 #include <bit>
@@ -47,7 +55,7 @@ namespace pageio::wal::format {
 
 inline constexpr std::size_t page_size = 4096;
 inline constexpr std::uint32_t page_magic = 0x4c415750;  // "PWAL" in little-endian byte order
-inline constexpr std::uint8_t version = 1;
+inline constexpr std::uint8_t version = 2;
 inline constexpr std::uint8_t flag_segment_end = 1;
 // The group commit before this page's was not yet durable when this one was
 // written (the writer keeps at most two in flight): if that one is found torn,
@@ -64,6 +72,9 @@ struct page_header {
   std::uint64_t segment;
   std::uint32_t batch_first;
   std::uint32_t batch_pages;
+  std::uint64_t writer;
+  std::uint32_t prev_pages;
+  std::uint32_t reserved;
 };
 
 enum class fragment_type : std::uint8_t { full = 1, first = 2, middle = 3, last = 4 };
@@ -78,20 +89,23 @@ struct fragment_header {
   std::uint32_t reserved1;
 };
 
-inline constexpr std::size_t page_header_size = 32;
+inline constexpr std::size_t page_header_size = 48;
 inline constexpr std::size_t fragment_header_size = 24;
-inline constexpr std::size_t payload_size = page_size - page_header_size;  // 4064
+inline constexpr std::size_t payload_size = page_size - page_header_size;  // 4048
 inline constexpr std::size_t crc_offset = 4;
 inline constexpr std::size_t crc_covers_from = 8;
 // Largest record: its size fits the u32 field, and a record must fit in one
 // group commit, which the writer bounds separately (wal::options).
 inline constexpr std::uint64_t max_record_size = 0xFFFFFFFFu;
+// The largest LSN a record may carry (the reader refuses 2^64-1: the one
+// after it would wrap to 0, which means "none").
+inline constexpr std::uint64_t max_lsn = 0xFFFFFFFFFFFFFFFEull;
 
 // The structs are copied to and from pages with memcpy.
 static_assert(std::endian::native == std::endian::little, "the format is little-endian");
 static_assert(sizeof(page_header) == page_header_size, "page header layout");
 static_assert(sizeof(fragment_header) == fragment_header_size, "fragment header layout");
-static_assert(payload_size == 4064);
+static_assert(payload_size == 4048);
 
 // wal-<16 hex digits>.log
 inline constexpr const char* segment_prefix = "wal-";

@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+namespace pageio {
+class file_system;
+}
+
 namespace pageio::wal {
 
 using lsn_t = std::uint64_t;  // records are numbered 1, 2, 3, ...; 0 means none
@@ -49,7 +53,8 @@ struct scan_result {
   std::uint64_t end_segment = 0;
   std::uint32_t end_page = 0;
   // What lies at the end: empty for a clean end, otherwise a torn tail (an
-  // unfinished group commit), described.
+  // unfinished group commit), described. A short segment or a missing one
+  // is never an end: it is corruption.
   std::string tail;
   // A complete group commit past the end that was written while the torn
   // one before it was in flight (never acknowledged). The writer erases it
@@ -72,6 +77,10 @@ using scan_progress = std::function<void(std::uint64_t done, std::uint64_t total
 // it returns false. Throws std::system_error when the directory or a segment
 // cannot be read, naming it.
 scan_result scan_log(const std::filesystem::path& dir, lsn_t from = 0,
+                     const std::function<bool(const record_view&)>& on_record = {},
+                     const scan_progress& progress = {});
+// The same, through `fs` (every listing, open and read goes through it).
+scan_result scan_log(file_system& fs, const std::filesystem::path& dir, lsn_t from = 0,
                      const std::function<bool(const record_view&)>& on_record = {},
                      const scan_progress& progress = {});
 

@@ -1,0 +1,118 @@
+// What the log acknowledges when things go wrong around it: a close with
+// group commits still in flight, a write that transfers less than asked, a
+// durability callback that throws, a record the format cannot hold.
+#include <pageio/wal/log.hpp>
+#include <pageio/wal/reader.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "support/scripted_backend.hpp"
+#include "support/test_dir.hpp"
+
+namespace pageio::wal {
+namespace {
+
+using namespace std::chrono_literals;
+
+class failure_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    dir_ = test::test_dir::create(&why);
+    if (!dir_) GTEST_SKIP() << why;
+    opts_.dir = dir_->path() / "log";
+    opts_.segment_bytes = 16 * 4096;
+    opts_.mode = durability::dsync_writes;  // two group commits may be in flight at once
+    opts_.make_backend = [this]() -> std::unique_ptr<io_backend> {
+      auto b = std::make_unique<test::scripted_backend>(make_backend("sync"));
+      script_ = b.get();
+      return b;
+    };
+  }
+  std::optional<test::test_dir> dir_;
+  options opts_;
+  test::scripted_backend* script_ = nullptr;
+};
+
+std::vector<std::byte> rec(std::size_t n) { return std::vector<std::byte>(n, std::byte{7}); }
+
+TEST_F(failure_test, ClosingNeverAcknowledgesAGroupCommitStillInFlight) {
+  // Group commit A (LSN 1) is written, and its fdatasync takes 200 ms;
+  // group commit B (LSN 2) is written meanwhile and fails 400 ms later. The
+  // log is closed while both are in flight: when A becomes durable, LSN 2's
+  // committer must not hear success; it must get B's error.
+  opts_.mode = durability::write_then_fdatasync;
+  std::optional<log> w(std::in_place, opts_);
+  script_->on_write(1, 50ms);  // room for LSN 2 to be appended meanwhile
+  script_->on_flush(1, 200ms);
+  script_->on_write(2, 400ms, -EIO);
+  const lsn_t l1 = w->append(rec(100));
+  std::thread c1([&] { w->flush(l1); });
+  std::this_thread::sleep_for(10ms);
+  const lsn_t l2 = w->append(rec(100));
+  std::atomic<int> outcome{0};  // 1 acknowledged, 2 error
+  std::thread c2([&] {
+    try {
+      w->flush(l2);
+      outcome = 1;
+    } catch (const log_error&) {
+      outcome = 2;
+    }
+  });
+  while (script_->writes_seen() < 2) std::this_thread::sleep_for(1ms);
+  std::thread closer([&] { w.reset(); });  // ~log while both are in flight
+  c1.join();
+  c2.join();
+  closer.join();
+  EXPECT_EQ(outcome.load(), 2) << "LSN 2 was acknowledged although its write failed";
+}
+
+TEST_F(failure_test, AWriteThatTransfersLessThanAskedFailsTheLog) {
+  log w(opts_);
+  w.commit(rec(50));
+  script_->on_write(2, 0us, 0);  // the next write transfers nothing
+  try {
+    w.commit(rec(50));
+    FAIL() << "a write that transferred 0 of 4096 bytes was acknowledged";
+  } catch (const log_error& e) {
+    EXPECT_NE(std::string(e.what()).find("short"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(w.durable_lsn(), 1u);
+  EXPECT_THROW(w.commit(rec(10)), log_error);
+}
+
+TEST_F(failure_test, ADurabilityCallbackThatThrowsFailsTheLogNotTheProcess) {
+  log w(opts_);
+  const lsn_t l = w.append(rec(10));
+  w.when_durable(l, [](std::error_code) { throw std::runtime_error("callback failed"); });
+  // The callback runs on the flusher once LSN l is durable, and fails the log.
+  for (int i = 0; i < 2000 && !w.failure(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(w.failure());
+  EXPECT_GE(w.durable_lsn(), l);
+  try {
+    w.commit(rec(10));
+    FAIL() << "the log went on after a callback threw";
+  } catch (const log_error& e) {
+    EXPECT_NE(std::string(e.what()).find("callback failed"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(failure_test, ARecordLargerThanTheFormatHoldsIsRefusedBeforeItIsRead) {
+  log w(opts_);
+  std::byte one{};
+  // A span that claims 4 GiB: refused on its size, never read.
+  const std::span<const std::byte> huge(&one, std::size_t{1} << 32);
+  EXPECT_THROW(w.append(huge), std::invalid_argument);
+  EXPECT_EQ(w.commit(rec(1)), 1u);
+}
+
+}  // namespace
+}  // namespace pageio::wal

@@ -1,0 +1,135 @@
+// The log's state, shared by its three parts: the appenders (log.cpp), the
+// flusher that turns appended pages into group commits (flusher.cpp), and
+// opening with recovery (log_open.cpp). Segment files are segment_store's.
+#pragma once
+
+#include <pageio/wal/log.hpp>
+
+#include "segment_store.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pageio::wal {
+
+struct log::impl {
+  // One page of the buffer, as the appenders fill it.
+  struct ring_page {
+    std::uint64_t segment = 0;
+    std::uint32_t index = 0;
+    std::uint16_t used = 0;
+    bool ends_record = true;  // the last fragment in it completes a record
+    bool segment_end = false;
+    lsn_t last_lsn = 0;       // the last record that completes in it (0: none)
+    std::uint32_t records = 0;
+  };
+
+  // One group commit on its way to disk.
+  struct batch {
+    impl* owner = nullptr;
+    std::uint64_t first = 0, cut = 0;  // ring positions
+    std::uint64_t seg = 0;
+    std::uint32_t first_index = 0, n_pages = 0;
+    lsn_t lsn = 0;
+    std::uint64_t records = 0;
+    int fd = -1;
+    io_request write_req, sync_req;
+    iovec iov[2]{};
+    bool dsync = false;  // an RWF_DSYNC write: durable when written
+    bool written = false, durable = false;
+    std::error_code ec;
+    std::string what;
+    std::chrono::steady_clock::time_point started, wrote, synced;
+  };
+
+  // A thread blocked in flush(), sleeping on its own futex word, not on mu_:
+  // woken, it returns without taking the lock again (state 1: durable; 2:
+  // failed or closed, and then it takes the lock to read why).
+  struct flush_waiter {
+    std::atomic<std::uint32_t> state{0};
+  };
+
+  explicit impl(options o) : opts(std::move(o)) {}
+
+  // --- log_open.cpp
+  void open(scan_result& recovered);  // recovers opts.dir; starts nothing
+
+  // --- log.cpp (appenders, under mu)
+  std::byte* page_data(std::uint64_t ring_pos) noexcept;
+  void open_next_page_locked();  // the open page is full or taken: start the next one
+  void close_segment_locked();   // the open page ends its segment
+  void fail_locked(std::error_code ec, const std::string& what);
+  // Flush waiters now durable (all of them once `all`), taken off the list
+  // into `out`, to be woken by wake() once mu is released.
+  void take_waiters_locked(bool all, std::vector<flush_waiter*>& out);
+  static void wake(std::vector<flush_waiter*>& woken, std::uint32_t state);
+  void wake_flusher_if_idle_locked(std::unique_lock<std::mutex>& lock);
+
+  // --- flusher.cpp
+  void flusher_main();
+  void run_flusher();
+  bool open_page_wanted_locked() const;  // someone needs the open page written
+  bool work_locked() const;              // a group commit can be formed
+  std::unique_ptr<batch> form_batch_locked();
+  void seal(batch& b, const std::vector<ring_page>& pages, bool follows_unacked, std::uint32_t prev_pages);
+  void send(batch& b);
+  // Acknowledges, in order, the group commits now durable; runs callbacks.
+  void acknowledge_locked(std::unique_lock<std::mutex>& lock);
+  void drain_quietly() noexcept;
+  static void batch_io_done(io_request& r) noexcept;
+
+  options opts;
+  std::shared_ptr<file_system> fs;
+  std::uint32_t seg_pages = 0;
+  std::uint64_t writer_id = 0;  // stamped on every page this instance writes
+  std::unique_ptr<io_backend> backend;
+  std::unique_ptr<detail::segment_store> segments;
+
+  // The buffer: a ring of pages.
+  std::size_t ring_pages = 0;
+  std::size_t max_batch_pages = 0;
+  std::unique_ptr<std::byte, void (*)(void*)> arena{nullptr, nullptr};
+  std::vector<ring_page> ring;
+
+  mutable std::mutex mu;
+  std::condition_variable work_cv;   // flusher: something to write, or stop
+  std::condition_variable space_cv;  // appenders: ring pages freed
+  // Ring positions, counted from 0 without wrapping (index = n % ring_pages).
+  std::uint64_t tail = 0;   // oldest page not yet durable
+  std::uint64_t flushed = 0;  // first page not yet taken by the flusher
+  std::uint64_t head = 0;   // the open page
+  // The newest closed page whose last fragment ends a record: a place where
+  // a group commit may end. UINT64_MAX: none yet.
+  std::uint64_t last_cut = UINT64_MAX;
+  lsn_t cut_lsn = 0;  // the newest record that completes at or before `last_cut`
+  std::chrono::steady_clock::time_point open_since;  // when the open page got its first record
+  std::size_t space_waiters = 0;
+  lsn_t next_lsn = 1;
+  lsn_t durable_lsn = 0;
+  std::error_code failure;
+  std::string failure_what;
+  bool stop = false;
+  bool flusher_done = false;  // the flusher has answered every waiter and exited
+  bool flusher_idle = false;  // waiting on work_cv: appenders signal only then
+  statistics stats;
+  std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks;
+  std::multimap<lsn_t, flush_waiter*> flush_waiters;
+  std::map<std::uint64_t, lsn_t> segment_last_lsn;  // segments holding durable records
+  std::atomic<int> in_flush{0};  // threads inside flush(): the destructor waits for them
+
+  // Flusher only.
+  std::deque<std::unique_ptr<batch>> in_flight;  // at most two, acknowledged in order
+  std::thread flusher;
+};
+
+}  // namespace pageio::wal
