@@ -80,14 +80,19 @@ file file::open(const std::filesystem::path& path, const open_options& opts) {
     if (err == EINVAL && opts.direct) {
       // Either O_DIRECT is unsupported here or something else is wrong: try without.
       int probe = ::open(path.c_str(), flags & ~O_DIRECT, opts.mode);
-      if (probe >= 0) {
+      struct stat pst {};
+      const bool plain = probe >= 0 && ::fstat(probe, &pst) == 0 && (S_ISREG(pst.st_mode) || S_ISBLK(pst.st_mode));
+      if (probe >= 0 && !plain) {
+        // Not O_DIRECT's fault: a FIFO, a socket, a directory... said below.
+        fd = probe;
+      } else if (probe >= 0) {
         ::close(probe);
         throw_errno(EINVAL, path.string() + ": " + fs_name(path.parent_path().empty() ? "." : path.parent_path()) +
                                 " does not support O_DIRECT; put the file on a disk file system "
                                 "(ext4, xfs, btrfs) or open it without direct I/O");
       }
     }
-    throw_errno(err, "open " + path.string());
+    if (fd < 0) throw_errno(err, "open " + path.string());
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
