@@ -186,6 +186,7 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   if (opts_.frames < 8) throw std::invalid_argument("pagecache: options::frames must be at least 8");
   if (opts_.write_batch == 0) opts_.write_batch = 1;
   if (opts_.queue_depth == 0) opts_.queue_depth = 1;
+  if (!opts_.fs) opts_.fs = posix_file_system();
   nframes_ = opts_.frames;
   void* mem = nullptr;
   if (::posix_memalign(&mem, page_size, nframes_ * page_size) != 0) throw std::bad_alloc();
@@ -230,9 +231,19 @@ buffer_pool::~buffer_pool() {
 
 file_id buffer_pool::add_file(const std::filesystem::path& path, bool create) {
   auto e = std::make_unique<file_entry>();
+  file_system& fs = *opts_.fs;
   open_options oo;
   oo.create = create;
-  e->f = pageio::file::open(path, oo);
+  // Whether this open makes the file: its name must then be made durable.
+  // (A file created by someone else between the stat and the open costs one
+  // directory sync more; nothing is lost.)
+  const bool creating = create && !fs.stat(path).has_value();
+  e->f = fs.open(path, oo);
+  if (creating) {
+    // The open succeeded, so the directory exists; it is never created here.
+    const std::filesystem::path abs = path.is_absolute() ? path : std::filesystem::absolute(path);
+    fs.sync_directory(abs.parent_path());
+  }
   e->size_pages = e->f.size() / page_size;
   std::lock_guard lock(files_mu_);
   files_.push_back(std::move(e));
@@ -945,13 +956,20 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
   for (std::size_t k = 0; k < runs.size(); ++k) {
     const run& r = runs[k];
     const frame* f0 = items[r.first].f;
-    if (reqs[k].result < 0) {
+    // A short write (fewer bytes than asked, none included) did not write
+    // the pages: an error like a negative result, never a success.
+    const std::size_t asked = r.count * page_size;
+    const bool short_write = reqs[k].result >= 0 && static_cast<std::uint64_t>(reqs[k].result) < asked;
+    if (reqs[k].result < 0 || short_write) {
       c_.write_errors.fetch_add(r.count, std::memory_order_relaxed);
       for (std::size_t j = 0; j < r.count; ++j) redirty(items[r.first + j]);
       if (first_error.empty()) {
-        first_ec = reqs[k].error();
+        first_ec = short_write ? std::error_code(EIO, std::system_category()) : reqs[k].error();
+        const std::string why = short_write ? "short write: " + std::to_string(reqs[k].result) + " of " +
+                                                  std::to_string(asked) + " bytes written (" + first_ec.message() + ")"
+                                            : first_ec.message();
         first_error = "pagecache: writing back " + std::to_string(r.count) + " page(s) from " + describe_page(f0->id) +
-                      ": " + first_ec.message() + " (the pages stay dirty and will be written again)";
+                      ": " + why + " (the pages stay dirty and will be written again)";
       }
       continue;
     }

@@ -1,8 +1,8 @@
 // I/O errors reach the caller and leave nothing half-made behind: a failed
 // read reaches every thread waiting for that page as io_error naming the file
 // and page, the page is not cached and a later fetch reads it afresh; a
-// half-read page is never visible; a failed write-back leaves its pages dirty
-// until a write succeeds; a backend that cannot start fails the fetch only.
+// half-read page is never visible; a failed write-back (an error, or a short
+// write) leaves its pages dirty until a write succeeds; a backend that cannot start fails the fetch only.
 #include <pageio/pagecache/buffer_pool.hpp>
 
 #include <gtest/gtest.h>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pool_fixture.hpp"
+#include "support/scripted_backend.hpp"
 
 namespace pageio::pagecache::test {
 namespace {
@@ -195,6 +196,84 @@ TEST_P(pool_errors_test, AFailedWriteBackLeavesThePagesDirtyUntilAWriteSucceeds)
   EXPECT_EQ(pool.stats().dirty, 3u);
 
   faults_->off();
+  pool.flush_all();
+  EXPECT_EQ(pool.stats().dirty, 0u);
+  EXPECT_EQ(pool.oldest_dirty_lsn(), std::nullopt);
+  const std::vector<std::byte> disk = read_whole_file(path("data.dat"));
+  for (std::uint64_t n = 0; n < 32; ++n) {
+    const std::uint64_t v = n == 3 || n == 4 || n == 10 ? 1 : 0;
+    EXPECT_TRUE(page_holds(disk.data() + n * page_size, 1, n, v)) << "page " << n << " on disk";
+  }
+}
+
+// A write-back whose completion says fewer bytes than asked (here: none)
+// did not write the pages: it fails like an error result, the pages stay
+// dirty, and neither clean() nor flush_all() reports success.
+TEST_P(pool_errors_test, AShortWriteBackIsAnErrorAndLeavesThePagesDirty) {
+  write_file(path("data.dat"), 1, 32);
+  auto scripts = std::make_shared<std::vector<pageio::test::scripted_backend*>>();
+  auto short_writes = std::make_shared<std::atomic<bool>>(true);
+  options o = quiet(32);
+  o.make_backend = [this, scripts, short_writes]() -> std::unique_ptr<io_backend> {
+    auto b = std::make_unique<pageio::test::scripted_backend>(make_plain_backend());
+    if (short_writes->load()) {
+      // Every write round of this lane's first ten completes with 0 bytes.
+      for (unsigned n = 1; n <= 10; ++n) b->on_write(n, std::chrono::microseconds(0), 0);
+    }
+    scripts->push_back(b.get());
+    return b;
+  };
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("data.dat"));
+  lsn_t lsn = 0;
+  for (const std::uint64_t n : {3u, 4u, 10u}) {
+    page_ref p = pool.fetch({f, n});
+    std::unique_lock w(p.latch());
+    stamp_page(p.data(), 1, n, 1, ++lsn);
+    p.mark_dirty(lsn);
+  }
+  ASSERT_EQ(pool.stats().dirty, 3u);
+  auto all_dirty = [&] {
+    for (const std::uint64_t n : {3u, 4u, 10u}) {
+      page_ref p = pool.try_fetch({f, n});
+      if (!p) return ::testing::AssertionFailure() << "page " << n << " left the pool while dirty";
+      if (!p.dirty()) return ::testing::AssertionFailure() << "page " << n << " is not dirty";
+    }
+    return ::testing::AssertionSuccess();
+  };
+
+  try {
+    pool.flush_all();
+    ADD_FAILURE() << "flush_all() succeeded with every write transferring nothing";
+  } catch (const io_error& e) {
+    EXPECT_EQ(e.code(), std::error_code(EIO, std::system_category())) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path("data.dat").string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("page 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("short write"), std::string::npos) << e.what();
+  }
+  unsigned writes_seen = 0;
+  for (auto* b : *scripts) writes_seen += b->writes_seen();
+  EXPECT_GE(writes_seen, 2u) << "the write-back was expected to reach the backend";
+  EXPECT_TRUE(all_dirty());
+  EXPECT_EQ(pool.stats().dirty, 3u);
+  EXPECT_GE(pool.stats().write_errors, 3u);
+  EXPECT_EQ(pool.stats().pages_written, 0u);
+  EXPECT_EQ(pool.oldest_dirty_lsn(), 1u);
+
+  try {
+    pool.clean(10);
+    ADD_FAILURE() << "clean() succeeded with every write transferring nothing";
+  } catch (const io_error& e) {
+    EXPECT_EQ(e.code(), std::error_code(EIO, std::system_category())) << e.what();
+  }
+  EXPECT_TRUE(all_dirty());
+  EXPECT_EQ(pool.stats().dirty, 3u);
+
+  // Writes complete in full again: the pages go out.
+  for (auto* b : *scripts) {
+    for (unsigned n = 1; n <= 10; ++n) b->on_write(n, std::chrono::microseconds(0), std::nullopt);
+  }
+  short_writes->store(false);
   pool.flush_all();
   EXPECT_EQ(pool.stats().dirty, 0u);
   EXPECT_EQ(pool.oldest_dirty_lsn(), std::nullopt);

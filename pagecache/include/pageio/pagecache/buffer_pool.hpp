@@ -21,6 +21,7 @@
 
 #include <pageio/engine/backend.hpp>
 #include <pageio/engine/durable_log.hpp>
+#include <pageio/engine/file_system.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -84,6 +85,9 @@ struct options {
   // written by flush_all(), clean(), or an eviction that finds only dirty
   // pages).
   double cleaner_dirty_fraction = 0.25;
+  // Where add_file opens (and creates) data files: a crash_file_system or
+  // fault_file_system in tests. Empty: posix_file_system().
+  std::shared_ptr<file_system> fs;
 };
 
 // An I/O error reading or writing a page: which file, page, offset, and why.
@@ -210,9 +214,13 @@ class buffer_pool {
   buffer_pool(const buffer_pool&) = delete;
   buffer_pool& operator=(const buffer_pool&) = delete;
 
-  // Opens a data file (O_DIRECT, read-write; created empty if `create` and
-  // missing) and returns its id. Throws std::system_error naming the path,
-  // and a clear error on a file system without O_DIRECT (tmpfs).
+  // Opens a data file through options::fs (O_DIRECT, read-write; created
+  // empty if `create` and missing) and returns its id. A file it creates has
+  // its directory entry made durable (a sync of the directory that holds it)
+  // before add_file returns, so a crash right after cannot lose the name.
+  // The directory must exist: it is never created (ENOENT). Throws
+  // std::system_error naming the path, and a clear error on a file system
+  // without O_DIRECT (tmpfs).
   file_id add_file(const std::filesystem::path& path, bool create = true);
 
   // The page, pinned: from the pool, or read (one read however many threads
