@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "log_dir_fixture.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::wal {
@@ -15,18 +16,13 @@ namespace {
 
 std::vector<std::byte> record(std::size_t n, lsn_t tag) { return std::vector<std::byte>(n, static_cast<std::byte>(tag)); }
 
-class checkpoint_test : public ::testing::Test {
+class checkpoint_test : public test_support::log_dir_test {
  protected:
   void SetUp() override {
-    std::string why;
-    dir_ = test::test_dir::create(&why);
-    if (!dir_) GTEST_SKIP() << why;
-    opts_.dir = dir_->path() / "log";
-    opts_.backend = "sync";
+    log_dir_test::SetUp();
+    if (IsSkipped()) return;
     opts_.segment_bytes = 8 * 4096;  // 32 KiB: one-page commits fill a segment in 8
   }
-  std::optional<test::test_dir> dir_;
-  options opts_;
 };
 
 TEST_F(checkpoint_test, LsnsOnlyGrowAcrossFullCheckpointsAndReopens) {

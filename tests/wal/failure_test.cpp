@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "log_dir_fixture.hpp"
 #include "support/scripted_backend.hpp"
 #include "support/test_dir.hpp"
 
@@ -22,13 +23,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class failure_test : public ::testing::Test {
+class failure_test : public test_support::log_dir_test {
  protected:
   void SetUp() override {
-    std::string why;
-    dir_ = test::test_dir::create(&why);
-    if (!dir_) GTEST_SKIP() << why;
-    opts_.dir = dir_->path() / "log";
+    log_dir_test::SetUp();
+    if (IsSkipped()) return;
     opts_.segment_bytes = 16 * 4096;
     opts_.mode = durability::dsync_writes;  // two group commits may be in flight at once
     opts_.make_backend = [this]() -> std::unique_ptr<io_backend> {
@@ -37,8 +36,6 @@ class failure_test : public ::testing::Test {
       return b;
     };
   }
-  std::optional<test::test_dir> dir_;
-  options opts_;
   test::scripted_backend* script_ = nullptr;
 };
 

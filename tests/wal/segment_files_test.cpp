@@ -12,6 +12,7 @@
 
 #include <vector>
 
+#include "log_dir_fixture.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::wal {
@@ -19,14 +20,11 @@ namespace {
 
 std::vector<std::byte> rec(std::size_t n, int tag = 1) { return std::vector<std::byte>(n, static_cast<std::byte>(tag)); }
 
-class segment_files_test : public ::testing::Test {
+class segment_files_test : public test_support::log_dir_test {
  protected:
   void SetUp() override {
-    std::string why;
-    dir_ = test::test_dir::create(&why);
-    if (!dir_) GTEST_SKIP() << why;
-    opts_.dir = dir_->path() / "log";
-    opts_.backend = "sync";
+    log_dir_test::SetUp();
+    if (IsSkipped()) return;
     opts_.segment_bytes = 8 * 4096;  // one-page commits: 8 per segment
   }
   // A log whose segments 1 and 2 exist (2 made ahead), holding `n` records.
@@ -34,8 +32,6 @@ class segment_files_test : public ::testing::Test {
     log w(opts_);
     for (int i = 0; i < n; ++i) w.commit(rec(100));
   }
-  std::optional<test::test_dir> dir_;
-  options opts_;
 };
 
 TEST_F(segment_files_test, ASegmentWhoseDirectorySyncFailedIsNeverWrittenInto) {

@@ -2,6 +2,7 @@
 // segment creation removed, the log recovered, the one batch recovery drops
 // erased, and what recovery read made durable before anyone is told it is.
 #include "log_impl.hpp"
+#include "wal_errors.hpp"
 
 #include <pageio/wal/format.hpp>
 
@@ -13,6 +14,7 @@
 namespace pageio::wal {
 
 namespace fmt = format;
+using detail::rethrow_as;
 
 namespace {
 
@@ -23,14 +25,6 @@ std::uint64_t new_writer_id() {
   std::uint64_t id = 0;
   while (id == 0) id = (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   return id;
-}
-
-[[noreturn]] void rethrow_as(const std::string& doing) {
-  try {
-    throw;
-  } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), "wal: " + doing + ": " + e.what());
-  }
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "segment_store.hpp"
 
+#include "wal_errors.hpp"
+
 #include <pageio/wal/format.hpp>
 #include <pageio/wal/reader.hpp>
 
@@ -7,19 +9,6 @@
 #include <system_error>
 
 namespace pageio::wal::detail {
-
-namespace {
-
-// Rethrows the std::system_error in flight with "wal: <doing>: " before its message.
-[[noreturn]] void rethrow_as(const std::string& doing) {
-  try {
-    throw;
-  } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), "wal: " + doing + ": " + e.what());
-  }
-}
-
-}  // namespace
 
 segment_store::segment_store(std::shared_ptr<file_system> fs, std::filesystem::path dir, std::uint32_t segment_pages,
                              const std::vector<std::uint64_t>& existing)
