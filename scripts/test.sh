@@ -3,9 +3,12 @@
 #   scripts/test.sh           Release build in ./build
 #   scripts/test.sh --asan    AddressSanitizer + UndefinedBehaviorSanitizer build in ./build-asan
 #   scripts/test.sh --tsan    ThreadSanitizer build in ./build-tsan
+# Arguments after the mode go to ctest (e.g. scripts/test.sh --tsan -L 'wal|pagecache').
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-}
+shift || true
+if [[ "$mode" == -L || "$mode" == -R || "$mode" == -E ]]; then set -- "$mode" "$@"; mode=""; fi
 case "$mode" in
   "") build_dir="$root/build"; args=() ;;
   --asan) build_dir="$root/build-asan"; args=(-DPAGEIO_ASAN=ON -DPAGEIO_BUILD_BENCH=OFF) ;;
@@ -15,4 +18,4 @@ esac
 if [[ "$mode" != "" ]]; then export PAGEIO_BUILD_TYPE=${PAGEIO_BUILD_TYPE:-RelWithDebInfo}; fi
 "$root/scripts/build.sh" "$build_dir" "${args[@]}"
 cd "$build_dir"
-ctest --output-on-failure -j"${PAGEIO_TEST_JOBS:-1}"
+ctest --output-on-failure -j"${PAGEIO_TEST_JOBS:-1}" "$@"
