@@ -24,7 +24,13 @@
 
 #include <gtest/gtest.h>
 
+#include <pageio/wal/format.hpp>
+
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -66,7 +72,36 @@ struct history {
   lsn_t acked = 0;                          // every record up to here was acknowledged
   lsn_t may_drop_below = 0;                 // a checkpoint was asked to drop records before this
   lsn_t recovered = 0;                      // the last LSN the previous recovery found
+  std::string trail;                        // what each round did, for a failure's report
 };
+
+// Every segment's size and each page's header, for a failure's report.
+std::string describe_log(const std::filesystem::path& dir) {
+  std::ostringstream out;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    out << f.filename().string() << " " << std::filesystem::file_size(f) << " bytes\n";
+    std::ifstream in(f, std::ios::binary);
+    std::vector<char> pg(format::page_size);
+    for (std::uint32_t i = 0; in.read(pg.data(), static_cast<std::streamsize>(pg.size())); ++i) {
+      format::page_header h;
+      std::memcpy(&h, pg.data(), sizeof h);
+      if (h.magic != format::page_magic) {
+        const bool zero = std::all_of(pg.begin(), pg.end(), [](char c) { return c == 0; });
+        out << "  page " << i << ": " << (zero ? "zero" : "not a log page") << "\n";
+        continue;
+      }
+      format::fragment_header fh;
+      std::memcpy(&fh, pg.data() + format::page_header_size, sizeof fh);
+      out << "  page " << i << ": seg " << h.segment << " idx " << h.index << " batch " << h.batch_first << "+"
+          << h.batch_pages << " flags " << int(h.flags) << " prev " << h.prev_pages << " writer " << std::hex
+          << (h.writer & 0xffff) << std::dec << " used " << h.used << " first lsn " << fh.lsn << "\n";
+    }
+  }
+  return out.str();
+}
 
 struct totals {
   std::uint64_t points = 0, sequences = 0, multi_crash_sequences = 0, crashes_in_open = 0;
@@ -124,11 +159,13 @@ class wal_crash_test : public ::testing::TestWithParam<std::string> {
         ASSERT_TRUE(fs_->power_cut()) << "opening failed without a power cut: " << e.what();
         settle(rng, t);
         ++t.crashes_in_open;
+        h.trail += std::string("  round: cut while opening: ") + e.what() + "\n";
         return;
       }
       cutter.join();
       settle(rng, t);
       ++t.crashes_in_open;
+      h.trail += "  round: cut while opening (the open succeeded)\n";
       return;
     }
 
@@ -140,6 +177,9 @@ class wal_crash_test : public ::testing::TestWithParam<std::string> {
       ASSERT_NO_THROW(w.emplace(o)) << "recovery failed after a crash";
       ASSERT_GE(w->last_lsn(), h.acked) << "reopened below an acknowledged LSN";
       const lsn_t start = w->last_lsn();
+      h.trail += "  round: opened at LSN " + std::to_string(start) + " (end segment " +
+                 std::to_string(w->recovered().end_segment) + " page " + std::to_string(w->recovered().end_page) +
+                 (w->recovered().dropped ? ", dropped a batch" : "") + "), mode " + std::to_string(int(o.mode)) + "\n";
       const int writers = 1 + static_cast<int>(rng() % 3);
       std::vector<std::thread> ts;
       std::atomic<bool> order_ok{true};
@@ -201,6 +241,8 @@ class wal_crash_test : public ::testing::TestWithParam<std::string> {
       for (auto& th : ts) th.join();
       if (checkpointer.joinable()) checkpointer.join();
       EXPECT_TRUE(order_ok.load()) << "an append got an LSN at or below the recovered end " << start;
+      h.trail += "    appended up to LSN " + std::to_string(w->last_lsn()) + ", acknowledged " + std::to_string(h.acked) +
+                 ", checkpoints up to " + std::to_string(h.may_drop_below) + "\n";
       try {
         w->flush(w->last_lsn());  // the flusher is then idle or failed
       } catch (const log_error&) {
@@ -233,7 +275,9 @@ class wal_crash_test : public ::testing::TestWithParam<std::string> {
                       got.emplace_back(v.lsn, std::vector<std::byte>(v.data.begin(), v.data.end()));
                       return true;
                     }));
-    ASSERT_FALSE(res.corruption) << "recovery reported corruption after a crash: " << res.corruption->what;
+    ASSERT_FALSE(res.corruption) << "recovery reported corruption after a crash: " << res.corruption->file.filename()
+                                 << " page " << res.corruption->page << ": " << res.corruption->what << "\n"
+                                 << describe_log(dir) << "history of this directory:\n" << h.trail;
     if (!res.tail.empty()) ++t.torn_tails;
     for (const auto& [l, data] : got) {
       auto it = h.appended.find(l);
@@ -252,6 +296,9 @@ class wal_crash_test : public ::testing::TestWithParam<std::string> {
     // What the log did not keep is gone: its LSNs will be handed out again.
     h.appended.erase(h.appended.upper_bound(res.last_lsn), h.appended.end());
     h.recovered = res.last_lsn;
+    h.trail += "    recovered LSN " + std::to_string(res.first_lsn) + "-" + std::to_string(res.last_lsn) + ", end segment " +
+               std::to_string(res.end_segment) + " page " + std::to_string(res.end_page) +
+               (res.tail.empty() ? "" : ", torn tail") + (res.dropped ? ", dropped a batch" : "") + "\n";
     t.acked = std::max(t.acked, h.acked);
     t.recovered += got.size();
   }

@@ -86,6 +86,7 @@ const file& segment_store::writable(std::uint64_t seq) {
   {
     std::lock_guard lock(files_mu_);
     make_ready(seq);
+    opened_ = std::max(opened_, seq);
   }
   const auto path = path_of(seq);
   file f;
@@ -142,6 +143,17 @@ std::size_t segment_store::recycle(const std::vector<std::uint64_t>& victims) {
   return done;
 }
 
+void segment_store::prepare(std::uint64_t seq) {
+  std::lock_guard files_lock(files_mu_);
+  if (seq <= opened_) return;  // overtaken by the flusher
+  try {
+    make_ready(seq);
+  } catch (...) {
+    // Reported to the flusher when the log reaches this segment.
+    prep_failed_[seq] = std::current_exception();
+  }
+}
+
 void segment_store::preparer_main() {
   std::unique_lock lock(prep_mu_);
   for (;;) {
@@ -149,15 +161,7 @@ void segment_store::preparer_main() {
     if (prep_stop_) return;
     const std::uint64_t seq = prep_want_;
     lock.unlock();
-    {
-      std::lock_guard files_lock(files_mu_);
-      try {
-        make_ready(seq);
-      } catch (...) {
-        // Reported to the flusher when the log reaches this segment.
-        prep_failed_[seq] = std::current_exception();
-      }
-    }
+    prepare(seq);
     lock.lock();
     prep_done_ = std::max(prep_done_, seq);
   }

@@ -58,6 +58,13 @@ class segment_store {
   std::filesystem::path path_of(std::uint64_t seq) const;
   std::uint64_t segments_created() const;
 
+  // One step of the preparer: makes segment `seq` ready ahead of the
+  // flusher, unless the flusher has got there already (it then made it
+  // itself, and a checkpoint may have recycled it since: making it again
+  // would put an empty segment below the log). A failure is kept for the
+  // flusher. Public for tests, which run it without the thread.
+  void prepare(std::uint64_t seq);
+
  private:
   void make_ready(std::uint64_t seq);  // under files_mu_
   void preparer_main();
@@ -69,6 +76,7 @@ class segment_store {
   mutable std::mutex files_mu_;          // creating and renaming segment files
   std::set<std::uint64_t> ready_;         // full-size, names durable
   std::uint64_t highest_ = 0;             // highest number in use or recycled to
+  std::uint64_t opened_ = 0;              // highest segment the flusher has opened
   std::uint64_t created_ = 0;
   std::map<std::uint64_t, std::exception_ptr> prep_failed_;  // the preparer's errors, by segment
 
