@@ -346,6 +346,12 @@ TEST_P(wal_crash_test, AcknowledgedRecordsSurviveEveryCrashPointAndEveryRecovery
     }
     ++t.sequences;
     if (crashes > 1) ++t.multi_crash_sequences;
+    if (points >= 20000 && t.sequences % 2000 == 0) {  // a soak says how far it got
+      std::cout << "[crash] " << GetParam() << ": " << t.points << " of " << points << " points, "
+                << t.multi_crash_sequences << " multi-crash sequences, "
+                << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s"
+                << std::endl;
+    }
     std::filesystem::remove_all(dir);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
