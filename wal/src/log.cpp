@@ -142,7 +142,7 @@ lsn_t log::append(std::span<const std::byte> record) {
   if (m.failure) throw log_error(m.failure, "wal: the log failed earlier: " + m.failure_what);
   if (m.stop) throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
 
-  const std::uint64_t head_before = m.head;
+  const std::uint64_t cut_before = m.last_cut;
   // A group commit ends at a page that ends a record. Records packed end to
   // end rarely end exactly at a page's end, so once a batch's worth of pages
   // has gone by without such a page, this record starts on a fresh page: the
@@ -202,9 +202,13 @@ lsn_t log::append(std::span<const std::byte> record) {
     }
     m.open_next_page_locked();
   }
-  // Closed pages are work for an idle flusher; a record still in the open
-  // page waits for someone to ask for it (flush) or for lazy_flush_ms.
-  if (m.head != head_before) m.wake_flusher_if_idle_locked(lock);
+  // A new place to end a group commit among the closed pages is work for an
+  // idle flusher; pages closed in the middle of a record are not (they wait
+  // for its end), and a record still in the open page waits for someone to
+  // ask for it (flush) or for lazy_flush_ms.
+  if (m.last_cut != cut_before && m.last_cut != UINT64_MAX && m.last_cut >= m.flushed) {
+    m.wake_flusher_if_idle_locked(lock);
+  }
   return lsn;
 }
 
@@ -230,8 +234,9 @@ void log::flush(lsn_t lsn) {
     // Also while closing: the flusher writes everything appended before it stops.
     impl::flush_waiter me;
     m.flush_waiters.emplace(lsn, &me);
-    m.wake_flusher_if_idle_locked(lock);
+    const bool wake = m.flusher_idle;
     lock.unlock();
+    if (wake) m.work_cv.notify_one();
     futex_wait_while_zero(me.state);  // only the flusher (or a failure) takes `me` off the list
     if (me.state.load(std::memory_order_acquire) == 1) return;
     lock.lock();
