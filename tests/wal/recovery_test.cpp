@@ -275,6 +275,25 @@ TEST_F(recovery_test, DamageFollowedByMoreThanThePipelinedSuccessorIsCorruption)
   expect_corruption(4, 3, "never written");
 }
 
+TEST_F(recovery_test, ALogOfAnotherFormatVersionIsRefusedNotWrittenOver) {
+  // A whole log in another version (as a log of an older pageio is): the
+  // writer must not take it for an empty log.
+  for (std::uint64_t s = 1; s <= 4; ++s) {
+    for (std::uint32_t p = 0; p < seg_pages; ++p) {
+      auto b = read_page(s, p);
+      format::page_header h;
+      std::memcpy(&h, b.data(), sizeof h);
+      if (h.magic != format::page_magic) continue;
+      h.version = 1;
+      std::memcpy(b.data(), &h, sizeof h);
+      h.crc = crc32c(b.data() + format::crc_covers_from, page - format::crc_covers_from);
+      std::memcpy(b.data() + format::crc_offset, &h.crc, sizeof h.crc);
+      write_page(s, p, b);
+    }
+  }
+  expect_corruption(1, 0, "version 1");
+}
+
 TEST_F(recovery_test, TheUnacknowledgedPairExceptionCoversOnlyTheBatchRightAfterTheTornOne) {
   // Page 2 (LSN 27, acknowledged) is damaged, page 3 (LSN 28) is torn, page
   // 4 (LSN 29) says it was written while its predecessor was not durable,

@@ -325,6 +325,15 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
     } else {
       what = describe(p.state, p.h);
     }
+    if (p.state == page_state::bad_version) {
+      // Never the tear of a crash (the header's sector is old or new, and
+      // both name this version): a log of another format, which the writer
+      // would otherwise take for empty and write over.
+      res_.corruption = damage_at(seg, index, "page " + std::to_string(index) + " is in format version " +
+                                                  std::to_string(p.h.version) + "; this pageio reads version " +
+                                                  std::to_string(fmt::version) + " only");
+      return res_;
+    }
     if (const auto after = first_batch_from(seg, index + 1)) {
       // The writer keeps at most two group commits in flight; the second
       // says so, and how long the first was. If it follows the torn batch
