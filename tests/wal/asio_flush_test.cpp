@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "log_dir_fixture.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::wal {
@@ -19,18 +20,13 @@ namespace {
 
 namespace asio = boost::asio;
 
-class wal_asio_test : public ::testing::Test {
+class wal_asio_test : public test_support::log_dir_test {
  protected:
   void SetUp() override {
-    std::string why;
-    dir_ = test::test_dir::create(&why);
-    if (!dir_) GTEST_SKIP() << why;
-    opts_.dir = dir_->path() / "log";
-    opts_.backend = "sync";
+    log_dir_test::SetUp();
+    if (IsSkipped()) return;
     opts_.segment_bytes = 16 * 4096;
   }
-  std::optional<test::test_dir> dir_;
-  options opts_;
 };
 
 TEST_F(wal_asio_test, ManyCoroutinesAwaitTheirCommits) {
