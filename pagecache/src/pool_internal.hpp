@@ -1,0 +1,128 @@
+// The buffer pool's internals, shared by its source files (not installed):
+// the frame, the page table's types, the eviction queues, the I/O lanes and
+// the per-file state. Each .cpp next to this one holds one concern:
+//   page_table.cpp   page id -> frame, in shards (lookups, inserts)
+//   replacement.cpp  the free list, S3-FIFO / CLOCK, choosing a victim
+//   io_lanes.cpp     the small pool of backends the pool's I/O runs on
+//   write_back.cpp   the dirty list, write-back, checkpoint, the cleaner
+//   buffer_pool.cpp  construction, files, and the read paths (fetch)
+#pragma once
+
+#include <pageio/pagecache/buffer_pool.hpp>
+
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/unordered_set.hpp>
+
+#include <deque>
+#include <unordered_map>
+
+namespace pageio::pagecache {
+
+namespace bi = boost::intrusive;
+
+namespace detail {
+
+enum : std::uint32_t { st_free = 0, st_loading = 1, st_ready = 2, st_failed = 3 };
+enum : std::uint8_t { q_none = 0, q_free = 1, q_small = 2, q_main = 3 };
+// Set in `pins` when a failed read unpublishes the frame: whoever drops the
+// last pin sees it in the same atomic step and frees the frame.
+constexpr std::uint32_t pin_failed = 1u << 31;
+
+struct frame {
+  bi::unordered_set_member_hook<> table_hook;  // in its shard's page table
+  bi::list_member_hook<> queue_hook;           // free list, or an eviction FIFO (evict_mu_)
+  bi::list_member_hook<> dirty_hook;           // the dirty list (dirty_mu_)
+  page_id id;
+  std::byte* data = nullptr;
+  // The futex word: loading -> ready or failed, changed under the shard lock.
+  std::atomic<std::uint32_t> state{st_free};
+  std::atomic<std::uint32_t> pins{0};
+  std::atomic<std::uint8_t> freq{0};       // accesses since the eviction scan last looked (capped)
+  std::uint8_t queue = 0;                  // q_none, q_free, q_small or q_main (evict_mu_)
+  std::atomic<bool> dirty{false};          // set and cleared under dirty_mu_
+  std::atomic<lsn_t> lsn{0};               // highest LSN it was marked with
+  lsn_t rec_lsn = 0;                       // first LSN since it was last clean (dirty_mu_)
+  bool sleepers = false;                   // a thread sleeps on `state` (shard lock)
+  bool read_ahead = false;                 // read ahead and not asked for yet (shard lock)
+  std::vector<std::function<void()>> waiters;  // run when it stops loading (shard lock)
+  std::error_code error;                   // why it failed (before state = failed)
+  std::string error_what;
+  page_latch latch;
+};
+
+}  // namespace detail
+
+using detail::frame;
+
+namespace detail {
+
+inline std::uint64_t hash_page(const page_id& id) noexcept {
+  std::uint64_t h = id.page * 0x9E3779B97F4A7C15ull ^ (std::uint64_t{id.file} + 1) * 0xC2B2AE3D27D4EB4Full;
+  h ^= h >> 31;
+  h *= 0xD6E8FEB86659FD93ull;
+  h ^= h >> 32;
+  return h;
+}
+
+struct frame_hash {
+  std::size_t operator()(const frame& f) const noexcept { return hash_page(f.id); }
+  std::size_t operator()(const page_id& id) const noexcept { return hash_page(id); }
+};
+struct frame_equal {
+  bool operator()(const frame& a, const frame& b) const noexcept { return a.id == b.id; }
+  bool operator()(const page_id& a, const frame& b) const noexcept { return a == b.id; }
+  bool operator()(const frame& a, const page_id& b) const noexcept { return a.id == b; }
+};
+
+using table_t = bi::unordered_set<frame, bi::member_hook<frame, bi::unordered_set_member_hook<>, &frame::table_hook>,
+                                  bi::hash<frame_hash>, bi::equal<frame_equal>, bi::power_2_buckets<true>>;
+using frame_list = bi::list<frame, bi::member_hook<frame, bi::list_member_hook<>, &frame::queue_hook>>;
+using dirty_list = bi::list<frame, bi::member_hook<frame, bi::list_member_hook<>, &frame::dirty_hook>>;
+
+inline std::size_t round_up_pow2(std::size_t n) {
+  std::size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+inline void count_done(io_request& r) noexcept { ++*static_cast<std::size_t*>(r.user_data); }
+
+}  // namespace detail
+
+using namespace detail;
+
+struct alignas(64) buffer_pool::shard {
+  std::mutex mu;
+  // Counted under `mu`, which a lookup holds anyway: no shared counter
+  // bounces between the CPUs on the hit path.
+  std::uint64_t hits = 0, misses = 0, waits = 0;
+  std::vector<table_t::bucket_type> buckets;
+  table_t table;
+  explicit shard(std::size_t n) : buckets(n), table(table_t::bucket_traits(buckets.data(), buckets.size())) {}
+};
+
+struct buffer_pool::queues {
+  frame_list free, small, main;
+  dirty_list dirty;  // under dirty_mu_, oldest first
+  std::size_t small_target = 0;
+  std::uint8_t freq_cap = 3;
+  // Ghosts: pages recently dropped from the small FIFO without a second
+  // access; one that comes back goes straight to the main FIFO.
+  std::deque<std::uint64_t> ghost_fifo;
+  std::unordered_map<std::uint64_t, std::uint32_t> ghosts;
+  std::size_t ghost_cap = 0;
+};
+
+struct buffer_pool::lane {
+  std::unique_ptr<io_backend> backend;
+};
+
+struct buffer_pool::file_entry {
+  pageio::file f;
+  std::atomic<std::uint64_t> size_pages{0};  // pages that exist on disk (read-ahead stops there)
+  std::atomic<std::uint64_t> next_sequential{UINT64_MAX};  // a miss here continues a run
+  std::atomic<bool> needs_sync{false};  // written since the last flush_all()'s fdatasync
+};
+
+
+}  // namespace pageio::pagecache

@@ -1,0 +1,155 @@
+// Replacement: the free list, S3-FIFO (or CLOCK) over the resident frames,
+// and choosing a victim when a miss needs a frame.
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "pool_internal.hpp"
+
+namespace pageio::pagecache {
+
+void buffer_pool::unpin(frame* f) noexcept {
+  // The last pin of a page whose read failed: nobody can find it any more.
+  if (f->pins.fetch_sub(1, std::memory_order_acq_rel) == (detail::pin_failed | 1)) release_frame(f);
+}
+
+void buffer_pool::release_frame(frame* f) noexcept {
+  std::lock_guard lock(evict_mu_);
+  if (f->queue == detail::q_small) q_->small.erase(frame_list::s_iterator_to(*f));
+  if (f->queue == detail::q_main) q_->main.erase(frame_list::s_iterator_to(*f));
+  f->state.store(detail::st_free, std::memory_order_release);
+  f->pins.store(0, std::memory_order_relaxed);
+  f->freq.store(0, std::memory_order_relaxed);
+  f->error = {};
+  f->error_what.clear();
+  if (f->queue != detail::q_free) q_->free.push_back(*f);
+  f->queue = detail::q_free;
+}
+
+void buffer_pool::enqueue_new_locked(frame* f) {
+  f->freq.store(0, std::memory_order_relaxed);
+  if (opts_.policy == eviction_policy::clock) {
+    q_->main.push_back(*f);
+    f->queue = detail::q_main;
+    return;
+  }
+  const std::uint64_t h = hash_page(f->id);
+  auto it = q_->ghosts.find(h);
+  if (it != q_->ghosts.end()) {
+    if (--it->second == 0) q_->ghosts.erase(it);
+    q_->main.push_back(*f);
+    f->queue = detail::q_main;
+  } else {
+    q_->small.push_back(*f);
+    f->queue = detail::q_small;
+  }
+}
+
+bool buffer_pool::try_evict_locked(frame* f) {
+  auto evictable = [&] {
+    return f->pins.load(std::memory_order_acquire) == 0 && !f->dirty.load(std::memory_order_acquire) &&
+           f->state.load(std::memory_order_acquire) == detail::st_ready;
+  };
+  if (!evictable()) return false;
+  shard& s = shard_for(f->id);
+  std::lock_guard lock(s.mu);
+  if (!evictable()) return false;  // pinned by a hit meanwhile (pins rise only under this lock)
+  s.table.erase(s.table.iterator_to(*f));
+  f->state.store(detail::st_free, std::memory_order_release);
+  return true;
+}
+
+frame* buffer_pool::try_allocate_frame(bool may_clean) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    {
+      std::lock_guard lock(evict_mu_);
+      if (!q_->free.empty()) {
+        frame* f = &q_->free.front();
+        q_->free.pop_front();
+        f->queue = detail::q_none;
+        return f;
+      }
+      std::size_t budget = 5 * nframes_ + 8;
+      // Frames passed over (pinned, dirty, loading) in each FIFO during this
+      // search: once the small FIFO has been gone round, the main one is
+      // searched even while the small one is over its share.
+      std::size_t small_skips = 0, main_skips = 0;
+      while (budget-- > 0 && (!q_->small.empty() || !q_->main.empty())) {
+        const bool small_exhausted = small_skips >= q_->small.size();
+        const bool main_exhausted = main_skips >= q_->main.size();
+        if (small_exhausted && main_exhausted) break;
+        const bool from_small = !small_exhausted && !q_->small.empty() &&
+                                (q_->small.size() > q_->small_target || q_->main.empty() || main_exhausted);
+        frame_list& l = from_small ? q_->small : q_->main;
+        frame* f = &l.front();
+        l.pop_front();
+        const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
+        if (from_small && fr > 0) {  // used again while in the small FIFO: it stays
+          f->freq.store(0, std::memory_order_relaxed);
+          q_->main.push_back(*f);
+          f->queue = detail::q_main;
+          continue;
+        }
+        if (!from_small && fr > 0) {  // a second chance
+          f->freq.store(static_cast<std::uint8_t>(fr - 1), std::memory_order_relaxed);
+          q_->main.push_back(*f);
+          continue;
+        }
+        if (try_evict_locked(f)) {
+          f->queue = detail::q_none;
+          c_.evictions.fetch_add(1, std::memory_order_relaxed);
+          if (from_small && q_->ghost_cap > 0) {
+            const std::uint64_t h = hash_page(f->id);
+            q_->ghost_fifo.push_back(h);
+            ++q_->ghosts[h];
+            while (q_->ghost_fifo.size() > q_->ghost_cap) {
+              auto g = q_->ghosts.find(q_->ghost_fifo.front());
+              if (g != q_->ghosts.end() && --g->second == 0) q_->ghosts.erase(g);
+              q_->ghost_fifo.pop_front();
+            }
+          }
+          return f;
+        }
+        l.push_back(*f);  // pinned, dirty or loading: passed over
+        ++(from_small ? small_skips : main_skips);
+      }
+    }
+    // Nothing clean to drop: write dirty pages back, then look again.
+    std::size_t dirty;
+    {
+      std::lock_guard lock(dirty_mu_);
+      dirty = dirty_count_;
+    }
+    if (!may_clean || dirty == 0) break;
+    write_back(opts_.write_batch, false);  // never waits for a latch or another write-back
+  }
+  return nullptr;
+}
+
+frame* buffer_pool::allocate_frame() {
+  const auto deadline = std::chrono::steady_clock::now() + opts_.pin_wait;
+  for (;;) {
+    if (frame* f = try_allocate_frame(true)) return f;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
+                           std::to_string(opts_.pin_wait.count()) +
+                           " ms, so no page could be read; hold fewer page_refs at once or raise options::frames");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void buffer_pool::note_access_locked(frame* f) noexcept {
+  // A page read ahead is used for the first time: that is its first access,
+  // not a second one (or a scan would promote every page it reads ahead).
+  if (f->read_ahead) {
+    f->read_ahead = false;
+    return;
+  }
+  const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
+  if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
+}
+
+
+}  // namespace pageio::pagecache
