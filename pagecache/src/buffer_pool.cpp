@@ -209,6 +209,16 @@ void buffer_pool::complete_async_read(frame* f, std::int64_t result) noexcept {
   }
 }
 
+void buffer_pool::abandon_async_fetch(frame* f, bool owned_read) noexcept {
+  if (owned_read) {
+    finish_read(f, -ECANCELED,
+                "pagecache: reading " + describe_page(f->id) +
+                    ": cancelled (the asynchronous fetch's handler was destroyed before it ran; a later fetch reads "
+                    "the page afresh)");
+  }
+  unpin(f);
+}
+
 // --- reading ---------------------------------------------------------------
 
 void buffer_pool::read_frames(std::vector<frame*>& loads) {

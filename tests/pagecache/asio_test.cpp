@@ -137,6 +137,57 @@ TEST_P(pool_asio_test, ACallbackTokenGetsThePageAndIsNeverCalledInline) {
   EXPECT_EQ(s.hits, 1u);
 }
 
+// The io_context goes away before the read's handler runs (a server shutting
+// down): the handler is destroyed unrun. Before the fix the frame stayed
+// pinned and loading, and a later fetch() of the page slept forever. Both
+// orders: the driver destroyed first (it cancels, then the context destroys
+// the posted handlers), and the context destroyed first.
+TEST_P(pool_asio_test, AFetchWhoseContextIsDestroyedUnrunLeavesNoPageLoadingOrPinned) {
+  write_file(path("data.dat"), 1, 16);
+  options o;
+  o.backend = backend_name();
+  o.frames = 8;
+  o.cleaner_dirty_fraction = 0;
+  o.readahead_pages = 0;
+  o.pin_wait = 300ms;
+  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: a fetch that never returns still uses it
+  const file_id f = pool->add_file(path("data.dat"));
+  page_ref hit = pool->fetch({f, 4});
+  hit.reset();
+  for (const bool driver_first : {true, false}) {
+    auto ctx = std::make_unique<asio::io_context>();
+    auto drv = std::make_unique<asio_driver>(*ctx, backend_name());
+    int calls = 0;
+    auto count = [&calls](std::error_code, page_ref) { ++calls; };
+    async_fetch(*pool, *drv, {f, 3}, count);  // a miss: the read is in flight
+    async_fetch(*pool, *drv, {f, 3}, count);  // joins it
+    async_fetch(*pool, *drv, {f, 4}, count);  // a hit: posted
+    if (driver_first) {
+      drv.reset();
+      ctx.reset();
+    } else {
+      ctx.reset();
+      drv.reset();
+    }
+    EXPECT_EQ(calls, 0);
+    auto ok = std::make_shared<std::atomic<bool>>(false);
+    const bool returned = returns_within(
+        [pool, ok, f] {
+          page_ref p = pool->fetch({f, 3});
+          ok->store(static_cast<bool>(page_holds(p.data(), 1, 3, 0)));
+        },
+        5s);
+    if (!returned) keep_forever(pool);
+    ASSERT_TRUE(returned) << (driver_first ? "driver" : "context")
+                          << " destroyed first: fetch() of the page whose async read never completed never returned";
+    EXPECT_TRUE(ok->load());
+    // Every frame can be pinned at once: none was left pinned by a destroyed handler.
+    std::vector<page_id> all;
+    for (std::uint64_t n = 0; n < o.frames; ++n) all.push_back({f, n});
+    EXPECT_NO_THROW(pool->fetch_batch(all)) << (driver_first ? "driver" : "context") << " destroyed first";
+  }
+}
+
 // A thread's fetch is reading page 17 (held in flight); an async fetch of it
 // joins that read instead of issuing its own.
 TEST_P(pool_asio_test, AnAsyncFetchJoinsAReadAnotherThreadStarted) {

@@ -31,6 +31,34 @@ namespace pageio::pagecache {
 
 namespace detail {
 
+// A pin taken for an asynchronous fetch's handler. Dropped with the last
+// copy unless release()d to the handler; if it still owned the page's read
+// (read_finished() never called), the read ends as cancelled first, so the
+// fetches waiting for it get ECANCELED and a later fetch reads it afresh.
+class frame_hold {
+ public:
+  frame_hold(buffer_pool* p, frame* f, bool owns_read) noexcept : p_(p), f_(f), owns_read_(owns_read) {}
+  frame_hold(const frame_hold&) = delete;
+  frame_hold& operator=(const frame_hold&) = delete;
+  ~frame_hold() {
+    if (f_ != nullptr) p_->abandon_async_fetch(f_, owns_read_);
+  }
+  frame* read_finished() noexcept {
+    owns_read_ = false;
+    return f_;
+  }
+  frame* release() noexcept {
+    frame* f = f_;
+    f_ = nullptr;
+    return f;
+  }
+
+ private:
+  buffer_pool* p_;
+  frame* f_;
+  bool owns_read_;
+};
+
 struct initiate_fetch {
   buffer_pool* pool;
   asio_driver* driver;
@@ -54,21 +82,26 @@ struct initiate_fetch {
       });
       return;
     }
-    frame* f = r.f;
-    // Hands the handler its page (pinned by begin_fetch) or the read's error.
-    auto deliver = [p, f](handler_t& h) {
-      std::string what;
+    // The pin begin_fetch took for the handler, owned by whatever holds the
+    // handler until it runs: a handler destroyed unrun (its io_context went
+    // away first) drops it, and a read it owned then ends as cancelled, so
+    // no frame stays pinned or loading for ever.
+    auto hold = std::make_shared<frame_hold>(p, r.f, r.k == buffer_pool::begin_result::kind::must_read);
+    // Hands the handler its page or the read's error.
+    auto deliver = [p](handler_t& h, frame_hold& held) {
+      frame* f = held.release();
       if (p->frame_ready(f)) {
         std::move(h)(std::error_code(), p->make_ref(f));
       } else {
+        std::string what;
         const std::error_code ec = p->take_failure(f, &what);
         std::move(h)(ec, page_ref());
       }
     };
     switch (r.k) {
       case buffer_pool::begin_result::kind::ready:
-        boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), p, f]() mutable {
-          std::move(h)(std::error_code(), p->make_ref(f));
+        boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), hold, deliver]() mutable {
+          deliver(h, *hold);
         });
         return;
       case buffer_pool::begin_result::kind::loading: {
@@ -78,8 +111,8 @@ struct initiate_fetch {
         // std::function needs a copyable callable: the handler may be move-only.
         auto shared = std::make_shared<handler_t>(std::forward<Handler>(handler));
         auto work = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
-        p->on_ready(f, [shared, work, deliver]() {
-          boost::asio::post(work, [shared, deliver]() mutable { deliver(*shared); });
+        p->on_ready(r.f, [shared, work, hold, deliver]() {
+          boost::asio::post(work, [shared, hold, deliver]() mutable { deliver(*shared, *hold); });
         });
         return;
       }
@@ -89,20 +122,23 @@ struct initiate_fetch {
         try {
           a.fd = p->fd_of(id.file);
         } catch (const std::exception&) {
-          p->complete_async_read(f, -EBADF);
-          boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), deliver]() mutable { deliver(h); });
+          p->complete_async_read(hold->read_finished(), -EBADF);
+          boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), hold, deliver]() mutable {
+            deliver(h, *hold);
+          });
           return;
         }
         a.offset = id.page * page_size;
-        a.buf = p->frame_data(f);
+        a.buf = p->frame_data(r.f);
         a.length = page_size;
         // The driver counts the read as work on its own executor; the
         // handler's may be another one.
         auto work = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
-        driver->async_io(std::move(a), [h = handler_t(std::forward<Handler>(handler)), p, f, work,
+        driver->async_io(std::move(a), [h = handler_t(std::forward<Handler>(handler)), p, hold, work,
                                         deliver](std::error_code ec, std::size_t n) mutable {
-          p->complete_async_read(f, ec ? -static_cast<std::int64_t>(ec.value()) : static_cast<std::int64_t>(n));
-          boost::asio::dispatch(work, [h = std::move(h), deliver]() mutable { deliver(h); });
+          p->complete_async_read(hold->read_finished(),
+                                 ec ? -static_cast<std::int64_t>(ec.value()) : static_cast<std::int64_t>(n));
+          boost::asio::dispatch(work, [h = std::move(h), hold, deliver]() mutable { deliver(h, *hold); });
         });
         return;
       }

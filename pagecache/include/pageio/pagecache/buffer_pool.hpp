@@ -302,6 +302,9 @@ class buffer_pool {
   page_ref make_ref(detail::frame* f) noexcept { return page_ref(this, f); }
   // The error a failed frame carries, and drops the caller's pin.
   std::error_code take_failure(detail::frame* f, std::string* what) noexcept;
+  // An async fetch's handler was destroyed unrun: drops its pin, and first
+  // ends the read it owned (if `owned_read`) as cancelled.
+  void abandon_async_fetch(detail::frame* f, bool owned_read) noexcept;
   // Runs `fn` (once) when the frame stops loading; at once if it already has.
   void on_ready(detail::frame* f, std::function<void()> fn);
   int fd_of(file_id f) const;
