@@ -4,6 +4,7 @@
 #include <pageio/engine/file.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -300,7 +301,20 @@ void buffer_pool::read_frames(std::vector<frame*>& loads) {
   }
 }
 
+namespace {
+
+void check_page_number(const page_id& id) {
+  if (id.page > max_page) {
+    throw std::out_of_range("pagecache: page " + std::to_string(id.page) + " of file #" + std::to_string(id.file) +
+                            " is past the largest page number, " + std::to_string(max_page) +
+                            " (its byte offset would not fit in a file offset)");
+  }
+}
+
+}  // namespace
+
 page_ref buffer_pool::try_fetch(page_id id) {
+  if (id.page > max_page) return {};
   shard& s = shard_for(id);
   std::lock_guard lock(s.mu);
   auto it = s.table.find(id, frame_hash{}, frame_equal{});
@@ -313,6 +327,7 @@ page_ref buffer_pool::try_fetch(page_id id) {
 }
 
 page_ref buffer_pool::fetch(page_id id) {
+  check_page_number(id);
   bool created = false, ready = false;
   frame* f = lookup_or_insert(id, &created, &ready);
   if (ready) return page_ref(this, f);
@@ -372,6 +387,7 @@ page_ref buffer_pool::fetch(page_id id) {
 }
 
 std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
+  for (const page_id& id : ids) check_page_number(id);  // before anything is published
   std::vector<page_ref> out(ids.size());
   std::vector<frame*> loads;
   std::vector<std::size_t> waiting;
@@ -424,6 +440,7 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
 }
 
 buffer_pool::begin_result buffer_pool::begin_fetch(page_id id) {
+  check_page_number(id);
   bool created = false, ready = false;
   frame* f = lookup_or_insert(id, &created, &ready);
   if (ready) return {begin_result::kind::ready, f};

@@ -337,6 +337,43 @@ TEST_P(pool_errors_test, ABackendThatCannotStartFailsOnlyThatFetch) {
   EXPECT_TRUE(ok->load());
 }
 
+// page * 4096 must not wrap: 2^52 * 4096 is 2^64, which wrapped to offset 0,
+// so the fetch read page 0 and a write-back would have overwritten it.
+TEST_P(pool_errors_test, APageNumberPastTheLargestFileOffsetIsRefused) {
+  write_file(path("data.dat"), 1, 4);
+  buffer_pool pool(quiet(16));
+  const file_id f = pool.add_file(path("data.dat"));
+  for (const std::uint64_t n : {std::uint64_t{1} << 52, (std::uint64_t{1} << 52) + 1, ~std::uint64_t{0},
+                                std::uint64_t{1} << 51}) {
+    EXPECT_THROW(pool.fetch({f, n}), std::out_of_range) << "page " << n;
+    const page_id ids[] = {{f, 1}, {f, n}};
+    EXPECT_THROW(pool.fetch_batch(ids), std::out_of_range) << "page " << n;
+    EXPECT_FALSE(pool.try_fetch({f, n})) << "page " << n;
+  }
+  page_ref p = pool.fetch({f, 1});
+  EXPECT_TRUE(page_holds(p.data(), 1, 1, 0));
+  EXPECT_EQ(pool.stats().dirty, 0u);
+}
+
+// A file id add_file never returned is refused, leaves no frame pinned or
+// loading behind, and the pool goes on working.
+TEST_P(pool_errors_test, AnUnknownFileIdIsRefusedAndLeavesThePoolUsable) {
+  write_file(path("data.dat"), 1, 32);
+  options o = quiet(16);
+  o.pin_wait = 200ms;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("data.dat"));
+  for (int i = 0; i < 40; ++i) {  // more than the frames: a leaked frame would show
+    EXPECT_THROW(pool.fetch({f + 1, static_cast<std::uint64_t>(i)}), std::out_of_range);
+    const page_id ids[] = {{f, 0}, {f + 7, 3}};
+    EXPECT_THROW(pool.fetch_batch(ids), std::out_of_range);
+  }
+  std::vector<page_id> all;
+  for (std::uint64_t n = 0; n < 16; ++n) all.push_back({f, n});
+  std::vector<page_ref> held = pool.fetch_batch(all);  // every frame at once
+  for (std::uint64_t n = 0; n < 16; ++n) EXPECT_TRUE(page_holds(held[n].data(), 1, n, 0)) << n;
+}
+
 PAGECACHE_INSTANTIATE_ON_EVERY_BACKEND(pool_errors_test);
 
 }  // namespace

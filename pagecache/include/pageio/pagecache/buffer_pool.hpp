@@ -46,9 +46,13 @@ inline constexpr std::size_t page_size = 4096;
 using lsn_t = std::uint64_t;
 using file_id = std::uint32_t;
 
+// The largest page number: its last byte is the last one a file offset
+// (off_t) can address. A larger one is refused (std::out_of_range).
+inline constexpr std::uint64_t max_page = (std::uint64_t{1} << 51) - 1;
+
 struct page_id {
   file_id file = 0;
-  std::uint64_t page = 0;  // page number: byte offset / 4096
+  std::uint64_t page = 0;  // page number: byte offset / 4096, at most max_page
   friend bool operator==(const page_id&, const page_id&) = default;
 };
 
@@ -227,9 +231,10 @@ class buffer_pool {
   // ask at once). A page past the end of the file reads as zeros. Throws
   // io_error (and so does every thread that waited for the same read; the
   // page is not left in the pool), pool_exhausted, std::out_of_range for an
-  // unknown file.
+  // unknown file or a page number past max_page.
   page_ref fetch(page_id id);
-  // The page if it is in the pool and ready; empty otherwise. Never reads.
+  // The page if it is in the pool and ready; empty otherwise (a page number
+  // past max_page too). Never reads.
   page_ref try_fetch(page_id id);
   // Several pages: every miss goes to the backend in one submission
   // (adjacent pages of a file merged into one readv). Results in the order
