@@ -1,4 +1,4 @@
-#include <pageio/wal/crc32c.hpp>
+#include <pageio/engine/crc32c.hpp>
 
 #include <boost/crc.hpp>
 
@@ -8,7 +8,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace pageio::wal {
+namespace pageio {
 
 std::uint32_t crc32c_portable(const void* data, std::size_t n, std::uint32_t crc) noexcept {
   // Reflected in and out, initial value and final xor all ones: CRC32C as
@@ -133,4 +133,4 @@ std::uint32_t crc32c(const void* data, std::size_t n, std::uint32_t crc) noexcep
   return hw ? crc32c_hardware(data, n, crc) : crc32c_portable(data, n, crc);
 }
 
-}  // namespace pageio::wal
+}  // namespace pageio
