@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "doublewrite.hpp"
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
@@ -34,7 +35,7 @@ void page_ref::reset() noexcept {
 }
 
 page_id page_ref::id() const noexcept { return f_->id; }
-std::byte* page_ref::data() const noexcept { return f_->data; }
+std::byte* page_ref::data() const noexcept { return f_->data + format::header_size; }
 page_latch& page_ref::latch() const noexcept { return f_->latch; }
 lsn_t page_ref::page_lsn() const noexcept { return f_->lsn.load(std::memory_order_acquire); }
 bool page_ref::dirty() const noexcept { return f_->dirty.load(std::memory_order_acquire); }
@@ -86,6 +87,17 @@ buffer_pool::~buffer_pool() {
   q_->small.clear();
   q_->main.clear();
   q_->dirty.clear();
+  // A clean close: every batch's pages are in place and synced, so nothing
+  // in the double-write areas is to be applied again. (An area whose file
+  // failed, or holds a page whose in-place write failed, is kept.)
+  for (auto& fe : files_) {
+    if (!fe->dw.is_open() || fe->failed || !fe->dw_hold.empty() || fe->dw_batches == 0) continue;
+    try {
+      doublewrite::clear(fe->dw, [this](std::span<io_request> reqs) { run_on_lane(reqs); });
+    } catch (...) {
+      // Harmless: the next open only repairs pages that fail their check.
+    }
+  }
 }
 
 file_id buffer_pool::add_file(const std::filesystem::path& path, bool create) {
@@ -96,12 +108,28 @@ file_id buffer_pool::add_file(const std::filesystem::path& path, bool create) {
   // Whether this open makes the file: its name must then be made durable.
   // (A file created by someone else between the stat and the open costs one
   // directory sync more; nothing is lost.)
-  const bool creating = create && !fs.stat(path).has_value();
+  bool creating = create && !fs.stat(path).has_value();
   e->f = fs.open(path, oo);
+  if (opts_.doublewrite) {
+    // The file's double-write area, beside it: made when missing (the pool
+    // cannot write the file safely without it).
+    const std::filesystem::path dwp = doublewrite::path_for(path);
+    open_options dwo;
+    dwo.create = true;
+    if (!fs.stat(dwp).has_value()) creating = true;
+    e->dw = fs.open(dwp, dwo);
+  }
   if (creating) {
     // The open succeeded, so the directory exists; it is never created here.
     const std::filesystem::path abs = path.is_absolute() ? path : std::filesystem::absolute(path);
     fs.sync_directory(abs.parent_path());
+  }
+  if (opts_.doublewrite) {
+    // After a power cut: pages torn by the batch that was being written go
+    // back to their image in the area, before anything reads them.
+    const doublewrite::recovery r =
+        doublewrite::recover(e->f, e->dw, fs, [this](std::span<io_request> reqs) { run_on_lane(reqs); });
+    c_.pages_repaired.fetch_add(r.repaired.size(), std::memory_order_relaxed);
   }
   e->size_pages = e->f.size() / page_size;
   std::lock_guard lock(files_mu_);
@@ -149,7 +177,7 @@ void buffer_pool::wait_ready(frame* f) {
   if (f->state.load(std::memory_order_acquire) == detail::st_ready) return;
   std::string what;
   const std::error_code ec = take_failure(f, &what);
-  throw io_error(ec, what);
+  throw_failure(ec, what);
 }
 
 std::error_code buffer_pool::take_failure(frame* f, std::string* what) noexcept {
@@ -195,13 +223,34 @@ void buffer_pool::finish_read(frame* f, std::int64_t result, const std::string& 
   for (auto& w : waiters) w();
 }
 
+void buffer_pool::finish_checked_read(frame* f) noexcept {
+  lsn_t lsn = 0;
+  std::uint64_t holds = 0;
+  const format::page_state st = format::check_page(f->data, f->id.page, &lsn, &holds);
+  if (st == format::page_state::valid || st == format::page_state::empty) {
+    f->lsn.store(lsn, std::memory_order_relaxed);
+    finish_read(f, static_cast<std::int64_t>(page_size), {});
+    return;
+  }
+  c_.corrupt_pages.fetch_add(1, std::memory_order_relaxed);
+  std::string what = "pagecache: " + describe_page(f->id) + " " + format::describe(st);
+  if (st == format::page_state::wrong_page) what += " (it says it is page " + std::to_string(holds) + ")";
+  finish_read(f, -EUCLEAN,
+              what + "; it was not handed out. Restore the file from a backup, or rebuild the page from the log");
+}
+
+[[noreturn]] void buffer_pool::throw_failure(std::error_code ec, const std::string& what) {
+  if (ec == std::error_code(EUCLEAN, std::system_category())) throw corruption_error(ec, what);
+  throw io_error(ec, what);
+}
+
 void buffer_pool::complete_async_read(frame* f, std::int64_t result) noexcept {
   if (result >= 0) {
     c_.pages_read.fetch_add(1, std::memory_order_relaxed);
     if (static_cast<std::size_t>(result) < page_size) {
       std::memset(f->data + result, 0, page_size - static_cast<std::size_t>(result));  // past the end: zeros
     }
-    finish_read(f, result, {});
+    finish_checked_read(f);
   } else {
     c_.read_errors.fetch_add(1, std::memory_order_relaxed);
     finish_read(f, result,
@@ -296,7 +345,7 @@ void buffer_pool::read_frames(std::vector<frame*>& loads) {
         const std::size_t have = res > start ? static_cast<std::size_t>(res - start) : 0;
         std::memset(f->data + have, 0, page_size - have);  // past the end of the file: zeros
       }
-      finish_read(f, static_cast<std::int64_t>(page_size), {});
+      finish_checked_read(f);
     }
   }
 }
@@ -381,7 +430,7 @@ page_ref buffer_pool::fetch(page_id id) {
     ref.f_ = nullptr;
     std::string what;
     const std::error_code ec = take_failure(f, &what);
-    throw io_error(ec, what);
+    throw_failure(ec, what);
   }
   return ref;
 }
@@ -465,8 +514,14 @@ pool_stats buffer_pool::stats() const {
   s.evictions = c_.evictions.load(std::memory_order_relaxed);
   s.read_errors = c_.read_errors.load(std::memory_order_relaxed);
   s.write_errors = c_.write_errors.load(std::memory_order_relaxed);
+  s.syncs = c_.syncs.load(std::memory_order_relaxed);
+  s.doublewrite_writes = c_.dw_writes.load(std::memory_order_relaxed);
+  s.doublewrite_pages = c_.dw_pages.load(std::memory_order_relaxed);
+  s.corrupt_pages = c_.corrupt_pages.load(std::memory_order_relaxed);
+  s.pages_repaired = c_.pages_repaired.load(std::memory_order_relaxed);
   std::lock_guard lock(dirty_mu_);
   s.dirty = dirty_count_;
+  for (const file_entry* fe : file_entries()) s.failed_files += fe->failed ? 1 : 0;
   return s;
 }
 

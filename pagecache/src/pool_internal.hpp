@@ -14,6 +14,8 @@
 #include <boost/intrusive/unordered_set.hpp>
 
 #include <deque>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 namespace pageio::pagecache {
@@ -104,6 +106,10 @@ struct alignas(64) buffer_pool::shard {
 struct buffer_pool::queues {
   frame_list free, small, main;
   dirty_list dirty;  // under dirty_mu_, oldest first
+  // First-dirty LSNs of the pages a write-back has copied (so they left the
+  // dirty list) and not yet finished with (under dirty_mu_).
+  std::multiset<lsn_t> writing;
+  lsn_t max_marked = 0;  // the highest LSN mark_dirty was given (under dirty_mu_)
   std::size_t small_target = 0;
   std::uint8_t freq_cap = 3;
   // Ghosts: pages recently dropped from the small FIFO without a second
@@ -121,8 +127,28 @@ struct buffer_pool::file_entry {
   pageio::file f;
   std::atomic<std::uint64_t> size_pages{0};  // pages that exist on disk (read-ahead stops there)
   std::atomic<std::uint64_t> next_sequential{UINT64_MAX};  // a miss here continues a run
-  std::atomic<bool> needs_sync{false};  // written since the last flush_all()'s fdatasync
+  pageio::file dw;  // its double-write area (options::doublewrite)
+
+  // Under dirty_mu_. The oldest first-dirty LSN of the pages written since
+  // the file's last sync began, and of those the sync now running covers
+  // (kept for ever if it fails).
+  std::optional<lsn_t> unsynced, syncing;
+  // fsyncgate: an fdatasync of the file failed. Nothing more is written to
+  // it, and nothing written since its last good sync is reported durable.
+  bool failed = false;
+  std::error_code failed_ec;
+  std::string failed_what;
+
+  // Under write_mu_. Pages whose in-place write failed: until they are
+  // written again, the area must keep their images, so a batch of this
+  // file that leaves one out is not written.
+  std::vector<std::uint64_t> dw_hold;
+  std::uint64_t dw_batches = 0;
 };
+
+inline void lower(std::optional<lsn_t>& slot, lsn_t v) noexcept {
+  if (!slot || v < *slot) slot = v;
+}
 
 
 }  // namespace pageio::pagecache

@@ -1,11 +1,22 @@
-// Write-back: the dirty list, batches written under the WAL rule, the
-// checkpoint and the background cleaner.
+// Write-back: the dirty list and the batches written from it, under the WAL
+// rule, through the double-write area when it is on (doublewrite.hpp).
+//
+// A batch: pin the oldest dirty pages; copy each under its shared latch and
+// take it off the dirty list at that moment (a change after the copy marks
+// it dirty again), its first-dirty LSN moving to `writing` so that
+// oldest_dirty_lsn() still counts it; seal each copy (page_format.hpp); make
+// the log durable up to the batch's highest LSN; with the double-write area,
+// write and sync the images there first; write the pages in place; with the
+// area, sync the data file too (the next batch overwrites the area). A page
+// written but not synced stays counted through its file's `unsynced` until a
+// checkpoint syncs it (checkpoint.cpp).
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
+#include "doublewrite.hpp"
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
@@ -17,6 +28,7 @@ void page_ref::mark_dirty(lsn_t lsn) {
     std::lock_guard lock(p.dirty_mu_);
     lsn_t cur = f_->lsn.load(std::memory_order_relaxed);
     if (lsn > cur) f_->lsn.store(lsn, std::memory_order_release);
+    p.q_->max_marked = std::max(p.q_->max_marked, lsn);
     if (!f_->dirty.load(std::memory_order_relaxed)) {
       f_->rec_lsn = lsn;
       f_->dirty.store(true, std::memory_order_release);
@@ -28,6 +40,45 @@ void page_ref::mark_dirty(lsn_t lsn) {
   }
   if (wake) p.cleaner_cv_.notify_one();
 }
+
+std::vector<buffer_pool::file_entry*> buffer_pool::file_entries() const {
+  std::lock_guard lock(files_mu_);
+  std::vector<file_entry*> v;
+  v.reserve(files_.size());
+  for (const auto& fe : files_) v.push_back(fe.get());
+  return v;
+}
+
+namespace {
+
+struct item {
+  frame* f;
+  lsn_t lsn, rec_lsn;
+  enum { pending, written, synced, failed } outcome = pending;
+};
+
+// Adjacent items of one file whose pages are adjacent: one write.
+struct run {
+  std::size_t first, count;
+};
+
+std::vector<run> runs_of(const std::vector<item>& items, std::size_t from, std::size_t to) {
+  std::vector<run> runs;
+  for (std::size_t i = from; i < to; ++i) {
+    if (!runs.empty()) {
+      run& r = runs.back();
+      const frame* prev = items[r.first + r.count - 1].f;
+      if (prev->id.page + 1 == items[i].f->id.page) {
+        ++r.count;
+        continue;
+      }
+    }
+    runs.push_back({i, 1});
+  }
+  return runs;
+}
+
+}  // namespace
 
 // --- writing back ----------------------------------------------------------
 
@@ -41,15 +92,15 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
   } else if (!wlock.try_lock()) {
     return 0;
   }
-  struct item {
-    frame* f;
-    lsn_t lsn, rec_lsn;
-  };
+  const bool dw = opts_.doublewrite;
+  if (dw) max_pages = std::min(max_pages, doublewrite::max_pages);
+  const std::vector<file_entry*> files = file_entries();
   std::vector<item> items;
   {
     std::lock_guard lock(dirty_mu_);
     for (auto it = q_->dirty.begin(); it != q_->dirty.end() && items.size() < max_pages; ++it) {
       frame* f = &*it;
+      if (files[f->id.file]->failed) continue;  // fsyncgate: never written again
       f->pins.fetch_add(1, std::memory_order_acq_rel);  // dirty pages are never evicted: safe without the shard lock
       items.push_back({f, 0, f->rec_lsn});
     }
@@ -58,9 +109,6 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
   std::sort(items.begin(), items.end(), [](const item& a, const item& b) {
     return a.f->id.file != b.f->id.file ? a.f->id.file < b.f->id.file : a.f->id.page < b.f->id.page;
   });
-  // Snapshot each page under its shared latch (no writer can be changing
-  // it), and mark it clean at that moment: a change after the copy marks it
-  // dirty again.
   void* mem = nullptr;
   if (::posix_memalign(&mem, page_size, items.size() * page_size) != 0) {
     for (auto& it : items) unpin(it.f);
@@ -79,112 +127,282 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
       continue;
     }
     items[kept] = items[i];
-    const std::size_t i_out = kept++;
-    std::memcpy(copy.get() + i_out * page_size, f->data, page_size);
+    item& it = items[kept];
+    std::byte* image = copy.get() + kept * page_size;
+    ++kept;
+    std::memcpy(image, f->data, page_size);
     std::lock_guard lock(dirty_mu_);
-    items[i_out].lsn = f->lsn.load(std::memory_order_acquire);
-    max_lsn = std::max(max_lsn, items[i_out].lsn);
+    it.lsn = f->lsn.load(std::memory_order_acquire);
+    it.rec_lsn = f->rec_lsn;
+    max_lsn = std::max(max_lsn, it.lsn);
     if (f->dirty.load(std::memory_order_relaxed)) {
       q_->dirty.erase(dirty_list::s_iterator_to(*f));
       f->dirty.store(false, std::memory_order_release);
       --dirty_count_;
     }
+    q_->writing.insert(it.rec_lsn);
+    format::seal_page(image, f->id.page, it.lsn);
   }
   items.resize(kept);
   if (items.empty()) return 0;
-  auto redirty = [&](const item& it) {
+
+  // Every item leaves through here: off `writing`, and written (its file
+  // then owes a sync), synced (durable), or failed (dirty again, with its
+  // original first-dirty LSN).
+  auto finish = [&] {
     std::lock_guard lock(dirty_mu_);
-    if (it.f->dirty.load(std::memory_order_relaxed)) {
-      // Changed again meanwhile: its first unwritten change is still this one.
-      it.f->rec_lsn = std::min(it.f->rec_lsn, it.rec_lsn);
-    } else {
-      it.f->rec_lsn = it.rec_lsn;
-      it.f->dirty.store(true, std::memory_order_release);
-      q_->dirty.push_front(*it.f);
-      ++dirty_count_;
+    for (const item& it : items) {
+      q_->writing.erase(q_->writing.find(it.rec_lsn));
+      file_entry& fe = *files[it.f->id.file];
+      if (it.outcome == item::written) {
+        lower(fe.unsynced, it.rec_lsn);
+      } else if (it.outcome != item::synced) {
+        if (it.f->dirty.load(std::memory_order_relaxed)) {
+          it.f->rec_lsn = std::min(it.f->rec_lsn, it.rec_lsn);  // changed again meanwhile
+        } else {
+          it.f->rec_lsn = it.rec_lsn;
+          it.f->dirty.store(true, std::memory_order_release);
+          q_->dirty.push_front(*it.f);
+          ++dirty_count_;
+        }
+      }
     }
   };
+  auto release = [&] {
+    for (const item& it : items) unpin(it.f);
+  };
+
+  // Per file: [begin, end) of items.
+  struct group {
+    file_entry* fe;
+    std::size_t begin, end;
+    bool ok = true;
+  };
+  std::vector<group> groups;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (groups.empty() || files[items[i].f->id.file] != groups.back().fe) groups.push_back({files[items[i].f->id.file], i, i});
+    groups.back().end = i + 1;
+  }
+  std::string first_error;
+  std::error_code first_ec;
+  auto note_error = [&](std::error_code ec, const std::string& what) {
+    if (first_error.empty()) {
+      first_ec = ec;
+      first_error = what;
+    }
+  };
+  auto fail_group = [&](group& g) {
+    g.ok = false;
+    for (std::size_t i = g.begin; i < g.end; ++i) items[i].outcome = item::failed;
+  };
+  if (dw) {
+    // A page whose in-place write failed must stay in the area until it is
+    // written: a batch of its file without it waits.
+    for (group& g : groups) {
+      for (std::uint64_t held : g.fe->dw_hold) {
+        const bool in = std::any_of(items.begin() + static_cast<std::ptrdiff_t>(g.begin),
+                                    items.begin() + static_cast<std::ptrdiff_t>(g.end),
+                                    [&](const item& it) { return it.f->id.page == held; });
+        if (!in) {
+          fail_group(g);
+          break;
+        }
+      }
+    }
+  }
+
   // The WAL rule: the log first.
   try {
     if (opts_.log != nullptr && max_lsn > opts_.log->durable_lsn()) opts_.log->make_durable(max_lsn);
   } catch (...) {
-    for (auto& it : items) {
-      redirty(it);
-      unpin(it.f);
-    }
+    for (item& it : items) it.outcome = item::failed;
+    finish();
+    release();
     throw;
   }
-  // Adjacent pages (adjacent in the copy too) go out as one write.
-  struct run {
-    std::size_t first, count;
-  };
-  std::vector<run> runs;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (!runs.empty()) {
-      run& r = runs.back();
-      const frame* prev = items[r.first + r.count - 1].f;
-      if (prev->id.file == items[i].f->id.file && prev->id.page + 1 == items[i].f->id.page) {
-        ++r.count;
-        continue;
+
+  std::exception_ptr broke;
+  // Runs `reqs` (whose results say what happened); the backend breaking
+  // fails every request it did not finish.
+  auto run_all = [&](std::vector<io_request>& reqs) {
+    if (reqs.empty()) return;
+    try {
+      run_on_lane(reqs);
+    } catch (...) {
+      if (!broke) broke = std::current_exception();
+      for (auto& q : reqs) {
+        if (q.result == 0 && (q.length > 0 || q.op == op_code::fdatasync)) q.result = -EIO;
       }
     }
-    runs.push_back({i, 1});
+  };
+  auto short_of = [](const io_request& q, std::size_t asked) {
+    return q.result >= 0 && static_cast<std::uint64_t>(q.result) < asked;
+  };
+  auto io_ec = [&](const io_request& q, std::size_t asked) {
+    return short_of(q, asked) ? std::error_code(EIO, std::system_category()) : q.error();
+  };
+  auto why = [&](const io_request& q, std::size_t asked) {
+    return short_of(q, asked) ? "short write: " + std::to_string(q.result) + " of " + std::to_string(asked) +
+                                    " bytes written (" + io_ec(q, asked).message() + ")"
+                              : q.error().message();
+  };
+
+  // Double-write area: header and images in one write per file, then a sync of each.
+  std::vector<std::unique_ptr<std::byte, void (*)(void*)>> headers;
+  if (dw) {
+    std::vector<io_request> reqs;
+    std::vector<std::vector<iovec>> iovs;
+    std::vector<group*> who;
+    reqs.reserve(groups.size());
+    iovs.reserve(groups.size());
+    for (group& g : groups) {
+      if (!g.ok) continue;
+      std::vector<std::uint64_t> pages;
+      for (std::size_t i = g.begin; i < g.end; ++i) pages.push_back(items[i].f->id.page);
+      void* h = nullptr;
+      if (::posix_memalign(&h, page_size, page_size) != 0) {
+        fail_group(g);
+        note_error(std::make_error_code(std::errc::not_enough_memory), "pagecache: no memory for a double-write header");
+        continue;
+      }
+      headers.emplace_back(static_cast<std::byte*>(h), &std::free);
+      doublewrite::make_header(headers.back().get(), ++g.fe->dw_batches, pages);
+      iovs.push_back({{headers.back().get(), page_size}, {copy.get() + g.begin * page_size, (g.end - g.begin) * page_size}});
+      reqs.emplace_back();
+      reqs.back().prep_writev(g.fe->dw.fd(), iovs.back().data(), 2, 0);
+      who.push_back(&g);
+    }
+    run_all(reqs);
+    c_.dw_writes.fetch_add(reqs.size(), std::memory_order_relaxed);
+    std::vector<io_request> syncs;
+    std::vector<group*> synced_who;
+    for (std::size_t k = 0; k < reqs.size(); ++k) {
+      group& g = *who[k];
+      const std::size_t asked = (1 + g.end - g.begin) * page_size;
+      if (reqs[k].result < 0 || short_of(reqs[k], asked)) {
+        fail_group(g);
+        c_.write_errors.fetch_add(g.end - g.begin, std::memory_order_relaxed);
+        note_error(io_ec(reqs[k], asked), "pagecache: writing back " + std::to_string(g.end - g.begin) +
+                                              " page(s) from " + describe_page(items[g.begin].f->id) +
+                                              ": writing their images to the double-write area " +
+                                              g.fe->dw.path().string() + ": " + why(reqs[k], asked) +
+                                              " (nothing was written in place; the pages stay dirty and will be "
+                                              "written again)");
+        continue;
+      }
+      c_.dw_pages.fetch_add(g.end - g.begin, std::memory_order_relaxed);
+      syncs.emplace_back();
+      syncs.back().prep_fdatasync(g.fe->dw.fd());
+      synced_who.push_back(&g);
+    }
+    run_all(syncs);
+    c_.syncs.fetch_add(syncs.size(), std::memory_order_relaxed);
+    for (std::size_t k = 0; k < syncs.size(); ++k) {
+      if (syncs[k].result >= 0) continue;
+      group& g = *synced_who[k];
+      fail_group(g);  // nothing in place: the pages stay dirty, and the file fails
+      fail_file(*g.fe, syncs[k].error(), "fdatasync of its double-write area " + g.fe->dw.path().string());
+      note_error(g.fe->failed_ec, g.fe->failed_what);
+    }
+  }
+
+  // In place.
+  std::vector<run> runs;
+  std::vector<group*> run_group;
+  for (group& g : groups) {
+    if (!g.ok) continue;
+    for (const run& r : runs_of(items, g.begin, g.end)) {
+      runs.push_back(r);
+      run_group.push_back(&g);
+    }
   }
   std::vector<io_request> reqs(runs.size());
-  std::exception_ptr broke;
-  try {
-    for (std::size_t k = 0; k < runs.size(); ++k) {
-      const run& r = runs[k];
-      reqs[k].prep_write(fd_of(items[r.first].f->id.file), copy.get() + r.first * page_size, r.count * page_size,
-                         items[r.first].f->id.page * page_size);
-    }
-    run_on_lane(reqs);
-  } catch (...) {
-    broke = std::current_exception();
-    for (auto& q : reqs) {
-      if (q.result == 0 && q.length > 0) q.result = -EIO;
-    }
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    const run& r = runs[k];
+    reqs[k].prep_write(run_group[k]->fe->f.fd(), copy.get() + r.first * page_size, r.count * page_size,
+                       items[r.first].f->id.page * page_size);
   }
+  run_all(reqs);
   c_.writes.fetch_add(reqs.size(), std::memory_order_relaxed);
-  std::string first_error;
-  std::error_code first_ec;
   std::size_t written = 0;
   for (std::size_t k = 0; k < runs.size(); ++k) {
     const run& r = runs[k];
+    group& g = *run_group[k];
     const frame* f0 = items[r.first].f;
-    // A short write (fewer bytes than asked, none included) did not write
-    // the pages: an error like a negative result, never a success.
     const std::size_t asked = r.count * page_size;
-    const bool short_write = reqs[k].result >= 0 && static_cast<std::uint64_t>(reqs[k].result) < asked;
-    if (reqs[k].result < 0 || short_write) {
+    if (reqs[k].result < 0 || short_of(reqs[k], asked)) {
       c_.write_errors.fetch_add(r.count, std::memory_order_relaxed);
-      for (std::size_t j = 0; j < r.count; ++j) redirty(items[r.first + j]);
-      if (first_error.empty()) {
-        first_ec = short_write ? std::error_code(EIO, std::system_category()) : reqs[k].error();
-        const std::string why = short_write ? "short write: " + std::to_string(reqs[k].result) + " of " +
-                                                  std::to_string(asked) + " bytes written (" + first_ec.message() + ")"
-                                            : first_ec.message();
-        first_error = "pagecache: writing back " + std::to_string(r.count) + " page(s) from " + describe_page(f0->id) +
-                      ": " + why + " (the pages stay dirty and will be written again)";
+      g.ok = false;
+      for (std::size_t j = 0; j < r.count; ++j) {
+        items[r.first + j].outcome = item::failed;
+        if (dw) {
+          const std::uint64_t page = items[r.first + j].f->id.page;
+          if (std::find(g.fe->dw_hold.begin(), g.fe->dw_hold.end(), page) == g.fe->dw_hold.end()) {
+            g.fe->dw_hold.push_back(page);
+          }
+        }
       }
+      note_error(io_ec(reqs[k], asked), "pagecache: writing back " + std::to_string(r.count) + " page(s) from " +
+                                            describe_page(f0->id) + ": " + why(reqs[k], asked) +
+                                            " (the pages stay dirty and will be written again)");
       continue;
     }
     written += r.count;
     c_.pages_written.fetch_add(r.count, std::memory_order_relaxed);
-    try {
-      file_entry& fe = const_cast<file_entry&>(file(f0->id.file));
-      const std::uint64_t end = f0->id.page + r.count;
-      std::uint64_t cur = fe.size_pages.load(std::memory_order_relaxed);
-      while (cur < end && !fe.size_pages.compare_exchange_weak(cur, end)) {
-      }
-      fe.needs_sync.store(true, std::memory_order_release);
-    } catch (...) {
+    for (std::size_t j = 0; j < r.count; ++j) items[r.first + j].outcome = item::written;
+    const std::uint64_t end = f0->id.page + r.count;
+    std::uint64_t cur = g.fe->size_pages.load(std::memory_order_relaxed);
+    while (cur < end && !g.fe->size_pages.compare_exchange_weak(cur, end)) {
     }
   }
-  for (auto& it : items) unpin(it.f);
+
+  if (dw) {
+    // The area is overwritten by the next batch: what this one wrote in place
+    // must be durable first. A failed sync fails the file (fsyncgate).
+    std::vector<io_request> syncs;
+    std::vector<group*> who;
+    for (group& g : groups) {
+      const bool any = std::any_of(items.begin() + static_cast<std::ptrdiff_t>(g.begin),
+                                   items.begin() + static_cast<std::ptrdiff_t>(g.end),
+                                   [](const item& it) { return it.outcome == item::written; });
+      if (!any) continue;
+      syncs.emplace_back();
+      syncs.back().prep_fdatasync(g.fe->f.fd());
+      who.push_back(&g);
+    }
+    run_all(syncs);
+    c_.syncs.fetch_add(syncs.size(), std::memory_order_relaxed);
+    for (std::size_t k = 0; k < syncs.size(); ++k) {
+      group& g = *who[k];
+      if (syncs[k].result >= 0) {
+        for (std::size_t i = g.begin; i < g.end; ++i) {
+          if (items[i].outcome == item::written) items[i].outcome = item::synced;
+        }
+        if (g.ok) g.fe->dw_hold.clear();  // every page of the batch is in place, held ones included
+        continue;
+      }
+      // The written items stay `written`: their LSNs go to the file's
+      // unsynced set, which a failed file keeps for ever.
+      fail_file(*g.fe, syncs[k].error(), "fdatasync after writing back");
+      note_error(g.fe->failed_ec, g.fe->failed_what);
+    }
+  }
+  finish();
+  release();
   if (broke) std::rethrow_exception(broke);
   if (!first_error.empty()) throw io_error(first_ec, first_error);
   return written;
+}
+
+void buffer_pool::fail_file(file_entry& fe, std::error_code ec, const std::string& what) {
+  std::lock_guard lock(dirty_mu_);
+  if (fe.failed) return;
+  fe.failed = true;
+  fe.failed_ec = ec;
+  fe.failed_what = "pagecache: " + fe.f.path().string() + ": " + what + " failed (" + ec.message() +
+                   "). Pages written to it since its last good sync may be lost, so the pool writes no more to it "
+                   "and keeps the log from their first change on (fsyncgate: a failed sync is never retried into "
+                   "success): close the pool and recover from the log";
 }
 
 std::size_t buffer_pool::clean(std::size_t max_pages) {
@@ -196,82 +414,5 @@ std::size_t buffer_pool::clean(std::size_t max_pages) {
   }
   return total;
 }
-
-void buffer_pool::flush_all() {
-  std::size_t target;
-  {
-    std::lock_guard lock(dirty_mu_);
-    target = dirty_count_;
-  }
-  std::size_t written = 0;
-  // Pages dirty when the checkpoint began are written (and pages dirtied
-  // meanwhile, until there are none or as many again were written).
-  while (written < 2 * target + opts_.write_batch) {
-    const std::size_t n = write_back(opts_.write_batch, true);
-    if (n == 0) break;
-    written += n;
-  }
-  // Every file written since the last checkpoint, by whichever path.
-  std::vector<file_entry*> to_sync;
-  {
-    std::lock_guard lock(files_mu_);
-    for (auto& fe : files_) {
-      if (fe->needs_sync.exchange(false, std::memory_order_acq_rel)) to_sync.push_back(fe.get());
-    }
-  }
-  if (to_sync.empty()) return;
-  std::vector<io_request> reqs(to_sync.size());
-  for (std::size_t i = 0; i < to_sync.size(); ++i) reqs[i].prep_fdatasync(to_sync[i]->f.fd());
-  auto unsynced = [&] {
-    for (auto* fe : to_sync) fe->needs_sync.store(true, std::memory_order_release);
-  };
-  try {
-    run_on_lane(reqs);
-  } catch (...) {
-    unsynced();
-    throw;
-  }
-  for (std::size_t i = 0; i < reqs.size(); ++i) {
-    if (reqs[i].result < 0) {
-      unsynced();
-      throw io_error(reqs[i].error(), "pagecache: fdatasync of " + to_sync[i]->f.path().string() +
-                                          " after writing back: " + reqs[i].error().message() +
-                                          " (the written pages may not be durable; do not trust this checkpoint)");
-    }
-  }
-}
-
-std::optional<lsn_t> buffer_pool::oldest_dirty_lsn() const {
-  std::lock_guard lock(dirty_mu_);
-  if (q_->dirty.empty()) return std::nullopt;
-  lsn_t m = UINT64_MAX;
-  for (const frame& f : q_->dirty) m = std::min(m, f.rec_lsn);
-  return m;
-}
-
-void buffer_pool::cleaner_main() {
-  const double high = opts_.cleaner_dirty_fraction * static_cast<double>(nframes_);
-  std::unique_lock lock(dirty_mu_);
-  for (;;) {
-    cleaner_cv_.wait_for(lock, std::chrono::milliseconds(50),
-                         [&] { return stop_cleaner_ || static_cast<double>(dirty_count_) > high; });
-    if (stop_cleaner_) return;
-    while (!stop_cleaner_ && static_cast<double>(dirty_count_) > high / 2) {
-      lock.unlock();
-      bool failed = false;
-      try {
-        if (write_back(opts_.write_batch, false) == 0) failed = true;
-      } catch (...) {
-        failed = true;  // counted in the statistics; the pages stay dirty
-      }
-      lock.lock();
-      if (failed) {
-        cleaner_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_cleaner_; });
-        break;
-      }
-    }
-  }
-}
-
 
 }  // namespace pageio::pagecache

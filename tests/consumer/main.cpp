@@ -7,6 +7,7 @@
 #include <pageio/pagecache/buffer_pool.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -40,17 +41,30 @@ int main(int argc, char** argv) {
     backend->submit(r);
     backend->drain();
     std::string via_pool;
+    const std::filesystem::path pool_path = std::filesystem::path(argv[1]) / "consumer-pool.dat";
+    const std::string page_text = content.substr(4096, pageio::pagecache::usable_size);
     if (opts.direct) {
-      // The same page again through the installed buffer pool.
+      // A page written through the installed buffer pool, and read back by another.
       pageio::pagecache::options po;
       po.frames = 8;
+      {
+        pageio::pagecache::buffer_pool pool(po);
+        const auto id = pool.add_file(pool_path);
+        auto page = pool.fetch({id, 1});
+        std::memcpy(page.data(), page_text.data(), page_text.size());
+        page.mark_dirty(0);
+        page.reset();
+        pool.flush_all();
+      }
       pageio::pagecache::buffer_pool pool(po);
-      const auto id = pool.add_file(path, false);
+      const auto id = pool.add_file(pool_path, false);
       const auto page = pool.fetch({id, 1});
-      via_pool.assign(reinterpret_cast<const char*>(page.data()), pageio::pagecache::page_size);
+      via_pool.assign(reinterpret_cast<const char*>(page.data()), pageio::pagecache::usable_size);
     }
     std::filesystem::remove(path);
-    if (!via_pool.empty() && via_pool != content.substr(4096, 4096)) {
+    std::filesystem::remove(pool_path);
+    std::filesystem::remove(std::filesystem::path(pool_path.string() + ".dwb"));
+    if (!via_pool.empty() && via_pool != page_text) {
       std::fprintf(stderr, "consumer: page 1 through the buffer pool differs from the file\n");
       return 1;
     }

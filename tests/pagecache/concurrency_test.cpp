@@ -83,7 +83,7 @@ void pool_concurrency_test::run_model(eviction_policy policy) {
       const page_id id = p.id();
       const std::uint64_t v = version[slot(id)].load();
       if (id.file == fb && v == 0) {
-        return all_zero(p.data(), page_size) << " (page " << id.page << " of b.dat, never written)";
+        return all_zero(p.data(), usable_size) << " (page " << id.page << " of b.dat, never written)";
       }
       return page_holds(p.data(), id.file == fa ? tag_a : tag_b, id.page, v);
     };
@@ -182,7 +182,7 @@ void pool_concurrency_test::run_model(eviction_policy policy) {
   std::uint64_t changed = 0;
   for (std::uint64_t p = 0; p < pages_a; ++p) {
     changed += version[p].load() > 0 ? 1 : 0;
-    ASSERT_TRUE(page_holds(a.data() + p * page_size, tag_a, p, version[p].load())) << "a.dat on disk";
+    ASSERT_TRUE(page_holds(on_disk(a, p), tag_a, p, version[p].load())) << "a.dat on disk";
   }
   ASSERT_EQ(b.size() % page_size, 0u);
   for (std::uint64_t p = 0; p < pages_b; ++p) {
@@ -195,7 +195,7 @@ void pool_concurrency_test::run_model(eviction_policy policy) {
       continue;
     }
     ASSERT_GE(b.size(), (p + 1) * page_size) << "page " << p << " of b.dat was changed but never written";
-    ASSERT_TRUE(page_holds(b.data() + p * page_size, tag_b, p, v)) << "b.dat on disk";
+    ASSERT_TRUE(page_holds(on_disk(b, p), tag_b, p, v)) << "b.dat on disk";
   }
 
   // The statistics agree with what was done.

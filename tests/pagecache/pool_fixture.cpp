@@ -24,7 +24,7 @@ std::uint64_t body_seed(std::uint32_t file_tag, std::uint64_t page, std::uint64_
 
 void fill_body(std::byte* p, std::uint32_t file_tag, std::uint64_t page, std::uint64_t version) {
   std::uint64_t x = body_seed(file_tag, page, version);
-  for (std::size_t i = sizeof(page_stamp); i < page_size; i += 8) {
+  for (std::size_t i = sizeof(page_stamp); i + 8 <= usable_size; i += 8) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -62,9 +62,9 @@ page_stamp read_stamp(const std::byte* p) {
                                          << file_tag << "), found magic " << std::hex << s.magic << std::dec
                                          << " page " << s.page << " version " << s.version;
   }
-  alignas(8) std::byte want[page_size];
+  alignas(8) std::byte want[usable_size];
   fill_body(want, file_tag, page, version);
-  for (std::size_t i = sizeof(page_stamp); i < page_size; ++i) {
+  for (std::size_t i = sizeof(page_stamp); i < usable_size; ++i) {
     if (p[i] != want[i]) {
       return ::testing::AssertionFailure() << "page " << page << " version " << version
                                            << " has the right header but differs at byte " << i << " (torn?)";
@@ -88,7 +88,8 @@ void write_file(const std::filesystem::path& path, std::uint32_t file_tag, std::
   if (fd < 0) throw_errno("open " + path.string());
   std::vector<std::byte> buf(page_size);
   for (std::uint64_t p = 0; p < pages; ++p) {
-    stamp_page(buf.data(), file_tag, p, version);
+    stamp_page(buf.data() + format::header_size, file_tag, p, version);
+    format::seal_page(buf.data(), p, 0);
     if (::pwrite(fd, buf.data(), page_size, static_cast<off_t>(p * page_size)) != static_cast<ssize_t>(page_size)) {
       const int e = errno;
       ::close(fd);
@@ -103,6 +104,10 @@ void write_file(const std::filesystem::path& path, std::uint32_t file_tag, std::
     throw_errno("fsync " + path.string());
   }
   ::close(fd);
+}
+
+const std::byte* on_disk(const std::vector<std::byte>& file, std::uint64_t page) {
+  return file.data() + page * page_size + format::header_size;
 }
 
 std::vector<std::byte> read_whole_file(const std::filesystem::path& path) {

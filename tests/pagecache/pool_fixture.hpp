@@ -31,7 +31,8 @@ using pageio::test::io_record;
 using pageio::test::probe_backend;
 using pageio::test::test_dir;
 
-// The first 32 bytes of every page a test writes; the rest of the page is a
+// The first 32 bytes of the caller's part of every page a test writes (after
+// the pool's header, page_format.hpp); the rest of that part is a
 // pattern chosen by (file tag, page, version), so a page from the wrong place,
 // a stale version and a torn page each show.
 struct page_stamp {
@@ -42,7 +43,8 @@ struct page_stamp {
 };
 inline constexpr std::uint64_t stamp_magic = 0x3154534554434750ULL;  // "PGCTEST1"
 
-// Writes version `version` of page `page` into the page_size bytes at `p`.
+// Writes version `version` of page `page` into the usable_size bytes at `p`
+// (a page_ref's data()).
 void stamp_page(std::byte* p, std::uint32_t file_tag, std::uint64_t page, std::uint64_t version, lsn_t lsn = 0);
 page_stamp read_stamp(const std::byte* p);
 // Success when `p` holds exactly stamp_page(file_tag, page, version, *) (the LSN is not compared).
@@ -50,10 +52,12 @@ page_stamp read_stamp(const std::byte* p);
                                       std::uint64_t version);
 ::testing::AssertionResult all_zero(const std::byte* p, std::size_t n);
 
-// Creates `path` with pages [0, pages) at `version` (buffered writes, then
-// fsync): a file a pool then opens.
+// Creates `path` with pages [0, pages) at `version`, sealed as the pool seals
+// them with LSN 0 (buffered writes, then fsync): a file a pool then opens.
 void write_file(const std::filesystem::path& path, std::uint32_t file_tag, std::uint64_t pages,
                 std::uint64_t version = 0);
+// The caller's part of page `page` in a file read by read_whole_file.
+const std::byte* on_disk(const std::vector<std::byte>& file, std::uint64_t page);
 // The whole file, read with plain buffered reads.
 std::vector<std::byte> read_whole_file(const std::filesystem::path& path);
 

@@ -7,6 +7,7 @@
 #include "result.hpp"
 #include "rng.hpp"
 #include "size_parse.hpp"
+#include "pool_file.hpp"
 #include "test_file.hpp"
 
 #include <pageio/engine/asio.hpp>
@@ -146,8 +147,10 @@ struct alignas(64) worker_state {
 
 constexpr unsigned sample_mask = 31;  // latency of 1 lookup in 32
 
-// The byte each lookup reads (varies with the page so it is not always the same cache line offset).
-std::size_t byte_of(std::uint64_t page) noexcept { return static_cast<std::size_t>((page * 67) & (pc::page_size - 1)); }
+// The byte each lookup reads (varies with the page so it is not always the
+// same cache line offset), within the caller's part of the page.
+std::size_t byte_of(std::uint64_t page) noexcept { return static_cast<std::size_t>((page * 67) & 2047); }
+static_assert(2048 <= pc::usable_size);
 
 // Closes a plain fd.
 struct fd_closer {
@@ -191,16 +194,17 @@ void measure_hit_cost(pc::buffer_pool& pool, pc::file_id fid, const cache_params
   r.hit_pages = pages.size();
 
   // The same file through the OS page cache.
-  fd_closer buffered{::open(p.file.c_str(), O_RDONLY | O_CLOEXEC)};
+  const std::string file = pool.file_path(fid);
+  fd_closer buffered{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
   if (buffered.fd < 0) {
-    throw std::system_error(errno, std::system_category(), "opening " + p.file.string() + " without O_DIRECT");
+    throw std::system_error(errno, std::system_category(), "opening " + file + " without O_DIRECT");
   }
   alignas(4096) static thread_local std::byte buf[pc::page_size];
   auto pread_page = [&](std::uint64_t pg) {
     const ssize_t n = ::pread(buffered.fd, buf, pc::page_size, static_cast<off_t>(pg * pc::page_size));
     if (n != static_cast<ssize_t>(pc::page_size)) {
       throw std::system_error(n < 0 ? errno : EIO, std::system_category(),
-                              fmt::format("buffered pread of page {} of {}", pg, p.file.string()));
+                              fmt::format("buffered pread of page {} of {}", pg, file));
     }
   };
   // Every page the pool holds must be what the file holds (warms the OS cache too).
@@ -208,13 +212,15 @@ void measure_hit_cost(pc::buffer_pool& pool, pc::file_id fid, const cache_params
     pread_page(pg);
     pc::page_ref ref = pool.fetch({fid, pg});
     std::shared_lock latch(ref.latch());
-    if (std::memcmp(ref.data(), buf, pc::page_size) != 0) {
+    const std::byte* want = buf + pc::format::header_size;  // the caller's part of the page
+    if (std::memcmp(ref.data(), want, pc::usable_size) != 0) {
       std::size_t at = 0;
-      while (at < pc::page_size && ref.data()[at] == buf[at]) ++at;
+      while (at < pc::usable_size && ref.data()[at] == want[at]) ++at;
       throw std::runtime_error(fmt::format(
           "pagecache returned wrong data: page {} of {} differs from a buffered pread at byte {} (pool {:#04x}, "
           "file {:#04x})",
-          pg, p.file.string(), at, std::to_integer<unsigned>(ref.data()[at]), std::to_integer<unsigned>(buf[at])));
+          pg, file, pc::format::header_size + at, std::to_integer<unsigned>(ref.data()[at]),
+          std::to_integer<unsigned>(want[at])));
     }
   }
   r.verified_pages = pages.size();
@@ -318,7 +324,8 @@ cache_result run_cache_bench(const cache_params& p) {
     if (e.code() == std::errc::invalid_argument) throw usage_error(e.what());
     throw;
   }
-  prepare_test_file(p.file, p.size_bytes);
+  const std::filesystem::path pool_file = pool_file_for(p.file);
+  prepare_pool_file(pool_file, p.size_bytes);
 
   pc::options o;
   o.frames = frames;
@@ -327,7 +334,7 @@ cache_result run_cache_bench(const cache_params& p) {
   o.readahead_pages = p.readahead_pages;
   o.queue_depth = 64;
   pc::buffer_pool pool(o);
-  const pc::file_id fid = pool.add_file(p.file, false);
+  const pc::file_id fid = pool.add_file(pool_file, false);
   const page_dist dist(npages, p.dist == "zipf", p.zipf_theta, p.seed);
 
   std::atomic<bool> measuring{false}, stop{false};
@@ -376,7 +383,7 @@ cache_result run_cache_bench(const cache_params& p) {
           auto [ec, ref] = co_await pc::async_fetch(pool, drv, id, asio::as_tuple(asio::use_awaitable));
           if (ec) {
             if (st.error.empty()) {
-              st.error = fmt::format("async_fetch of page {} of {}: {}", id.page, p.file.string(), ec.message());
+              st.error = fmt::format("async_fetch of page {} of {}: {}", id.page, pool.file_path(fid), ec.message());
             }
             stop = true;
             break;
@@ -449,7 +456,7 @@ cache_result run_cache_bench(const cache_params& p) {
   r.frames = pool.frames();
   r.size_bytes = npages * pc::page_size;
   r.readahead = p.readahead_pages;
-  r.file = p.file.string();
+  r.file = pool_file.string();
   r.seconds = static_cast<double>(t1 - t0) / 1e9;
   latency_histogram all;
   for (const auto& st : states) {

@@ -22,6 +22,7 @@
 #include <pageio/engine/backend.hpp>
 #include <pageio/engine/durable_log.hpp>
 #include <pageio/engine/file_system.hpp>
+#include <pageio/pagecache/page_format.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -42,8 +43,9 @@
 
 namespace pageio::pagecache {
 
-inline constexpr std::size_t page_size = 4096;
-using lsn_t = std::uint64_t;
+// The bytes of each page the caller owns (page_ref::data()); the pool owns
+// the rest, a 32-byte header with the page's LSN and checksum (page_format.hpp).
+inline constexpr std::size_t usable_size = format::usable_size;
 using file_id = std::uint32_t;
 
 // The largest page number: its last byte is the last one a file offset
@@ -89,6 +91,13 @@ struct options {
   // written by flush_all(), clean(), or an eviction that finds only dirty
   // pages).
   double cleaner_dirty_fraction = 0.25;
+  // Torn-write protection (docs/pagecache.md): each write-back batch goes
+  // first to the file's double-write area, `<data file>.dwb` (created beside
+  // it by add_file), and is synced there before the pages are written in
+  // place; opening the file repairs torn pages from it. Turn it off only on
+  // a device that writes 4 KiB atomically with O_DIRECT, or when the caller
+  // logs full page images itself.
+  bool doublewrite = true;
   // Where add_file opens (and creates) data files: a crash_file_system or
   // fault_file_system in tests. Empty: posix_file_system().
   std::shared_ptr<file_system> fs;
@@ -98,6 +107,15 @@ struct options {
 class io_error : public std::system_error {
  public:
   io_error(std::error_code ec, const std::string& what) : std::system_error(ec, what) {}
+};
+
+// A page read from disk did not check (page_format.hpp): torn, damaged,
+// misplaced, or not a data page. The message names the file, the page, its
+// byte offset and what was wrong. code() is EUCLEAN ("structure needs
+// cleaning", as ext4 and XFS report a metadata checksum failure).
+class corruption_error : public io_error {
+ public:
+  using io_error::io_error;
 };
 
 // Every frame stayed pinned for options::pin_wait.
@@ -177,12 +195,17 @@ class page_ref {
 
   explicit operator bool() const noexcept { return f_ != nullptr; }
   page_id id() const noexcept;
-  std::byte* data() const noexcept;  // page_size bytes, 4096-aligned
+  // The caller's usable_size (4064) bytes of the page, after the pool's
+  // header; 32-byte aligned. A page never written reads as zeros.
+  std::byte* data() const noexcept;
   page_latch& latch() const noexcept;
   // With the latch held exclusively: the page now reflects the log record at
   // `lsn` (0 when no log is used). It is written back only once the log is
   // durable up to the highest LSN it was marked with.
   void mark_dirty(lsn_t lsn);
+  // The last log record the page reflects: the highest LSN it was marked
+  // with, or the LSN its header carried when it was read from disk (0 for a
+  // page never written). Redo skips records at or below it.
   lsn_t page_lsn() const noexcept;
   bool dirty() const noexcept;
   // Unpins now.
@@ -202,11 +225,16 @@ struct pool_stats {
   std::uint64_t reads = 0;           // read requests sent (a readv of several pages counts once)
   std::uint64_t pages_read = 0;      // pages those brought in, read-ahead included
   std::uint64_t readahead_pages = 0; // pages read ahead of a sequential run
-  std::uint64_t writes = 0;          // write requests sent
-  std::uint64_t pages_written = 0;
+  std::uint64_t writes = 0;          // write requests sent to data files
+  std::uint64_t pages_written = 0;   // pages written in place
+  std::uint64_t doublewrite_writes = 0, doublewrite_pages = 0;  // to double-write areas (options::doublewrite)
   std::uint64_t evictions = 0;
   std::uint64_t read_errors = 0, write_errors = 0;
   std::size_t dirty = 0;             // dirty pages now
+  std::uint64_t syncs = 0;           // fdatasyncs of data files and double-write areas
+  std::uint64_t failed_files = 0;    // files whose fdatasync failed (fsyncgate): no longer written
+  std::uint64_t corrupt_pages = 0;   // reads that found a page failing its check
+  std::uint64_t pages_repaired = 0;  // torn pages add_file repaired from a double-write area
 };
 
 class buffer_pool {
@@ -247,13 +275,27 @@ class buffer_pool {
   // already running elsewhere, is left for later. A failed write leaves its
   // page dirty; io_error is thrown once the batch is done.
   std::size_t clean(std::size_t max_pages);
-  // A checkpoint: writes every dirty page (waiting for latches; do not hold
-  // one while calling it) and fdatasyncs every file written since the last
-  // checkpoint, by whichever path. Throws io_error if a write or a sync
-  // failed: the checkpoint did not happen.
+  // A checkpoint: writes every page dirty when it began (waiting for
+  // latches; do not hold one while calling it), fdatasyncs every file
+  // written since its last good sync, by whichever path, and returns the LSN
+  // before which the log may be truncated: every change marked dirty before
+  // the call began is durable in the data files, and so is every change
+  // below the returned LSN. Correct while other threads, the cleaner and
+  // evictions keep writing pages. The rule it relies on (docs/pagecache.md):
+  // a caller marks a page dirty with a record's LSN before a checkpoint can
+  // begin after that record was appended (hold the page's latch, or a lock
+  // the checkpointer takes, from the append to mark_dirty).
+  // Throws io_error if a write or a sync failed, or a file failed earlier
+  // (see oldest_dirty_lsn()): the checkpoint did not happen.
+  lsn_t checkpoint();
+  // checkpoint(), without the LSN.
   void flush_all();
-  // The smallest LSN with which a page now dirty was first marked: the log
-  // must be kept from there (no dirty page: empty).
+  // The smallest first-dirty LSN of a page whose change is not yet durable:
+  // dirty, being written, or written but not yet fdatasync'ed; or of a file
+  // whose fdatasync failed (fsyncgate: such a file stays failed, its pages
+  // are never reported durable, and the pool writes no more to it; close
+  // the pool and recover from the log). The log must be kept from there.
+  // Empty when every change is durable.
   std::optional<lsn_t> oldest_dirty_lsn() const;
 
   pool_stats stats() const;
@@ -289,8 +331,18 @@ class buffer_pool {
   detail::frame* lookup_or_insert(const page_id& id, bool* created, bool* ready);
   void wait_ready(detail::frame* f);  // throws the frame's error
   void finish_read(detail::frame* f, std::int64_t result, const std::string& what) noexcept;
+  // A read of the whole page arrived: checks it (page_format.hpp), then
+  // finishes the read as ready or as corrupt.
+  void finish_checked_read(detail::frame* f) noexcept;
+  [[noreturn]] static void throw_failure(std::error_code ec, const std::string& what);
   void read_frames(std::vector<detail::frame*>& loads);  // on a borrowed lane; publishes each
   std::size_t write_back(std::size_t max_pages, bool may_block);
+  // fdatasyncs every file with writes not yet synced; throws for a file that
+  // failed now or before.
+  void sync_files();
+  // fsyncgate: the file's sync failed; it stays failed (takes dirty_mu_).
+  void fail_file(file_entry& fe, std::error_code ec, const std::string& what);
+  std::optional<lsn_t> oldest_unsynced_locked() const;  // dirty_mu_ held
   lane* borrow_lane();
   void return_lane(lane* l) noexcept;
   // Sends `reqs` as one submission on a borrowed lane and waits for all of
@@ -345,9 +397,12 @@ class buffer_pool {
 
   struct counters {
     std::atomic<std::uint64_t> reads{0}, pages_read{0}, readahead{0}, writes{0},
-        pages_written{0}, evictions{0}, read_errors{0}, write_errors{0};
+        pages_written{0}, evictions{0}, read_errors{0}, write_errors{0}, syncs{0}, corrupt_pages{0},
+        pages_repaired{0}, dw_writes{0}, dw_pages{0};
   };
   mutable counters c_;
+  std::mutex sync_mu_;  // one round of data-file syncs at a time (write_mu_ before it)
+  std::vector<file_entry*> file_entries() const;
 };
 
 struct buffer_pool::begin_result {

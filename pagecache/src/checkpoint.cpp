@@ -1,0 +1,140 @@
+// The checkpoint, the syncs of data files, what the log must keep, and the
+// background cleaner.
+//
+// What the log must keep (oldest_dirty_lsn()) is the oldest first-dirty LSN
+// of any change not yet durable, wherever it is: on the dirty list, copied by
+// a write-back that has not finished (`writing`), written to a file not yet
+// synced (`unsynced`), covered by a sync still running (`syncing`), or
+// written to a file whose sync failed (which keeps it for ever: fsyncgate).
+// A page moves between these under dirty_mu_, never through a gap.
+
+#include <algorithm>
+
+#include "pool_internal.hpp"
+
+namespace pageio::pagecache {
+
+std::optional<lsn_t> buffer_pool::oldest_unsynced_locked() const {
+  std::optional<lsn_t> m;
+  for (const frame& f : q_->dirty) lower(m, f.rec_lsn);
+  if (!q_->writing.empty()) lower(m, *q_->writing.begin());
+  std::lock_guard lock(files_mu_);
+  for (const auto& fe : files_) {
+    if (fe->unsynced) lower(m, *fe->unsynced);
+    if (fe->syncing) lower(m, *fe->syncing);
+  }
+  return m;
+}
+
+std::optional<lsn_t> buffer_pool::oldest_dirty_lsn() const {
+  std::lock_guard lock(dirty_mu_);
+  return oldest_unsynced_locked();
+}
+
+void buffer_pool::sync_files() {
+  std::lock_guard serial(sync_mu_);
+  const std::vector<file_entry*> files = file_entries();
+  std::vector<file_entry*> to_sync;
+  const file_entry* failed = nullptr;
+  {
+    std::lock_guard lock(dirty_mu_);
+    for (file_entry* fe : files) {
+      if (fe->failed) {
+        if (failed == nullptr) failed = fe;
+        continue;
+      }
+      if (!fe->unsynced) continue;
+      lower(fe->syncing, *fe->unsynced);
+      fe->unsynced.reset();
+      to_sync.push_back(fe);
+    }
+  }
+  if (!to_sync.empty()) {
+    std::vector<io_request> reqs(to_sync.size());
+    for (std::size_t i = 0; i < to_sync.size(); ++i) reqs[i].prep_fdatasync(to_sync[i]->f.fd());
+    std::exception_ptr broke;
+    try {
+      run_on_lane(reqs);
+    } catch (...) {
+      broke = std::current_exception();
+      for (auto& q : reqs) {
+        if (q.result == 0) q.result = -EIO;
+      }
+    }
+    c_.syncs.fetch_add(reqs.size(), std::memory_order_relaxed);
+    std::vector<std::pair<file_entry*, std::error_code>> failed_now;
+    {
+    std::lock_guard lock(dirty_mu_);
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+      file_entry& fe = *to_sync[i];
+      if (reqs[i].result >= 0) {
+        fe.syncing.reset();
+        continue;
+      }
+      // Never retried into success: `syncing` stays, the file stays failed.
+      failed_now.push_back({&fe, reqs[i].error()});
+      if (failed == nullptr) failed = &fe;
+    }
+    }
+    for (auto& [fe, ec] : failed_now) fail_file(*fe, ec, "fdatasync");
+    if (broke && failed == nullptr) std::rethrow_exception(broke);
+  }
+  if (failed != nullptr) {
+    std::lock_guard lock(dirty_mu_);
+    throw io_error(failed->failed_ec, failed->failed_what);
+  }
+}
+
+lsn_t buffer_pool::checkpoint() {
+  std::size_t target;
+  lsn_t bound;
+  {
+    std::lock_guard lock(dirty_mu_);
+    target = dirty_count_;
+    // Every change marked before now is below this; every record appended
+    // after now is at or above it (the caller's rule: mark before a
+    // checkpoint can begin).
+    bound = q_->max_marked + 1;
+  }
+  std::size_t written = 0;
+  // Pages dirty when the checkpoint began are written (and pages dirtied
+  // meanwhile, until there are none or as many again were written).
+  while (written < 2 * target + opts_.write_batch) {
+    const std::size_t n = write_back(opts_.write_batch, true);
+    if (n == 0) break;
+    written += n;
+  }
+  // Every file written since its last sync, by whichever path.
+  sync_files();
+  std::lock_guard lock(dirty_mu_);
+  const std::optional<lsn_t> oldest = oldest_unsynced_locked();
+  return oldest ? std::min(*oldest, bound) : bound;
+}
+
+void buffer_pool::flush_all() { (void)checkpoint(); }
+
+void buffer_pool::cleaner_main() {
+  const double high = opts_.cleaner_dirty_fraction * static_cast<double>(nframes_);
+  std::unique_lock lock(dirty_mu_);
+  for (;;) {
+    cleaner_cv_.wait_for(lock, std::chrono::milliseconds(50),
+                         [&] { return stop_cleaner_ || static_cast<double>(dirty_count_) > high; });
+    if (stop_cleaner_) return;
+    while (!stop_cleaner_ && static_cast<double>(dirty_count_) > high / 2) {
+      lock.unlock();
+      bool failed = false;
+      try {
+        if (write_back(opts_.write_batch, false) == 0) failed = true;
+      } catch (...) {
+        failed = true;  // counted in the statistics; the pages stay dirty
+      }
+      lock.lock();
+      if (failed) {
+        cleaner_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_cleaner_; });
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace pageio::pagecache

@@ -1,0 +1,125 @@
+// The double-write area: its header, and the repair of torn pages when a
+// data file is opened (doublewrite.hpp).
+
+#include "doublewrite.hpp"
+
+#include <pageio/engine/crc32c.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <system_error>
+
+namespace pageio::pagecache::doublewrite {
+
+namespace {
+
+struct aligned_pages {
+  explicit aligned_pages(std::size_t n) {
+    void* mem = nullptr;
+    if (::posix_memalign(&mem, page_size, n * page_size) != 0) throw std::bad_alloc();
+    p.reset(static_cast<std::byte*>(mem));
+    std::memset(mem, 0, n * page_size);
+  }
+  std::byte* get() const noexcept { return p.get(); }
+  std::unique_ptr<std::byte, decltype(&std::free)> p{nullptr, &std::free};
+};
+
+std::uint32_t header_crc(const std::byte* h) noexcept { return crc32c(h + 8, page_size - 8); }
+
+template <typename T>
+T load(const std::byte* p) noexcept {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T>
+void store(std::byte* p, T v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+
+void check(const io_request& r, std::size_t want, const std::string& what) {
+  if (r.result < 0) throw std::system_error(r.error(), what);
+  if (static_cast<std::size_t>(r.result) != want) {
+    throw std::system_error(std::make_error_code(std::errc::io_error),
+                            what + ": short transfer, " + std::to_string(r.result) + " of " + std::to_string(want) +
+                                " bytes");
+  }
+}
+
+}  // namespace
+
+std::filesystem::path path_for(const std::filesystem::path& data_file) {
+  std::filesystem::path p = data_file;
+  p += ".dwb";
+  return p;
+}
+
+void make_header(std::byte* header, std::uint64_t batch, std::span<const std::uint64_t> pages) noexcept {
+  std::memset(header, 0, page_size);
+  store<std::uint32_t>(header, magic);
+  store<std::uint64_t>(header + 8, batch);
+  store<std::uint32_t>(header + 16, static_cast<std::uint32_t>(pages.size()));
+  for (std::size_t i = 0; i < pages.size(); ++i) store<std::uint64_t>(header + header_fixed + 8 * i, pages[i]);
+  store<std::uint32_t>(header + 4, header_crc(header));
+}
+
+recovery recover(const pageio::file& data, const pageio::file& dw, file_system& fs, const run_fn& run) {
+  recovery out;
+  aligned_pages header(1);
+  if (fs.read(dw, header.get(), page_size, 0) < page_size) return out;  // empty or short: nothing written yet
+  if (load<std::uint32_t>(header.get()) != magic || load<std::uint32_t>(header.get() + 4) != header_crc(header.get())) {
+    return out;  // cleared, or torn while being written: its batch never reached the data file
+  }
+  const std::uint32_t count = load<std::uint32_t>(header.get() + 16);
+  if (count > max_pages) return out;
+  out.batch = load<std::uint64_t>(header.get() + 8);
+  aligned_pages image(1), current(1);
+  std::vector<io_request> reqs(1);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint64_t page = load<std::uint64_t>(header.get() + header_fixed + 8 * i);
+    if (page > (std::uint64_t{1} << 51) - 1) continue;
+    if (fs.read(dw, image.get(), page_size, (1 + std::uint64_t{i}) * page_size) < page_size) break;
+    lsn_t lsn = 0;
+    if (format::check_page(image.get(), page, &lsn) != format::page_state::valid) continue;
+    ++out.images;
+    const std::size_t got = fs.read(data, current.get(), page_size, page * page_size);
+    if (got < page_size) std::memset(current.get() + got, 0, page_size - got);
+    const format::page_state st = format::check_page(current.get(), page, &lsn);
+    if (st == format::page_state::valid || st == format::page_state::empty) continue;  // its old or its new version
+    reqs[0] = io_request{};
+    reqs[0].prep_write(data.fd(), image.get(), page_size, page * page_size);
+    run(reqs);
+    check(reqs[0], page_size,
+          "pagecache: repairing page " + std::to_string(page) + " of " + data.path().string() + " from " +
+              dw.path().string());
+    out.repaired.push_back(page);
+  }
+  if (!out.repaired.empty()) {
+    reqs[0] = io_request{};
+    reqs[0].prep_fdatasync(data.fd());
+    run(reqs);
+    if (reqs[0].result < 0) {
+      throw std::system_error(reqs[0].error(), "pagecache: fdatasync of " + data.path().string() +
+                                                   " after repairing torn pages from " + dw.path().string());
+    }
+  }
+  clear(dw, run);
+  return out;
+}
+
+void clear(const pageio::file& dw, const run_fn& run) {
+  aligned_pages zero(1);
+  std::vector<io_request> reqs(2);
+  reqs[0].prep_write(dw.fd(), zero.get(), page_size, 0);
+  run(std::span(reqs).first(1));
+  check(reqs[0], page_size, "pagecache: clearing the double-write area " + dw.path().string());
+  reqs[1].prep_fdatasync(dw.fd());
+  run(std::span(reqs).subspan(1));
+  if (reqs[1].result < 0) {
+    throw std::system_error(reqs[1].error(), "pagecache: fdatasync of the double-write area " + dw.path().string());
+  }
+}
+
+}  // namespace pageio::pagecache::doublewrite
