@@ -86,15 +86,19 @@ void buffer_pool::sync_files() {
 }
 
 lsn_t buffer_pool::checkpoint() {
+  lsn_t redo;
+  {
+    std::lock_guard lock(dirty_mu_);
+    redo = q_->max_marked + 1;
+  }
+  return checkpoint(redo);
+}
+
+lsn_t buffer_pool::checkpoint(lsn_t redo) {
   std::size_t target;
-  lsn_t bound;
   {
     std::lock_guard lock(dirty_mu_);
     target = dirty_count_;
-    // Every change marked before now is below this; every record appended
-    // after now is at or above it (the caller's rule: mark before a
-    // checkpoint can begin).
-    bound = q_->max_marked + 1;
   }
   std::size_t written = 0;
   // Pages dirty when the checkpoint began are written (and pages dirtied
@@ -108,7 +112,7 @@ lsn_t buffer_pool::checkpoint() {
   sync_files();
   std::lock_guard lock(dirty_mu_);
   const std::optional<lsn_t> oldest = oldest_unsynced_locked();
-  return oldest ? std::min(*oldest, bound) : bound;
+  return oldest ? std::min(*oldest, redo) : redo;
 }
 
 void buffer_pool::flush_all() { (void)checkpoint(); }

@@ -391,6 +391,37 @@ TEST_P(pool_wal_rule_test, OldestDirtyLsnCountsPagesWrittenButNotYetSynced) {
   EXPECT_EQ(pool.oldest_dirty_lsn(), std::nullopt);
 }
 
+// A page a write-back has copied (so it is off the dirty list) but not yet
+// written is not durable either: while its write is held in flight,
+// oldest_dirty_lsn() and a checkpoint running meanwhile still count it.
+TEST_P(pool_wal_rule_test, APageBeingWrittenIsStillCounted) {
+  write_file(path("data.dat"), 1, 16);
+  recording_log log;
+  options o = probed_options();
+  o.frames = 64;
+  o.cleaner_dirty_fraction = 0;
+  o.log = &log;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("data.dat"));
+  const int fd = pool.fd_of(f);
+  const lsn_t l1 = change(pool, log, {f, 4}, 1);
+  std::atomic<bool> in_flight{false}, release{false};
+  probe_->set_hook([&](io_request& r) -> int {
+    if (pageio::test::is_write(r.op) && r.fd == fd && !in_flight.exchange(true)) {
+      while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return 0;
+  });
+  std::thread cleaner([&] { pool.clean(10); });
+  ASSERT_TRUE(wait_until([&] { return in_flight.load(); }, std::chrono::seconds(10)));
+  EXPECT_EQ(pool.stats().dirty, 0u) << "the page left the dirty list when it was copied";
+  EXPECT_EQ(pool.oldest_dirty_lsn(), l1) << "the page's write is in flight: the log must keep its change";
+  release = true;
+  cleaner.join();
+  EXPECT_EQ(pool.checkpoint(), l1 + 1);
+  EXPECT_EQ(pool.oldest_dirty_lsn(), std::nullopt);
+}
+
 // checkpoint() returns the LSN before which the log may go: past every
 // change marked before it began once they are all durable, and never past
 // the first change of a page it could not make durable.

@@ -278,15 +278,22 @@ class buffer_pool {
   // A checkpoint: writes every page dirty when it began (waiting for
   // latches; do not hold one while calling it), fdatasyncs every file
   // written since its last good sync, by whichever path, and returns the LSN
-  // before which the log may be truncated: every change marked dirty before
-  // the call began is durable in the data files, and so is every change
-  // below the returned LSN. Correct while other threads, the cleaner and
-  // evictions keep writing pages. The rule it relies on (docs/pagecache.md):
-  // a caller marks a page dirty with a record's LSN before a checkpoint can
-  // begin after that record was appended (hold the page's latch, or a lock
-  // the checkpointer takes, from the append to mark_dirty).
+  // before which the log may be truncated: every change below it is durable
+  // in the data files. Correct while other threads, the cleaner and
+  // evictions keep writing pages.
+  //
+  // `redo` is an LSN such that every record below it that changes a page
+  // was marked dirty (mark_dirty) before this call: a caller whose writers
+  // append and mark while a checkpoint runs takes it as the log's next LSN
+  // while no writer is between an append and its mark_dirty (a lock the
+  // writers share around the pair and the checkpointer takes alone for that
+  // moment; docs/pagecache.md). The result is never above it. Without it,
+  // the pool uses one past the highest LSN marked so far, which is right
+  // only when no record is appended and not yet marked as the call begins.
+  //
   // Throws io_error if a write or a sync failed, or a file failed earlier
   // (see oldest_dirty_lsn()): the checkpoint did not happen.
+  lsn_t checkpoint(lsn_t redo);
   lsn_t checkpoint();
   // checkpoint(), without the LSN.
   void flush_all();
