@@ -142,6 +142,7 @@ struct alignas(64) worker_state {
   latency_histogram hist;
   std::uint64_t lookups = 0;
   std::uint64_t sink = 0;  // the bytes read, so the reads are not optimised away
+  std::uint64_t changes = 0;
   std::string error;
 };
 
@@ -333,6 +334,8 @@ cache_result run_cache_bench(const cache_params& p) {
   o.policy = p.policy == "clock" ? pc::eviction_policy::clock : pc::eviction_policy::s3fifo;
   o.readahead_pages = p.readahead_pages;
   o.queue_depth = 64;
+  o.doublewrite = p.doublewrite;
+  if (p.write_fraction > 0 && p.inflight != 1) throw usage_error("--write-fraction needs --inflight 1");
   pc::buffer_pool pool(o);
   const pc::file_id fid = pool.add_file(pool_file, false);
   const page_dist dist(npages, p.dist == "zipf", p.zipf_theta, p.seed);
@@ -344,14 +347,21 @@ cache_result run_cache_bench(const cache_params& p) {
     worker_state& st = states[t];
     xoshiro256 rng(p.seed + 0x9e37 * (t + 1));
     std::uint64_t n = 0;
+    const auto write_below = static_cast<std::uint64_t>(p.write_fraction * 18446744073709551615.0);
     try {
       while (!stop.load(std::memory_order_relaxed)) {
         const pc::page_id id{fid, dist.pick(rng)};
         const bool sample = (++n & sample_mask) == 0;
         const bool meas = measuring.load(std::memory_order_relaxed);
+        const bool change = write_below > 0 && rng.next() < write_below;
         const std::uint64_t began = sample ? now_ns() : 0;
         pc::page_ref ref = pool.fetch(id);
-        {
+        if (change) {
+          std::unique_lock latch(ref.latch());
+          ref.data()[byte_of(id.page)] ^= std::byte{1};
+          ref.mark_dirty(0);
+          if (meas) ++st.changes;
+        } else {
           std::shared_lock latch(ref.latch());
           st.sink += std::to_integer<std::uint8_t>(ref.data()[byte_of(id.page)]);
         }
@@ -461,8 +471,15 @@ cache_result run_cache_bench(const cache_params& p) {
   latency_histogram all;
   for (const auto& st : states) {
     r.lookups += st.lookups;
+    r.changes += st.changes;
     all.merge(st.hist);
   }
+  r.write_fraction = p.write_fraction;
+  r.doublewrite = p.doublewrite;
+  r.pages_written = s1.pages_written - s0.pages_written;
+  r.doublewrite_pages = s1.doublewrite_pages - s0.doublewrite_pages;
+  r.syncs = s1.syncs - s0.syncs;
+  r.writeback_mib_per_s = static_cast<double>(r.pages_written) * pc::page_size / (1 << 20) / r.seconds;
   r.lookups_per_s = static_cast<double>(r.lookups) / r.seconds;
   r.hits = s1.hits - s0.hits;
   r.misses = s1.misses - s0.misses;
@@ -518,6 +535,13 @@ nlohmann::json to_json(const cache_result& r) {
           {"lat_p999_us", r.lat_p999_us},
           {"lat_mean_us", r.lat_mean_us},
           {"cpu_us_per_lookup", r.cpu_us_per_lookup},
+          {"write_fraction", r.write_fraction},
+          {"doublewrite", r.doublewrite},
+          {"changes", r.changes},
+          {"pages_written", r.pages_written},
+          {"doublewrite_pages", r.doublewrite_pages},
+          {"syncs", r.syncs},
+          {"writeback_mib_per_s", r.writeback_mib_per_s},
           {"ns_per_hit", num(r.ns_per_hit)},
           {"ns_per_hit_latched", num(r.ns_per_hit_latched)},
           {"pread_hit_ns", num(r.pread_hit_ns)},
@@ -549,6 +573,12 @@ void print_cache_result(std::FILE* out, const cache_result& r) {
   fmt::print(out, "  fetch latency (µs, 1 lookup in 32)  p50 {}  p99 {}  p99.9 {}  mean {}\n", fixed(r.lat_p50_us, 2),
              fixed(r.lat_p99_us, 1), fixed(r.lat_p999_us, 1), fixed(r.lat_mean_us, 2));
   fmt::print(out, "  CPU µs/lookup {:>12}\n", fixed(r.cpu_us_per_lookup, 3));
+  if (r.write_fraction > 0) {
+    fmt::print(out, "  write-back    {:>12} MiB/s in place ({} pages, {} changes, {} through the double-write area, "
+                    "{} syncs; double-write {})\n",
+               fixed(r.writeback_mib_per_s, 1), r.pages_written, r.changes, r.doublewrite_pages, r.syncs,
+               r.doublewrite ? "on" : "off");
+  }
   fmt::print(out, "  pool: {} pages read ({} of them read ahead), {} evictions\n",
              group_thousands(static_cast<double>(r.pages_read)), group_thousands(static_cast<double>(r.readahead_pages)),
              group_thousands(static_cast<double>(r.evictions)));

@@ -30,6 +30,10 @@ struct cache_params {
   std::string policy = "s3fifo";  // "s3fifo" or "clock"
   std::uint64_t readahead_pages = 16;  // options::readahead_pages
   std::uint64_t seed = 0x5eed;
+  // Fraction of lookups that change the page (blocking fetches only), and
+  // whether write-back goes through the double-write area.
+  double write_fraction = 0;
+  bool doublewrite = true;
   // After the run: time fetch()+release of resident pages and a buffered
   // pread() of the same pages from the OS page cache, on one thread.
   bool measure_hit_cost = true;
@@ -53,6 +57,11 @@ struct cache_result {
   // Fetch latency (initiation to the page in hand), sampled 1 in 32 lookups.
   double lat_p50_us = 0, lat_p99_us = 0, lat_p999_us = 0, lat_mean_us = 0;
   double cpu_us_per_lookup = 0;
+  // Write-back over the window (with write_fraction > 0).
+  double write_fraction = 0;
+  bool doublewrite = true;
+  std::uint64_t changes = 0, pages_written = 0, doublewrite_pages = 0, syncs = 0;
+  double writeback_mib_per_s = 0;  // pages written in place, MiB/s
   // The dedicated hit measurement (NaN when not measured).
   std::uint64_t hit_pages = 0;       // resident pages cycled through
   std::uint64_t hit_iterations = 0;  // per repetition

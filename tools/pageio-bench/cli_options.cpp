@@ -188,6 +188,13 @@ void add_cache_options(CLI::App& cmd, cache_cli& o) {
                  "options::readahead_pages: pages read ahead when a miss continues a sequential run (0: off)")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1024}))
       ->capture_default_str();
+  cmd.add_option("--write-fraction", o.write_fraction,
+                 "fraction of lookups that change their page (exclusive latch, mark_dirty): write-back runs, and its "
+                 "MiB/s is reported; with --inflight 1 only")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_flag("--no-doublewrite", o.no_doublewrite,
+               "options::doublewrite off: pages are written in place only (what the torn-write protection costs)");
   cmd.add_option("--seed", o.seed, "seed of the page generator")->capture_default_str();
   cmd.add_flag("--no-hit-cost", o.no_hit_cost,
                "skip the measurement after the run of a hit's cost against a buffered pread of an OS-cached page");
@@ -208,6 +215,8 @@ cache_params to_cache(const cache_cli& o) {
   p.warmup_seconds = o.warmup_seconds;
   p.policy = o.policy;
   p.readahead_pages = o.readahead;
+  p.write_fraction = o.write_fraction;
+  p.doublewrite = !o.no_doublewrite;
   p.seed = o.seed;
   p.measure_hit_cost = !o.no_hit_cost;
   return p;

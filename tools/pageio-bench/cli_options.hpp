@@ -48,6 +48,8 @@ struct cache_cli {
   double warmup_seconds = 0.5;
   std::string policy = "s3fifo";
   std::uint64_t readahead = 16;
+  double write_fraction = 0;
+  bool no_doublewrite = false;
   std::uint64_t seed = 0x5eed;
   bool no_hit_cost = false;
   bool json = false;
