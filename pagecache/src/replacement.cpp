@@ -1,7 +1,10 @@
 // Replacement: the free list, S3-FIFO (or CLOCK) over the resident frames,
 // and choosing a victim when a miss needs a frame.
 
+#include <pageio/engine/detail/futex.hpp>
+
 #include <algorithm>
+#include <climits>
 #include <chrono>
 #include <thread>
 
@@ -10,8 +13,18 @@
 namespace pageio::pagecache {
 
 void buffer_pool::unpin(frame* f) noexcept {
-  // The last pin of a page whose read failed: nobody can find it any more.
-  if (f->pins.fetch_sub(1, std::memory_order_acq_rel) == (detail::pin_failed | 1)) release_frame(f);
+  // seq_cst: ordered with a waiter's frame_waiters_ increment (no lost wake-up).
+  const std::uint32_t before = f->pins.fetch_sub(1, std::memory_order_seq_cst);
+  if (before == (detail::pin_failed | 1)) {
+    release_frame(f);  // the last pin of a page whose read failed: nobody can find it any more
+  } else if (before == 1 && frame_waiters_.load(std::memory_order_seq_cst) != 0) {
+    wake_frame_waiters();
+  }
+}
+
+void buffer_pool::wake_frame_waiters() noexcept {
+  unpin_gen_.fetch_add(1, std::memory_order_seq_cst);
+  pageio::detail::futex_wake(&unpin_gen_, INT_MAX);
 }
 
 void buffer_pool::release_frame(frame* f) noexcept {
@@ -25,6 +38,7 @@ void buffer_pool::release_frame(frame* f) noexcept {
   f->error_what.clear();
   if (f->queue != detail::q_free) q_->free.push_back(*f);
   f->queue = detail::q_free;
+  if (frame_waiters_.load(std::memory_order_seq_cst) != 0) wake_frame_waiters();
 }
 
 void buffer_pool::enqueue_new_locked(frame* f) {
@@ -128,15 +142,28 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
 }
 
 frame* buffer_pool::allocate_frame() {
+  if (frame* f = try_allocate_frame(true)) return f;
   const auto deadline = std::chrono::steady_clock::now() + opts_.pin_wait;
+  // Every frame is pinned (or dirty and being written): sleep until a last
+  // pin is dropped, then look again.
+  struct waiting {
+    std::atomic<std::uint32_t>& n;
+    explicit waiting(std::atomic<std::uint32_t>& c) : n(c) { n.fetch_add(1, std::memory_order_seq_cst); }
+    ~waiting() { n.fetch_sub(1, std::memory_order_seq_cst); }
+  } registered(frame_waiters_);
   for (;;) {
+    const std::uint32_t gen = unpin_gen_.load(std::memory_order_seq_cst);
     if (frame* f = try_allocate_frame(true)) return f;
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
       throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
                            std::to_string(opts_.pin_wait.count()) +
                            " ms, so no page could be read; hold fewer page_refs at once or raise options::frames");
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    // Dirty frames are written by the cleaner or by this loop, not by an
+    // unpin: look again at least every few milliseconds.
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
+    pageio::detail::futex_wait_for(unpin_gen_, gen, std::min<std::int64_t>(left, 5'000'000));
   }
 }
 

@@ -385,6 +385,11 @@ class buffer_pool {
 
   // Eviction: free list, S3-FIFO queues, ghost list.
   mutable std::mutex evict_mu_;
+  // A fetch waiting for a frame sleeps on unpin_gen_; the unpin that drops a
+  // frame's last pin bumps it and wakes them, when frame_waiters_ says any.
+  std::atomic<std::uint32_t> unpin_gen_{0};
+  std::atomic<std::uint32_t> frame_waiters_{0};
+  void wake_frame_waiters() noexcept;
   std::unique_ptr<queues> q_;
 
   // Dirty pages, oldest first.
