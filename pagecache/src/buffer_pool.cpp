@@ -63,6 +63,7 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   shard_mask_ = nshards - 1;
   const std::size_t buckets = round_up_pow2(std::max<std::size_t>(8, 2 * nframes_ / nshards));
   for (std::size_t i = 0; i < nshards; ++i) shards_.push_back(std::make_unique<shard>(buckets));
+  hits_ = std::make_unique<hit_stripe[]>(hit_stripes);
   if (opts_.policy == eviction_policy::s3fifo) {
     q_->small_target = std::max<std::size_t>(1, nframes_ / 10);
     q_->freq_cap = 3;
@@ -82,7 +83,6 @@ buffer_pool::~buffer_pool() {
   cleaner_cv_.notify_all();
   if (cleaner_.joinable()) cleaner_.join();
   // The page tables' hooks must be unlinked before the frames go.
-  for (auto& s : shards_) s->table.clear();
   q_->free.clear();
   q_->small.clear();
   q_->main.clear();
@@ -207,7 +207,7 @@ void buffer_pool::finish_read(frame* f, std::int64_t result, const std::string& 
     std::lock_guard lock(s.mu);
     if (result < 0) {
       // Unpublished before anyone hears: a later fetch reads it afresh.
-      s.table.erase(s.table.iterator_to(*f));
+      s.erase_locked(f);
       f->error = std::error_code(static_cast<int>(-result), std::system_category());
       f->error_what = what;
       f->state.store(detail::st_failed, std::memory_order_release);
@@ -364,14 +364,16 @@ void check_page_number(const page_id& id) {
 
 page_ref buffer_pool::try_fetch(page_id id) {
   if (id.page > max_page) return {};
-  shard& s = shard_for(id);
-  std::lock_guard lock(s.mu);
-  auto it = s.table.find(id, frame_hash{}, frame_equal{});
-  if (it == s.table.end() || it->state.load(std::memory_order_acquire) != detail::st_ready) return {};
-  frame* f = &*it;
-  f->pins.fetch_add(1, std::memory_order_acq_rel);
-  note_access_locked(f);
-  ++s.hits;
+  frame* f = try_pin_ready(id);
+  if (f == nullptr) {
+    shard& s = shard_for(id);
+    std::lock_guard lock(s.mu);
+    f = s.find_locked(id);
+    if (f == nullptr || f->state.load(std::memory_order_acquire) != detail::st_ready) return {};
+    f->pins.fetch_add(1, std::memory_order_seq_cst);
+  }
+  note_access(f);
+  count_hit();
   return page_ref(this, f);
 }
 
@@ -410,7 +412,7 @@ page_ref buffer_pool::fetch(page_id id) {
       {
         shard& s = shard_for(pid);
         std::lock_guard lock(s.mu);
-        if (s.table.find(pid, frame_hash{}, frame_equal{}) != s.table.end()) break;  // cached: the run ends
+        if (s.find_locked(pid) != nullptr) break;  // cached: the run ends
       }
       frame* g = try_allocate_frame(false);  // read-ahead never waits for a frame
       if (g == nullptr) break;
@@ -502,10 +504,10 @@ pool_stats buffer_pool::stats() const {
   pool_stats s;
   for (const auto& sh : shards_) {
     std::lock_guard lock(sh->mu);
-    s.hits += sh->hits;
     s.misses += sh->misses;
     s.waits += sh->waits;
   }
+  for (std::size_t i = 0; i < hit_stripes; ++i) s.hits += hits_[i].n.load(std::memory_order_relaxed);
   s.reads = c_.reads.load(std::memory_order_relaxed);
   s.pages_read = c_.pages_read.load(std::memory_order_relaxed);
   s.readahead_pages = c_.readahead.load(std::memory_order_relaxed);

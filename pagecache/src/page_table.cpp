@@ -1,36 +1,80 @@
-// The page table: page id -> frame, in shards each under its own mutex.
-// A pin only rises under the shard lock of its page, which is also where an
-// eviction checks that it is zero.
+// The page table: page id -> frame, in shards. Inserts and erases take the
+// shard's mutex; a hit takes no lock at all (try_pin_ready): it walks the
+// bucket's chain, raises the frame's pin count, then checks that the frame
+// still holds that page, ready, and is in the table (no pin_free bit). An
+// eviction sets pin_free only by a compare-and-swap from zero pins, so a hit
+// that pinned first keeps the frame, and one that pinned after sees the bit
+// and lets go. Anything unusual (loading, failed, changed hands, a long
+// chain) falls back to the locked lookup.
 
 #include <algorithm>
+#include <thread>
 
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
 
+namespace {
+
+// This thread's hit stripe: threads take stripes round robin.
+std::size_t my_stripe() noexcept {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % hit_stripes;
+  return mine;
+}
+
+}  // namespace
+
 buffer_pool::shard& buffer_pool::shard_for(const page_id& id) noexcept {
   return *shards_[(hash_page(id) >> 40) & shard_mask_];
 }
 
+void buffer_pool::count_hit() noexcept { hits_[my_stripe()].n.fetch_add(1, std::memory_order_relaxed); }
+
+frame* buffer_pool::try_pin_ready(const page_id& id) noexcept {
+  shard& s = shard_for(id);
+  frame* f = s.bucket(id).load(std::memory_order_acquire);
+  for (int steps = 0; f != nullptr && steps < 16; ++steps) {
+    if (f->tag_page.load(std::memory_order_relaxed) == id.page &&
+        f->tag_file.load(std::memory_order_relaxed) == id.file) {
+      const std::uint32_t before = f->pins.fetch_add(1, std::memory_order_seq_cst);
+      if ((before & (detail::pin_free | detail::pin_failed)) == 0 &&
+          f->state.load(std::memory_order_acquire) == detail::st_ready &&
+          f->tag_page.load(std::memory_order_relaxed) == id.page &&
+          f->tag_file.load(std::memory_order_relaxed) == id.file) {
+        return f;  // pinned while in the table: it cannot be evicted or change hands now
+      }
+      unpin(f);
+      return nullptr;
+    }
+    f = f->chain.load(std::memory_order_acquire);
+  }
+  return nullptr;
+}
+
 void buffer_pool::insert_loading_locked(shard& s, frame* f, const page_id& id) {
   f->id = id;
-  f->pins.store(1, std::memory_order_relaxed);
+  f->tag_file.store(id.file, std::memory_order_relaxed);
+  f->tag_page.store(id.page, std::memory_order_relaxed);
   f->freq.store(0, std::memory_order_relaxed);
   f->state.store(detail::st_loading, std::memory_order_release);
   f->dirty.store(false, std::memory_order_relaxed);
   f->lsn.store(0, std::memory_order_relaxed);
   f->sleepers = false;
-  f->read_ahead = false;
-  s.table.insert(*f);
+  f->read_ahead.store(false, std::memory_order_relaxed);
+  // Out of pin_free, pinned once for the caller; a lock-free lookup's
+  // transient pin, if any, is kept (pins only change by adding).
+  f->pins.fetch_add(1 - detail::pin_free, std::memory_order_seq_cst);
+  s.insert_locked(f);
 }
 
 bool buffer_pool::publish_loading(frame* f, const page_id& id) {
   shard& s = shard_for(id);
   {
     std::lock_guard lock(s.mu);
-    if (s.table.find(id, frame_hash{}, frame_equal{}) != s.table.end()) return false;
+    if (s.find_locked(id) != nullptr) return false;
     insert_loading_locked(s, f, id);
-    f->read_ahead = true;
+    f->read_ahead.store(true, std::memory_order_relaxed);
   }
   std::lock_guard el(evict_mu_);
   enqueue_new_locked(f);
@@ -38,25 +82,29 @@ bool buffer_pool::publish_loading(frame* f, const page_id& id) {
 }
 
 frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* ready) {
+  if (frame* f = try_pin_ready(id)) {
+    note_access(f);
+    count_hit();
+    *created = false;
+    *ready = true;
+    return f;
+  }
   shard& s = shard_for(id);
   frame* fresh = nullptr;
   for (;;) {
     {
       std::unique_lock lock(s.mu);
-      auto it = s.table.find(id, frame_hash{}, frame_equal{});
-      if (it != s.table.end()) {
-        frame* f = &*it;
-        f->pins.fetch_add(1, std::memory_order_acq_rel);
-        note_access_locked(f);
+      if (frame* f = s.find_locked(id)) {
+        f->pins.fetch_add(1, std::memory_order_seq_cst);
+        note_access(f);
         *created = false;
         *ready = f->state.load(std::memory_order_acquire) == detail::st_ready;
-        if (*ready) {
-          ++s.hits;
-        } else {
+        if (!*ready) {
           ++s.misses;
           ++s.waits;
         }
         lock.unlock();
+        if (*ready) count_hit();
         if (fresh != nullptr) release_frame(fresh);  // lost the race: someone else is reading it
         return f;
       }
@@ -76,6 +124,5 @@ frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* rea
     fresh = allocate_frame();  // outside the shard lock; then look again
   }
 }
-
 
 }  // namespace pageio::pagecache

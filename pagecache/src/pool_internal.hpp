@@ -11,7 +11,6 @@
 #include <pageio/pagecache/buffer_pool.hpp>
 
 #include <boost/intrusive/list.hpp>
-#include <boost/intrusive/unordered_set.hpp>
 
 #include <deque>
 #include <optional>
@@ -29,23 +28,34 @@ enum : std::uint8_t { q_none = 0, q_free = 1, q_small = 2, q_main = 3 };
 // Set in `pins` when a failed read unpublishes the frame: whoever drops the
 // last pin sees it in the same atomic step and frees the frame.
 constexpr std::uint32_t pin_failed = 1u << 31;
+// Set in `pins` while the frame is in no page table (free, or taken for a
+// page not yet published). An eviction sets it with a compare-and-swap from
+// 0, so a lock-free hit that raised the count first wins, and one that
+// raises it afterwards sees the bit and lets go. Pins only ever change by
+// adding, so such a transient pin is never lost.
+constexpr std::uint32_t pin_free = 1u << 30;
 
 struct frame {
-  bi::unordered_set_member_hook<> table_hook;  // in its shard's page table
+  // The page table: the next frame of its bucket's chain (changed under the
+  // shard lock; followed without it), and the page id again as atomics for
+  // lock-free lookups, which may meet a frame while it changes hands.
+  std::atomic<frame*> chain{nullptr};
+  std::atomic<std::uint32_t> tag_file{UINT32_MAX};
+  std::atomic<std::uint64_t> tag_page{UINT64_MAX};
   bi::list_member_hook<> queue_hook;           // free list, or an eviction FIFO (evict_mu_)
   bi::list_member_hook<> dirty_hook;           // the dirty list (dirty_mu_)
   page_id id;
   std::byte* data = nullptr;
   // The futex word: loading -> ready or failed, changed under the shard lock.
   std::atomic<std::uint32_t> state{st_free};
-  std::atomic<std::uint32_t> pins{0};
+  std::atomic<std::uint32_t> pins{pin_free};
   std::atomic<std::uint8_t> freq{0};       // accesses since the eviction scan last looked (capped)
   std::uint8_t queue = 0;                  // q_none, q_free, q_small or q_main (evict_mu_)
   std::atomic<bool> dirty{false};          // set and cleared under dirty_mu_
   std::atomic<lsn_t> lsn{0};               // highest LSN it was marked with
   lsn_t rec_lsn = 0;                       // first LSN since it was last clean (dirty_mu_)
   bool sleepers = false;                   // a thread sleeps on `state` (shard lock)
-  bool read_ahead = false;                 // read ahead and not asked for yet (shard lock)
+  std::atomic<bool> read_ahead{false};     // read ahead and not asked for yet
   std::vector<std::function<void()>> waiters;  // run when it stops loading (shard lock)
   std::error_code error;                   // why it failed (before state = failed)
   std::string error_what;
@@ -66,18 +76,6 @@ inline std::uint64_t hash_page(const page_id& id) noexcept {
   return h;
 }
 
-struct frame_hash {
-  std::size_t operator()(const frame& f) const noexcept { return hash_page(f.id); }
-  std::size_t operator()(const page_id& id) const noexcept { return hash_page(id); }
-};
-struct frame_equal {
-  bool operator()(const frame& a, const frame& b) const noexcept { return a.id == b.id; }
-  bool operator()(const page_id& a, const frame& b) const noexcept { return a == b.id; }
-  bool operator()(const frame& a, const page_id& b) const noexcept { return a.id == b; }
-};
-
-using table_t = bi::unordered_set<frame, bi::member_hook<frame, bi::unordered_set_member_hook<>, &frame::table_hook>,
-                                  bi::hash<frame_hash>, bi::equal<frame_equal>, bi::power_2_buckets<true>>;
 using frame_list = bi::list<frame, bi::member_hook<frame, bi::list_member_hook<>, &frame::queue_hook>>;
 using dirty_list = bi::list<frame, bi::member_hook<frame, bi::list_member_hook<>, &frame::dirty_hook>>;
 
@@ -93,15 +91,51 @@ inline void count_done(io_request& r) noexcept { ++*static_cast<std::size_t*>(r.
 
 using namespace detail;
 
+// One shard of the page table: buckets of frames chained through
+// frame::chain. Inserts and erases take `mu`; a lookup may walk a chain
+// without it (frames are never freed while the pool lives, so a stale
+// pointer still points at a frame) and then validates what it found.
 struct alignas(64) buffer_pool::shard {
   std::mutex mu;
-  // Counted under `mu`, which a lookup holds anyway: no shared counter
-  // bounces between the CPUs on the hit path.
-  std::uint64_t hits = 0, misses = 0, waits = 0;
-  std::vector<table_t::bucket_type> buckets;
-  table_t table;
-  explicit shard(std::size_t n) : buckets(n), table(table_t::bucket_traits(buckets.data(), buckets.size())) {}
+  std::uint64_t misses = 0, waits = 0;  // under `mu`
+  std::unique_ptr<std::atomic<frame*>[]> heads;
+  std::size_t mask = 0;
+
+  explicit shard(std::size_t n) : heads(new std::atomic<frame*>[n]), mask(n - 1) {
+    for (std::size_t i = 0; i < n; ++i) heads[i].store(nullptr, std::memory_order_relaxed);
+  }
+  std::atomic<frame*>& bucket(const page_id& id) noexcept { return heads[hash_page(id) & mask]; }
+  frame* find_locked(const page_id& id) noexcept {
+    for (frame* f = bucket(id).load(std::memory_order_relaxed); f != nullptr;
+         f = f->chain.load(std::memory_order_relaxed)) {
+      if (f->id == id) return f;
+    }
+    return nullptr;
+  }
+  void insert_locked(frame* f) noexcept {
+    std::atomic<frame*>& head = bucket(f->id);
+    f->chain.store(head.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    head.store(f, std::memory_order_release);  // its tags and chain before it is reachable
+  }
+  void erase_locked(frame* f) noexcept {
+    std::atomic<frame*>* link = &bucket(f->id);
+    for (frame* g = link->load(std::memory_order_relaxed); g != nullptr; g = link->load(std::memory_order_relaxed)) {
+      if (g == f) {
+        // f keeps its own chain pointer, so a lookup standing on it goes on.
+        link->store(f->chain.load(std::memory_order_relaxed), std::memory_order_release);
+        return;
+      }
+      link = &g->chain;
+    }
+  }
 };
+
+// Hits are counted per thread stripe, not per shard: two threads hitting
+// pages of one shard would otherwise bounce its counter between their CPUs.
+struct alignas(64) buffer_pool::hit_stripe {
+  std::atomic<std::uint64_t> n{0};
+};
+inline constexpr std::size_t hit_stripes = 16;
 
 struct buffer_pool::queues {
   frame_list free, small, main;

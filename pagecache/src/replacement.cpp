@@ -32,7 +32,12 @@ void buffer_pool::release_frame(frame* f) noexcept {
   if (f->queue == detail::q_small) q_->small.erase(frame_list::s_iterator_to(*f));
   if (f->queue == detail::q_main) q_->main.erase(frame_list::s_iterator_to(*f));
   f->state.store(detail::st_free, std::memory_order_release);
-  f->pins.store(0, std::memory_order_relaxed);
+  // Back to pin_free from pin_failed (a failed read's last pin), by adding:
+  // a lock-free lookup may hold a transient pin. A frame never published
+  // (a lost race) has pin_free already.
+  if (f->pins.load(std::memory_order_relaxed) & detail::pin_failed) {
+    f->pins.fetch_add(detail::pin_free - detail::pin_failed, std::memory_order_seq_cst);
+  }
   f->freq.store(0, std::memory_order_relaxed);
   f->error = {};
   f->error_what.clear();
@@ -67,9 +72,13 @@ bool buffer_pool::try_evict_locked(frame* f) {
   };
   if (!evictable()) return false;
   shard& s = shard_for(f->id);
-  std::lock_guard lock(s.mu);
-  if (!evictable()) return false;  // pinned by a hit meanwhile (pins rise only under this lock)
-  s.table.erase(s.table.iterator_to(*f));
+  std::lock_guard lock(s.mu);  // no locked lookup meanwhile
+  if (!evictable()) return false;
+  // Against lock-free hits: only from zero pins (a hit that pinned first
+  // keeps the page; one that pins after sees pin_free and lets go).
+  std::uint32_t zero = 0;
+  if (!f->pins.compare_exchange_strong(zero, detail::pin_free, std::memory_order_seq_cst)) return false;
+  s.erase_locked(f);
   f->state.store(detail::st_free, std::memory_order_release);
   return true;
 }
@@ -167,13 +176,13 @@ frame* buffer_pool::allocate_frame() {
   }
 }
 
-void buffer_pool::note_access_locked(frame* f) noexcept {
+void buffer_pool::note_access(frame* f) noexcept {
   // A page read ahead is used for the first time: that is its first access,
   // not a second one (or a scan would promote every page it reads ahead).
-  if (f->read_ahead) {
-    f->read_ahead = false;
+  if (f->read_ahead.load(std::memory_order_relaxed) && f->read_ahead.exchange(false, std::memory_order_relaxed)) {
     return;
   }
+  // Written only while below the cap, so a hot page's hits stop writing it.
   const std::uint8_t fr = f->freq.load(std::memory_order_relaxed);
   if (fr < q_->freq_cap) f->freq.store(static_cast<std::uint8_t>(fr + 1), std::memory_order_relaxed);
 }

@@ -319,6 +319,7 @@ class buffer_pool {
   friend class page_ref;
   friend struct detail::frame;
   struct shard;
+  struct hit_stripe;
   struct lane;
   struct file_entry;
   struct queues;
@@ -329,7 +330,7 @@ class buffer_pool {
   detail::frame* try_allocate_frame(bool may_clean);
   bool try_evict_locked(detail::frame* f);  // evict_mu_ held
   void enqueue_new_locked(detail::frame* f);
-  void note_access_locked(detail::frame* f) noexcept;  // a hit: its shard's lock held
+  void note_access(detail::frame* f) noexcept;  // a hit, pinned
   void insert_loading_locked(shard& s, detail::frame* f, const page_id& id);  // s.mu held
   bool publish_loading(detail::frame* f, const page_id& id);  // false: the page is there already
   void release_frame(detail::frame* f) noexcept;  // back to the free list
@@ -382,6 +383,11 @@ class buffer_pool {
   std::unique_ptr<detail::frame[]> frames_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::size_t shard_mask_ = 0;
+  std::unique_ptr<hit_stripe[]> hits_;
+  void count_hit() noexcept;
+  // A hit without any lock: the page's frame, pinned, if it is in the table
+  // and ready; null otherwise (the caller then takes the shard lock).
+  detail::frame* try_pin_ready(const page_id& id) noexcept;
 
   // Eviction: free list, S3-FIFO queues, ghost list.
   mutable std::mutex evict_mu_;
