@@ -88,10 +88,10 @@ buffer_pool::~buffer_pool() {
   q_->main.clear();
   q_->dirty.clear();
   // A clean close: every batch's pages are in place and synced, so nothing
-  // in the double-write areas is to be applied again. (An area whose file
-  // failed, or holds a page whose in-place write failed, is kept.)
+  // in the double-write areas is to be applied again. (The area of a failed
+  // file is kept: its in-place pages may be torn.)
   for (auto& fe : files_) {
-    if (!fe->dw.is_open() || fe->failed || !fe->dw_hold.empty() || fe->dw_batches == 0) continue;
+    if (!fe->dw.is_open() || fe->failed || fe->dw_batches == 0) continue;
     try {
       doublewrite::clear(fe->dw, [this](std::span<io_request> reqs) { run_on_lane(reqs); });
     } catch (...) {

@@ -173,11 +173,7 @@ struct buffer_pool::file_entry {
   std::error_code failed_ec;
   std::string failed_what;
 
-  // Under write_mu_. Pages whose in-place write failed: until they are
-  // written again, the area must keep their images, so a batch of this
-  // file that leaves one out is not written.
-  std::vector<std::uint64_t> dw_hold;
-  std::uint64_t dw_batches = 0;
+  std::uint64_t dw_batches = 0;  // under write_mu_
 };
 
 inline void lower(std::optional<lsn_t>& slot, lsn_t v) noexcept {

@@ -16,7 +16,12 @@ void buffer_pool::unpin(frame* f) noexcept {
   // seq_cst: ordered with a waiter's frame_waiters_ increment (no lost wake-up).
   const std::uint32_t before = f->pins.fetch_sub(1, std::memory_order_seq_cst);
   if (before == (detail::pin_failed | 1)) {
-    release_frame(f);  // the last pin of a page whose read failed: nobody can find it any more
+    // The last pin of a page whose read failed: nobody can find it any more.
+    // Exactly one thread frees it: the one whose swap to pin_free succeeds
+    // (a lock-free lookup's transient pin makes it fail, and that lookup's
+    // own unpin comes back here).
+    std::uint32_t expected = detail::pin_failed;
+    if (f->pins.compare_exchange_strong(expected, detail::pin_free, std::memory_order_seq_cst)) release_frame(f);
   } else if (before == 1 && frame_waiters_.load(std::memory_order_seq_cst) != 0) {
     wake_frame_waiters();
   }
@@ -32,12 +37,8 @@ void buffer_pool::release_frame(frame* f) noexcept {
   if (f->queue == detail::q_small) q_->small.erase(frame_list::s_iterator_to(*f));
   if (f->queue == detail::q_main) q_->main.erase(frame_list::s_iterator_to(*f));
   f->state.store(detail::st_free, std::memory_order_release);
-  // Back to pin_free from pin_failed (a failed read's last pin), by adding:
-  // a lock-free lookup may hold a transient pin. A frame never published
-  // (a lost race) has pin_free already.
-  if (f->pins.load(std::memory_order_relaxed) & detail::pin_failed) {
-    f->pins.fetch_add(detail::pin_free - detail::pin_failed, std::memory_order_seq_cst);
-  }
+  // Its pins hold pin_free already: a frame never published (a lost race),
+  // or a failed one its last unpin swapped.
   f->freq.store(0, std::memory_order_relaxed);
   f->error = {};
   f->error_what.clear();
@@ -67,7 +68,9 @@ void buffer_pool::enqueue_new_locked(frame* f) {
 
 bool buffer_pool::try_evict_locked(frame* f) {
   auto evictable = [&] {
-    return f->pins.load(std::memory_order_acquire) == 0 && !f->dirty.load(std::memory_order_acquire) &&
+    // seq_cst: ordered with a waiter's registration and an unpin's check of
+    // it (allocate_frame), so no wake-up is lost.
+    return f->pins.load(std::memory_order_seq_cst) == 0 && !f->dirty.load(std::memory_order_acquire) &&
            f->state.load(std::memory_order_acquire) == detail::st_ready;
   };
   if (!evictable()) return false;

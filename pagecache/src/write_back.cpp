@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "doublewrite.hpp"
 #include "pool_internal.hpp"
@@ -100,6 +101,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
     std::lock_guard lock(dirty_mu_);
     for (auto it = q_->dirty.begin(); it != q_->dirty.end() && items.size() < max_pages; ++it) {
       frame* f = &*it;
+      if (f->id.file >= files.size()) continue;  // a file added since the snapshot: the next batch
       if (files[f->id.file]->failed) continue;  // fsyncgate: never written again
       f->pins.fetch_add(1, std::memory_order_acq_rel);  // dirty pages are never evicted: safe without the shard lock
       items.push_back({f, 0, f->rec_lsn});
@@ -171,6 +173,29 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
   auto release = [&] {
     for (const item& it : items) unpin(it.f);
   };
+  // Every exit settles the items, an exception included (an allocation
+  // failing halfway): what did not finish is dirty again, and pages written
+  // in place but not synced while their images may be overwritten fail
+  // their file.
+  bool settled = false;
+  struct at_exit {
+    std::function<void()> fn;
+    ~at_exit() { fn(); }
+  } settle_on_exit{[&] {
+    if (settled) return;
+    for (item& it : items) {
+      if (it.outcome == item::pending) it.outcome = item::failed;
+      if (dw && it.outcome == item::written) {
+        try {
+          fail_file(*files[it.f->id.file], std::make_error_code(std::errc::io_error),
+                    "a write-back interrupted between its writes in place and their sync");
+        } catch (...) {
+        }
+      }
+    }
+    finish();
+    release();
+  }};
 
   // Per file: [begin, end) of items.
   struct group {
@@ -195,30 +220,12 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
     g.ok = false;
     for (std::size_t i = g.begin; i < g.end; ++i) items[i].outcome = item::failed;
   };
-  if (dw) {
-    // A page whose in-place write failed must stay in the area until it is
-    // written: a batch of its file without it waits.
-    for (group& g : groups) {
-      for (std::uint64_t held : g.fe->dw_hold) {
-        const bool in = std::any_of(items.begin() + static_cast<std::ptrdiff_t>(g.begin),
-                                    items.begin() + static_cast<std::ptrdiff_t>(g.end),
-                                    [&](const item& it) { return it.f->id.page == held; });
-        if (!in) {
-          fail_group(g);
-          break;
-        }
-      }
-    }
-  }
-
   // The WAL rule: the log first.
   try {
     if (opts_.log != nullptr && max_lsn > opts_.log->durable_lsn()) opts_.log->make_durable(max_lsn);
   } catch (...) {
     for (item& it : items) it.outcome = item::failed;
-    finish();
-    release();
-    throw;
+    throw;  // settle_on_exit makes them dirty again
   }
 
   std::exception_ptr broke;
@@ -333,18 +340,20 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
     if (reqs[k].result < 0 || short_of(reqs[k], asked)) {
       c_.write_errors.fetch_add(r.count, std::memory_order_relaxed);
       g.ok = false;
-      for (std::size_t j = 0; j < r.count; ++j) {
-        items[r.first + j].outcome = item::failed;
-        if (dw) {
-          const std::uint64_t page = items[r.first + j].f->id.page;
-          if (std::find(g.fe->dw_hold.begin(), g.fe->dw_hold.end(), page) == g.fe->dw_hold.end()) {
-            g.fe->dw_hold.push_back(page);
-          }
-        }
+      for (std::size_t j = 0; j < r.count; ++j) items[r.first + j].outcome = item::failed;
+      if (dw) {
+        // The pages on disk may be torn, and only the area holds their
+        // images: it must not be overwritten, so the file takes no more
+        // writes; the next open repairs them from the area.
+        fail_file(*g.fe, io_ec(reqs[k], asked),
+                  "writing back " + std::to_string(r.count) + " page(s) from " + describe_page(f0->id) + " (" +
+                      why(reqs[k], asked) + "; their images stay in " + g.fe->dw.path().string() + ")");
+        note_error(g.fe->failed_ec, g.fe->failed_what);
+      } else {
+        note_error(io_ec(reqs[k], asked), "pagecache: writing back " + std::to_string(r.count) + " page(s) from " +
+                                              describe_page(f0->id) + ": " + why(reqs[k], asked) +
+                                              " (the pages stay dirty and will be written again)");
       }
-      note_error(io_ec(reqs[k], asked), "pagecache: writing back " + std::to_string(r.count) + " page(s) from " +
-                                            describe_page(f0->id) + ": " + why(reqs[k], asked) +
-                                            " (the pages stay dirty and will be written again)");
       continue;
     }
     written += r.count;
@@ -378,7 +387,6 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
         for (std::size_t i = g.begin; i < g.end; ++i) {
           if (items[i].outcome == item::written) items[i].outcome = item::synced;
         }
-        if (g.ok) g.fe->dw_hold.clear();  // every page of the batch is in place, held ones included
         continue;
       }
       // The written items stay `written`: their LSNs go to the file's
@@ -387,6 +395,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
       note_error(g.fe->failed_ec, g.fe->failed_what);
     }
   }
+  settled = true;
   finish();
   release();
   if (broke) std::rethrow_exception(broke);

@@ -369,6 +369,44 @@ TEST_P(pool_errors_test, AFailedFdatasyncIsNeverRetriedIntoSuccess) {
   EXPECT_LE(*pool.oldest_dirty_lsn(), 7u);
 }
 
+// With the double-write area, a write in place that fails may have torn its
+// pages on disk, and only the area holds their images: the file fails (it is
+// never written again, so the area is never overwritten), the area is kept
+// when the pool closes, and the next open checks the pages against it.
+// Before, the pages were retried and the next batch overwrote the area first.
+TEST_P(pool_errors_test, AFailedWriteInPlaceFailsTheFileAndKeepsItsDoubleWriteArea) {
+  write_file(path("data.dat"), 1, 8);
+  {
+    buffer_pool pool(quiet(16));
+    const file_id f = pool.add_file(path("data.dat"));
+    const int fd = pool.fd_of(f);
+    {
+      page_ref p = pool.fetch({f, 3});
+      std::unique_lock w(p.latch());
+      stamp_page(p.data(), 1, 3, 1, 5);
+      p.mark_dirty(5);
+    }
+    probe_->set_hook([fd](io_request& r) { return pageio::test::is_write(r.op) && r.fd == fd ? EIO : 0; });
+    try {
+      pool.flush_all();
+      ADD_FAILURE() << "flush_all() succeeded though the write in place failed";
+    } catch (const io_error& e) {
+      EXPECT_NE(std::string(e.what()).find("page 3"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(".dwb"), std::string::npos) << e.what();
+    }
+    probe_->set_hook({});
+    EXPECT_THROW(pool.flush_all(), io_error) << "the file stays failed";
+    EXPECT_EQ(pool.stats().failed_files, 1u);
+    EXPECT_EQ(pool.oldest_dirty_lsn(), 5u);
+  }
+  const std::vector<std::byte> area = read_whole_file(path("data.dat.dwb"));
+  ASSERT_GE(area.size(), 2 * page_size);
+  EXPECT_FALSE(all_zero(area.data(), page_size)) << "the area of a failed file is kept at close";
+  buffer_pool pool(quiet(16));
+  const file_id f = pool.add_file(path("data.dat"));
+  EXPECT_TRUE(page_holds(pool.fetch({f, 3}).data(), 1, 3, 0)) << "the write never ran: the old version checks";
+}
+
 // page * 4096 must not wrap: 2^52 * 4096 is 2^64, which wrapped to offset 0,
 // so the fetch read page 0 and a write-back would have overwritten it.
 TEST_P(pool_errors_test, APageNumberPastTheLargestFileOffsetIsRefused) {
