@@ -25,6 +25,7 @@ std::size_t my_stripe() noexcept {
 
 }  // namespace
 
+// The shard from the hash's high bits, the bucket within it from its low ones.
 buffer_pool::shard& buffer_pool::shard_for(const page_id& id) noexcept {
   return *shards_[(hash_page(id) >> 40) & shard_mask_];
 }
@@ -32,8 +33,9 @@ buffer_pool::shard& buffer_pool::shard_for(const page_id& id) noexcept {
 void buffer_pool::count_hit() noexcept { hits_[my_stripe()].n.fetch_add(1, std::memory_order_relaxed); }
 
 frame* buffer_pool::try_pin_ready(const page_id& id) noexcept {
-  shard& s = shard_for(id);
-  frame* f = s.bucket(id).load(std::memory_order_acquire);
+  const std::uint64_t h = hash_page(id);
+  shard& s = *shards_[(h >> 40) & shard_mask_];
+  frame* f = s.heads[h & s.mask].load(std::memory_order_acquire);
   for (int steps = 0; f != nullptr && steps < 16; ++steps) {
     if (f->tag_page.load(std::memory_order_relaxed) == id.page &&
         f->tag_file.load(std::memory_order_relaxed) == id.file) {
