@@ -51,6 +51,19 @@ std::filesystem::path pool_file_for(const std::filesystem::path& test_file) {
   return p;
 }
 
+namespace {
+
+// The file's pages leave the OS page cache: the pool reads it with O_DIRECT,
+// and cached pages of the same file make every direct read look them up.
+void drop_cached(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+}  // namespace
+
 void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_bytes) {
   check_data_dir(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
   const std::uint64_t pages = size_bytes / pc::page_size;
@@ -60,7 +73,10 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
       const bool ok = !test_file_needs_writing(path, pages * pc::page_size) && pages > 0 && page_checks(fd, 0) &&
                       page_checks(fd, pages - 1);
       ::close(fd);
-      if (ok) return;
+      if (ok) {
+        drop_cached(path);
+        return;
+      }
     }
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -93,6 +109,7 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
     fail("fsync " + path.string());
   }
   ::close(fd);
+  drop_cached(path);
   if (tty) fmt::print(stderr, "\n");
 }
 
