@@ -12,6 +12,7 @@
 
 #include <boost/intrusive/list.hpp>
 
+#include <cstddef>
 #include <deque>
 #include <optional>
 #include <set>
@@ -35,32 +36,37 @@ constexpr std::uint32_t pin_failed = 1u << 31;
 // adding, so such a transient pin is never lost.
 constexpr std::uint32_t pin_free = 1u << 30;
 
-struct frame {
-  // The page table: the next frame of its bucket's chain (changed under the
-  // shard lock; followed without it), and the page id again as atomics for
-  // lock-free lookups, which may meet a frame while it changes hands.
-  std::atomic<frame*> chain{nullptr};
-  std::atomic<std::uint32_t> tag_file{UINT32_MAX};
+// One cache line holds everything a hit reads and writes (the pin, the
+// latch, the state, the tags, the access counter), so a hit by another CPU
+// moves one line, not two.
+struct alignas(64) frame {
+  // The page table: the page id again as atomics for lock-free lookups,
+  // which may meet a frame while it changes hands, and the next frame of its
+  // bucket's chain (changed under the shard lock; followed without it).
   std::atomic<std::uint64_t> tag_page{UINT64_MAX};
+  std::atomic<std::uint32_t> tag_file{UINT32_MAX};
+  std::atomic<std::uint32_t> pins{pin_free};
+  // The futex word: loading -> ready or failed, changed under the shard lock.
+  std::atomic<std::uint32_t> state{st_free};
+  std::atomic<std::uint8_t> freq{0};       // accesses since the eviction scan last looked (capped)
+  std::atomic<bool> read_ahead{false};     // read ahead and not asked for yet
+  std::atomic<bool> dirty{false};          // set and cleared under dirty_mu_
+  std::uint8_t queue = 0;                  // q_none, q_free, q_small or q_main (evict_mu_)
+  page_latch latch;
+  std::atomic<frame*> chain{nullptr};
+  std::byte* data = nullptr;
+  std::atomic<lsn_t> lsn{0};               // highest LSN it was marked with
+  // Cold: misses, eviction, write-back.
   bi::list_member_hook<> queue_hook;           // free list, or an eviction FIFO (evict_mu_)
   bi::list_member_hook<> dirty_hook;           // the dirty list (dirty_mu_)
   page_id id;
-  std::byte* data = nullptr;
-  // The futex word: loading -> ready or failed, changed under the shard lock.
-  std::atomic<std::uint32_t> state{st_free};
-  std::atomic<std::uint32_t> pins{pin_free};
-  std::atomic<std::uint8_t> freq{0};       // accesses since the eviction scan last looked (capped)
-  std::uint8_t queue = 0;                  // q_none, q_free, q_small or q_main (evict_mu_)
-  std::atomic<bool> dirty{false};          // set and cleared under dirty_mu_
-  std::atomic<lsn_t> lsn{0};               // highest LSN it was marked with
   lsn_t rec_lsn = 0;                       // first LSN since it was last clean (dirty_mu_)
   bool sleepers = false;                   // a thread sleeps on `state` (shard lock)
-  std::atomic<bool> read_ahead{false};     // read ahead and not asked for yet
   std::vector<std::function<void()>> waiters;  // run when it stops loading (shard lock)
   std::error_code error;                   // why it failed (before state = failed)
   std::string error_what;
-  page_latch latch;
 };
+static_assert(offsetof(frame, lsn) + sizeof(std::atomic<lsn_t>) <= 64, "a hit's fields share one cache line");
 
 }  // namespace detail
 
