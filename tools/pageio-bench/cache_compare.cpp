@@ -115,8 +115,9 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
 }
 
 void print_cache_compare(std::FILE* out, const cache_compare_results& r) {
-  fmt::print(out, "\nbuffer pool (pageio::pagecache) on {}: {} MiB pool ({} frames) over the {} test file, 1 thread, "
-                  "each lookup = fetch + 1-byte read under the shared latch + release\n",
+  fmt::print(out,
+             "\nbuffer pool (pageio::pagecache) on {}: {} MiB pool ({} frames) over {} of pool pages "
+             "(<test file>.pool), 1 thread, each lookup = fetch + 1-byte read under the shared latch + release\n",
              r.backend, r.cache_mb, r.cache_mb * 256, format_size(r.size_bytes));
   if (const cache_result* u = r.find(32, "uniform"); u && std::isfinite(u->ns_per_hit)) {
     fmt::print(out,
