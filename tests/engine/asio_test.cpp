@@ -275,31 +275,45 @@ TEST_P(asio_test, CancellingAQueuedReadCompletesWithOperationAborted) {
   start_driver(opts);
   async_file f(*driver_, make_file("cancel.dat", 8 * page, 4));
   aligned_buffer buf(2 * page, page);
-  asio::cancellation_signal first_sig, second_sig;
-  std::vector<std::pair<int, std::error_code>> done;
-  f.async_read_at(0, asio::buffer(buf.data(), page),
-                  asio::bind_cancellation_slot(first_sig.slot(), [&](std::error_code ec, std::size_t) {
-                    done.emplace_back(1, ec);
-                  }));
-  f.async_read_at(page, asio::buffer(buf.data() + page, page),
-                  asio::bind_cancellation_slot(second_sig.slot(), [&](std::error_code ec, std::size_t n) {
-                    done.emplace_back(2, ec);
-                    EXPECT_EQ(n, 0u);
-                  }));
-  ctx_.poll();  // both initiations have run: the first is in the kernel, the second queued
-  second_sig.emit(asio::cancellation_type::terminal);
-  ctx_.run();
-  ASSERT_EQ(done.size(), 2u);
-  for (auto& [which, ec] : done) {
-    if (which == 1) {
-      EXPECT_FALSE(ec) << ec.message();
-    } else {
-      EXPECT_EQ(ec, std::errc::operation_canceled) << ec.message();
-      EXPECT_EQ(ec.value(), ECANCELED);
-      EXPECT_EQ(&ec.category(), &std::system_category());
+  // The premise: after poll() the first read is still in the kernel, so the
+  // second still waits in the backend's queue. A fast disk (or a slow,
+  // loaded machine) can complete the first read inside poll(), and the
+  // driver then hands the second one to the kernel, where it can no longer
+  // be cancelled; that attempt proves nothing and is run again.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    asio::cancellation_signal first_sig, second_sig;
+    std::vector<std::pair<int, std::error_code>> done;
+    std::size_t second_bytes = 0;
+    f.async_read_at(0, asio::buffer(buf.data(), page),
+                    asio::bind_cancellation_slot(first_sig.slot(), [&](std::error_code ec, std::size_t) {
+                      done.emplace_back(1, ec);
+                    }));
+    f.async_read_at(page, asio::buffer(buf.data() + page, page),
+                    asio::bind_cancellation_slot(second_sig.slot(), [&](std::error_code ec, std::size_t n) {
+                      done.emplace_back(2, ec);
+                      second_bytes = n;
+                    }));
+    ctx_.poll();  // both initiations have run: the first is in the kernel, the second queued
+    const bool premise = done.empty();
+    second_sig.emit(asio::cancellation_type::terminal);
+    ctx_.run();
+    ctx_.restart();
+    ASSERT_EQ(done.size(), 2u);
+    if (!premise) continue;
+    for (auto& [which, ec] : done) {
+      if (which == 1) {
+        EXPECT_FALSE(ec) << ec.message();
+      } else {
+        EXPECT_EQ(ec, std::errc::operation_canceled) << ec.message();
+        EXPECT_EQ(ec.value(), ECANCELED);
+        EXPECT_EQ(&ec.category(), &std::system_category());
+        EXPECT_EQ(second_bytes, 0u);
+      }
     }
+    EXPECT_TRUE(has_pattern(buf.data(), page, 0, 4));
+    return;
   }
-  EXPECT_TRUE(has_pattern(buf.data(), page, 0, 4));
+  GTEST_SKIP() << "in 50 attempts the first read always completed inside poll(): the queued case never arose here";
 }
 
 TEST_P(asio_test, CancellingAnInFlightReadCompletesOnceEitherWay) {
