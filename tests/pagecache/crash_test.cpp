@@ -86,8 +86,13 @@ struct totals {
   std::uint64_t points = 0, sequences = 0, multi_crash_sequences = 0, cuts_in_recovery = 0;
   std::uint64_t acked_updates = 0, redone = 0, skipped_by_page_lsn = 0, checkpoints = 0, recycled = 0;
   std::uint64_t pages_repaired = 0, evictions = 0, pages_written = 0;
+  double recover_s = 0, run_s = 0, settle_s = 0;  // where the time goes
   crash_report model;
 };
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 class pool_crash_test : public ::testing::TestWithParam<std::string> {
  protected:
@@ -126,7 +131,9 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
     o.write_batch = 1 + rng() % 6;
     o.cleaner_dirty_fraction = rng() % 3 == 0 ? 0 : 0.25;
     o.readahead_pages = rng() % 2 == 0 ? 0 : 4;
-    o.pin_wait = 2000ms;
+    // After the cut no dirty frame can be written, and a writer's fetch waits
+    // this long for a frame before it gives up: short, so teardown is quick.
+    o.pin_wait = 300ms;
     return o;
   }
 
@@ -218,6 +225,12 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
   void run_until_cut(wal::log& log, buffer_pool& pool, file_id f, history& h, std::mt19937_64& rng,
                      std::uint64_t value_base, totals& t) {
     std::mutex mu;             // the history
+    std::string unexpected;    // an error while the power was still on
+    auto note_unless_cut = [&](const char* what, const std::exception& e) {
+      if (fs_->power_cut()) return;
+      std::lock_guard lock(mu);
+      if (unexpected.empty()) unexpected = std::string(what) + " failed with the power on: " + e.what();
+    };
     std::shared_mutex gate;    // writers share it from append to mark_dirty; the checkpointer takes it alone
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> acks{0};
@@ -245,12 +258,14 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
             }
             std::memcpy(p.data() + u.slot * 8, &u.value, 8);
             p.mark_dirty(l);
-          } catch (const std::exception&) {
+          } catch (const std::exception& e) {
+            note_unless_cut("an update", e);
             return;  // the power went
           }
           try {
             log.flush(l);
-          } catch (const std::exception&) {
+          } catch (const std::exception& e) {
+            note_unless_cut("a commit", e);
             return;
           }
           std::lock_guard lock(mu);
@@ -275,7 +290,8 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
             const lsn_t keep = pool.checkpoint(redo);
             t.recycled += log.truncate_before(keep);
             ++t.checkpoints;
-          } catch (const std::exception&) {
+          } catch (const std::exception& e) {
+            note_unless_cut("a checkpoint", e);
             return;
           }
         }
@@ -290,6 +306,7 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
     stop = true;
     for (auto& th : ts) th.join();
     if (checkpointer.joinable()) checkpointer.join();
+    EXPECT_TRUE(unexpected.empty()) << unexpected << "\nhistory:\n" << h.trail;
     t.acked_updates += acks.load();
     const pool_stats s = pool.stats();
     t.evictions += s.evictions;
@@ -300,7 +317,9 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
   }
 
   void settle(std::mt19937_64& rng, totals& t) {
+    const auto began = std::chrono::steady_clock::now();
     const crash_report rep = fs_->settle(rng());
+    t.settle_s += seconds_since(began);
     t.model.dropped += rep.dropped;
     t.model.applied += rep.applied;
     t.model.torn += rep.torn;
@@ -338,7 +357,10 @@ TEST_P(pool_crash_test, EveryAcknowledgedUpdateSurvivesAndEveryPageChecks) {
       file_id f = 0;
       const bool cut_in_recovery = c > 0 && rng() % 5 == 0;
       h.trail += "  round " + std::to_string(c + 1) + (cut_in_recovery ? " (cut during recovery)" : "") + "\n";
-      if (!recover(dir, h, rng, t, cut_in_recovery, log, pool, f)) {
+      const auto began = std::chrono::steady_clock::now();
+      const bool recovered = recover(dir, h, rng, t, cut_in_recovery, log, pool, f);
+      t.recover_s += seconds_since(began);
+      if (!recovered) {
         if (HasFailure()) return;
         pool.reset();
         log.reset();
@@ -350,9 +372,11 @@ TEST_P(pool_crash_test, EveryAcknowledgedUpdateSurvivesAndEveryPageChecks) {
         verify(*pool, f, *log, h);
         if (HasFailure()) return;
       }
+      const auto ran = std::chrono::steady_clock::now();
       run_until_cut(*log, *pool, f, h, rng, (sequence << 36) | (static_cast<std::uint64_t>(c) << 32), t);
       pool.reset();
       log.reset();
+      t.run_s += seconds_since(ran);
       settle(rng, t);
     }
     // The last crash, recovered and checked.
@@ -377,7 +401,8 @@ TEST_P(pool_crash_test, EveryAcknowledgedUpdateSurvivesAndEveryPageChecks) {
             << " checkpoints recycled " << t.recycled << " segments; " << t.pages_written << " pages written, "
             << t.evictions << " evictions; " << t.pages_repaired << " torn pages repaired; writes dropped "
             << t.model.dropped << ", applied " << t.model.applied << ", torn " << t.model.torn << "; names undone "
-            << t.model.names_undone << ", sizes reverted " << t.model.sizes_reverted << std::endl;
+            << t.model.names_undone << ", sizes reverted " << t.model.sizes_reverted << "; seconds in recovery "
+            << t.recover_s << ", running " << t.run_s << ", settling " << t.settle_s << std::endl;
   EXPECT_GT(t.model.torn, 0u) << "no crash tore a write: the test exercised too little";
   if (points >= 1000) {
     EXPECT_GT(t.pages_repaired, 0u) << "no torn data page was ever repaired: the double-write area was not exercised";
