@@ -30,8 +30,10 @@ class wal_asio_test : public test_support::log_dir_test {
 };
 
 TEST_F(wal_asio_test, ManyCoroutinesAwaitTheirCommits) {
-  log w(opts_);
+  // The context outlives the log: the flusher posts completions into it from
+  // its own thread, and may still be inside post() when run() returns.
   asio::io_context ctx;
+  log w(opts_);
   int durable = 0;
   for (int i = 0; i < 200; ++i) {
     asio::co_spawn(
@@ -59,9 +61,9 @@ TEST_F(wal_asio_test, AFailureReachesTheAwaitingHandler) {
     fb = f.get();
     return f;
   };
+  asio::io_context ctx;  // outlives the log, whose flusher posts into it
   log w(opts_);
   fb->fail_next(fault_target::write, ENOSPC, 100);
-  asio::io_context ctx;
   std::error_code got;
   int calls = 0;
   const std::string rec = "doomed";

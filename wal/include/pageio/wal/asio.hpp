@@ -7,7 +7,10 @@
 // Completes with void(std::error_code): empty once every record up to `lsn`
 // is durable, the log's failure otherwise (std::errc::operation_canceled if
 // the log was closed first). The handler runs on its associated executor
-// (default: `ex`), never inside async_flush itself.
+// (default: `ex`), never inside async_flush itself. The log's flusher thread
+// posts the completion into that executor's context, and may still be
+// inside that post() when the handler has run: destroy the log before the
+// context (declare the context first).
 #pragma once
 
 #include <pageio/wal/log.hpp>
