@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/crash_totals.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::pagecache::test {
@@ -320,13 +321,7 @@ class pool_crash_test : public ::testing::TestWithParam<std::string> {
     const auto began = std::chrono::steady_clock::now();
     const crash_report rep = fs_->settle(rng());
     t.settle_s += seconds_since(began);
-    t.model.dropped += rep.dropped;
-    t.model.applied += rep.applied;
-    t.model.torn += rep.torn;
-    t.model.names_undone += rep.names_undone;
-    t.model.names_kept += rep.names_kept;
-    t.model.sizes_reverted += rep.sizes_reverted;
-    t.model.sizes_kept += rep.sizes_kept;
+    pageio::test::add_report(t.model, rep);
     ++t.points;
   }
 

@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/crash_totals.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::wal {
@@ -253,13 +254,7 @@ class wal_crash_test : public ::testing::TestWithParam<std::string> {
 
   void settle(std::mt19937_64& rng, totals& t) {
     const crash_report rep = fs_->settle(rng());
-    t.model.dropped += rep.dropped;
-    t.model.applied += rep.applied;
-    t.model.torn += rep.torn;
-    t.model.names_undone += rep.names_undone;
-    t.model.names_kept += rep.names_kept;
-    t.model.sizes_reverted += rep.sizes_reverted;
-    t.model.sizes_kept += rep.sizes_kept;
+    pageio::test::add_report(t.model, rep);
     ++t.points;
   }
 

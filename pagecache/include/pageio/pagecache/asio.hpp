@@ -31,15 +31,17 @@ namespace pageio::pagecache {
 
 namespace detail {
 
-// A pin taken for an asynchronous fetch's handler. Dropped with the last
-// copy unless release()d to the handler; if it still owned the page's read
+// A pin taken for an asynchronous fetch's handler, moved along with it.
+// Dropped with it unless release()d to the handler; if it still owned the page's read
 // (read_finished() never called), the read ends as cancelled first, so the
 // fetches waiting for it get ECANCELED and a later fetch reads it afresh.
 class frame_hold {
  public:
   frame_hold(buffer_pool* p, frame* f, bool owns_read) noexcept : p_(p), f_(f), owns_read_(owns_read) {}
+  frame_hold(frame_hold&& o) noexcept : p_(o.p_), f_(o.f_), owns_read_(o.owns_read_) { o.f_ = nullptr; }
   frame_hold(const frame_hold&) = delete;
   frame_hold& operator=(const frame_hold&) = delete;
+  frame_hold& operator=(frame_hold&&) = delete;
   ~frame_hold() {
     if (f_ != nullptr) p_->abandon_async_fetch(f_, owns_read_);
   }
@@ -86,7 +88,8 @@ struct initiate_fetch {
     // handler until it runs: a handler destroyed unrun (its io_context went
     // away first) drops it, and a read it owned then ends as cancelled, so
     // no frame stays pinned or loading for ever.
-    auto hold = std::make_shared<frame_hold>(p, r.f, r.k == buffer_pool::begin_result::kind::must_read);
+    // Moved with the handler: no allocation for it.
+    frame_hold hold(p, r.f, r.k == buffer_pool::begin_result::kind::must_read);
     // Hands the handler its page or the read's error.
     auto deliver = [p](handler_t& h, frame_hold& held) {
       frame* f = held.release();
@@ -100,9 +103,8 @@ struct initiate_fetch {
     };
     switch (r.k) {
       case buffer_pool::begin_result::kind::ready:
-        boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), hold, deliver]() mutable {
-          deliver(h, *hold);
-        });
+        boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), hold = std::move(hold),
+                               deliver]() mutable { deliver(h, hold); });
         return;
       case buffer_pool::begin_result::kind::loading: {
         // Another fetch is reading the page, perhaps on another thread: until
@@ -111,8 +113,9 @@ struct initiate_fetch {
         // std::function needs a copyable callable: the handler may be move-only.
         auto shared = std::make_shared<handler_t>(std::forward<Handler>(handler));
         auto work = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
-        p->on_ready(r.f, [shared, work, hold, deliver]() {
-          boost::asio::post(work, [shared, hold, deliver]() mutable { deliver(*shared, *hold); });
+        auto held = std::make_shared<frame_hold>(std::move(hold));
+        p->on_ready(r.f, [shared, work, held, deliver]() {
+          boost::asio::post(work, [shared, held, deliver]() mutable { deliver(*shared, *held); });
         });
         return;
       }
@@ -122,10 +125,9 @@ struct initiate_fetch {
         try {
           a.fd = p->fd_of(id.file);
         } catch (const std::exception&) {
-          p->complete_async_read(hold->read_finished(), -EBADF);
-          boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), hold, deliver]() mutable {
-            deliver(h, *hold);
-          });
+          p->complete_async_read(hold.read_finished(), -EBADF);
+          boost::asio::post(ex, [h = handler_t(std::forward<Handler>(handler)), hold = std::move(hold),
+                                 deliver]() mutable { deliver(h, hold); });
           return;
         }
         a.offset = id.page * page_size;
@@ -134,11 +136,14 @@ struct initiate_fetch {
         // The driver counts the read as work on its own executor; the
         // handler's may be another one.
         auto work = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked);
-        driver->async_io(std::move(a), [h = handler_t(std::forward<Handler>(handler)), p, hold, work,
-                                        deliver](std::error_code ec, std::size_t n) mutable {
-          p->complete_async_read(hold->read_finished(),
+        driver->async_io(std::move(a), [h = handler_t(std::forward<Handler>(handler)), p,
+                                        hold = std::move(hold), work, deliver](std::error_code ec,
+                                                                                std::size_t n) mutable {
+          p->complete_async_read(hold.read_finished(),
                                  ec ? -static_cast<std::int64_t>(ec.value()) : static_cast<std::int64_t>(n));
-          boost::asio::dispatch(work, [h = std::move(h), hold, deliver]() mutable { deliver(h, *hold); });
+          boost::asio::dispatch(work, [h = std::move(h), hold = std::move(hold), deliver]() mutable {
+            deliver(h, hold);
+          });
         });
         return;
       }
