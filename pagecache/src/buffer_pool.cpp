@@ -22,6 +22,7 @@ page_ref& page_ref::operator=(page_ref&& o) noexcept {
     reset();
     pool_ = o.pool_;
     f_ = o.f_;
+    stripe_ = o.stripe_;
     o.f_ = nullptr;
   }
   return *this;
@@ -29,7 +30,7 @@ page_ref& page_ref::operator=(page_ref&& o) noexcept {
 
 void page_ref::reset() noexcept {
   if (f_ != nullptr) {
-    pool_->unpin(f_);
+    pool_->unpin(f_, stripe_);
     f_ = nullptr;
   }
 }
@@ -53,10 +54,18 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   arena_ = std::unique_ptr<std::byte, void (*)(void*)>(static_cast<std::byte*>(mem), &std::free);
   std::memset(mem, 0, nframes_ * page_size);
   frames_ = std::make_unique<frame[]>(nframes_);
+  pin_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
+  latch_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
+  for (std::size_t i = 0; i < nframes_ * detail::reader_stripes; ++i) {
+    pin_stripes_[i].store(0, std::memory_order_relaxed);
+    latch_stripes_[i].store(0, std::memory_order_relaxed);
+  }
   q_ = std::make_unique<queues>();
   for (std::size_t i = 0; i < nframes_; ++i) {
     frames_[i].data = arena_.get() + i * page_size;
     frames_[i].queue = detail::q_free;
+    frames_[i].latch.readers_ = &latch_stripes_[i];
+    frames_[i].latch.stride_ = static_cast<std::uint32_t>(nframes_);
     q_->free.push_back(frames_[i]);
   }
   const std::size_t nshards = std::min<std::size_t>(64, round_up_pow2(std::max<std::size_t>(1, nframes_ / 64)));
@@ -364,8 +373,14 @@ void check_page_number(const page_id& id) {
 
 page_ref buffer_pool::try_fetch(page_id id) {
   if (id.page > max_page) return {};
-  frame* f = try_pin_ready(id);
-  if (f == nullptr) {
+  std::uint32_t stripe = 0;
+  if (frame* f = try_pin_striped(id, &stripe)) {
+    note_access(f);
+    count_hit();
+    return page_ref(this, f, stripe);
+  }
+  frame* f = nullptr;
+  {
     shard& s = shard_for(id);
     std::lock_guard lock(s.mu);
     f = s.find_locked(id);
@@ -379,8 +394,14 @@ page_ref buffer_pool::try_fetch(page_id id) {
 
 page_ref buffer_pool::fetch(page_id id) {
   check_page_number(id);
+  std::uint32_t stripe = 0;
+  if (frame* f = try_pin_striped(id, &stripe)) {
+    note_access(f);
+    count_hit();
+    return page_ref(this, f, stripe);
+  }
   bool created = false, ready = false;
-  frame* f = lookup_or_insert(id, &created, &ready);
+  frame* f = lookup_or_insert_locked(id, &created, &ready);
   if (ready) return page_ref(this, f);
   page_ref ref(this, f);
   if (!created) {

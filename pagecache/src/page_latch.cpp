@@ -1,4 +1,6 @@
-// The page latch: a futex reader-writer lock of one word (buffer_pool.hpp).
+// The page latch: a futex reader-writer lock (buffer_pool.hpp). In a pool
+// its readers count themselves in per-thread stripes; a writer adds the
+// stripes up and sleeps on drain_ until they come to zero.
 
 #include <pageio/engine/detail/futex.hpp>
 
@@ -7,6 +9,12 @@
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
+
+std::uint32_t detail::thread_stripe() noexcept {
+  static std::atomic<std::uint32_t> next{0};
+  thread_local const std::uint32_t mine = next.fetch_add(1, std::memory_order_relaxed) % reader_stripes;
+  return mine;
+}
 
 void page_latch::wait(std::uint32_t seen) noexcept {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -19,6 +27,40 @@ void page_latch::wait(std::uint32_t seen) noexcept {
 
 void page_latch::wake() noexcept {
   pageio::detail::futex_wake(&state_, INT_MAX);
+}
+
+std::uint32_t page_latch::striped_readers() const noexcept {
+  // Modulo 2^32: a shared hold released on another thread than the one that
+  // took it leaves +1 in one stripe and -1 in another, which add up to 0.
+  std::uint32_t sum = 0;
+  for (std::uint32_t s = 0; s < detail::reader_stripes; ++s) {
+    sum += readers_[std::size_t{s} * stride_].load(std::memory_order_seq_cst);
+  }
+  return sum;
+}
+
+void page_latch::reader_left() noexcept {
+  drain_.fetch_add(1, std::memory_order_seq_cst);
+  pageio::detail::futex_wake(&drain_, INT_MAX);
+}
+
+void page_latch::drain() noexcept {
+  // No wake-up is lost: a reader's count dropped after this sum read it is
+  // followed by that reader seeing the writer bit (set before) and bumping
+  // drain_, which was read before the sum.
+  for (int spins = 0;; ++spins) {
+    const std::uint32_t gen = drain_.load(std::memory_order_seq_cst);
+    if (striped_readers() == 0) return;
+    if (spins < 100) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      asm volatile("yield");
+#endif
+      continue;
+    }
+    pageio::detail::futex_wait(drain_, gen);
+  }
 }
 
 }  // namespace pageio::pagecache

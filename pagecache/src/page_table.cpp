@@ -8,29 +8,17 @@
 // chain) falls back to the locked lookup.
 
 #include <algorithm>
-#include <thread>
 
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
-
-namespace {
-
-// This thread's hit stripe: threads take stripes round robin.
-std::size_t my_stripe() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % hit_stripes;
-  return mine;
-}
-
-}  // namespace
 
 // The shard from the hash's high bits, the bucket within it from its low ones.
 buffer_pool::shard& buffer_pool::shard_for(const page_id& id) noexcept {
   return *shards_[(hash_page(id) >> 40) & shard_mask_];
 }
 
-void buffer_pool::count_hit() noexcept { hits_[my_stripe()].n.fetch_add(1, std::memory_order_relaxed); }
+void buffer_pool::count_hit() noexcept { hits_[detail::thread_stripe()].n.fetch_add(1, std::memory_order_relaxed); }
 
 frame* buffer_pool::try_pin_ready(const page_id& id) noexcept {
   const std::uint64_t h = hash_page(id);
@@ -47,6 +35,46 @@ frame* buffer_pool::try_pin_ready(const page_id& id) noexcept {
         return f;  // pinned while in the table: it cannot be evicted or change hands now
       }
       unpin(f);
+      return nullptr;
+    }
+    f = f->chain.load(std::memory_order_acquire);
+  }
+  return nullptr;
+}
+
+std::atomic<std::uint32_t>& buffer_pool::pin_stripe(const frame* f, std::uint32_t stripe) noexcept {
+  return pin_stripes_[std::size_t{stripe} * nframes_ + static_cast<std::size_t>(f - frames_.get())];
+}
+
+std::uint32_t buffer_pool::striped_pins(const frame* f) noexcept {
+  // Modulo 2^32, like the latch's readers; each pin is released in the
+  // stripe it was taken in (page_ref keeps it), so each count is exact.
+  std::uint32_t sum = 0;
+  for (std::uint32_t s = 0; s < detail::reader_stripes; ++s) sum += pin_stripe(f, s).load(std::memory_order_seq_cst);
+  return sum;
+}
+
+frame* buffer_pool::try_pin_striped(const page_id& id, std::uint32_t* stripe) noexcept {
+  const std::uint64_t h = hash_page(id);
+  shard& s = *shards_[(h >> 40) & shard_mask_];
+  frame* f = s.heads[h & s.mask].load(std::memory_order_acquire);
+  for (int steps = 0; f != nullptr && steps < 16; ++steps) {
+    if (f->tag_page.load(std::memory_order_relaxed) == id.page &&
+        f->tag_file.load(std::memory_order_relaxed) == id.file) {
+      const std::uint32_t mine = detail::thread_stripe();
+      std::atomic<std::uint32_t>& count = pin_stripe(f, mine);
+      // seq_cst both: an eviction's swap of `pins` to pin_free (then its sum
+      // of the stripes) and this increment (then this load) are in one
+      // order, so either the eviction counts this pin or this sees the bit.
+      count.fetch_add(1, std::memory_order_seq_cst);
+      if ((f->pins.load(std::memory_order_seq_cst) & (detail::pin_free | detail::pin_failed)) == 0 &&
+          f->state.load(std::memory_order_acquire) == detail::st_ready &&
+          f->tag_page.load(std::memory_order_relaxed) == id.page &&
+          f->tag_file.load(std::memory_order_relaxed) == id.file) {
+        *stripe = mine;
+        return f;  // pinned while in the table: it cannot be evicted or change hands now
+      }
+      unpin(f, mine);
       return nullptr;
     }
     f = f->chain.load(std::memory_order_acquire);
@@ -91,6 +119,10 @@ frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* rea
     *ready = true;
     return f;
   }
+  return lookup_or_insert_locked(id, created, ready);
+}
+
+frame* buffer_pool::lookup_or_insert_locked(const page_id& id, bool* created, bool* ready) {
   shard& s = shard_for(id);
   frame* fresh = nullptr;
   for (;;) {

@@ -36,9 +36,12 @@ constexpr std::uint32_t pin_failed = 1u << 31;
 // adding, so such a transient pin is never lost.
 constexpr std::uint32_t pin_free = 1u << 30;
 
-// One cache line holds everything a hit reads and writes (the pin, the
-// latch, the state, the tags, the access counter), so a hit by another CPU
-// moves one line, not two.
+// One cache line holds everything a hit reads (the tags, the state, the
+// latch, the access counter). A hit writes none of it: its pin and its
+// shared latch are counted in its thread's reader stripe (buffer_pool's
+// pin_stripes_, the latch's readers_), so hits on other CPUs leave the line
+// shared in every cache. `pins` counts the other pins (misses, waits,
+// batches, asynchronous fetches, write-back).
 struct alignas(64) frame {
   // The page table: the page id again as atomics for lock-free lookups,
   // which may meet a frame while it changes hands, and the next frame of its
@@ -55,8 +58,8 @@ struct alignas(64) frame {
   page_latch latch;
   std::atomic<frame*> chain{nullptr};
   std::byte* data = nullptr;
+  // Cold: misses, eviction, write-back, changes.
   std::atomic<lsn_t> lsn{0};               // highest LSN it was marked with
-  // Cold: misses, eviction, write-back.
   bi::list_member_hook<> queue_hook;           // free list, or an eviction FIFO (evict_mu_)
   bi::list_member_hook<> dirty_hook;           // the dirty list (dirty_mu_)
   page_id id;
@@ -66,7 +69,7 @@ struct alignas(64) frame {
   std::error_code error;                   // why it failed (before state = failed)
   std::string error_what;
 };
-static_assert(offsetof(frame, lsn) + sizeof(std::atomic<lsn_t>) <= 64, "a hit's fields share one cache line");
+static_assert(offsetof(frame, data) + sizeof(std::byte*) <= 64, "a hit's fields share one cache line");
 
 }  // namespace detail
 
@@ -141,7 +144,7 @@ struct alignas(64) buffer_pool::shard {
 struct alignas(64) buffer_pool::hit_stripe {
   std::atomic<std::uint64_t> n{0};
 };
-inline constexpr std::size_t hit_stripes = 16;
+inline constexpr std::size_t hit_stripes = detail::reader_stripes;
 
 struct buffer_pool::queues {
   frame_list free, small, main;

@@ -27,6 +27,17 @@ void buffer_pool::unpin(frame* f) noexcept {
   }
 }
 
+void buffer_pool::unpin(frame* f, std::uint32_t stripe) noexcept {
+  if (stripe == page_ref::shared_pin) {
+    unpin(f);
+    return;
+  }
+  // A striped pin is only ever taken on a ready page in the table, which no
+  // failed read can unpublish: dropping it never frees the frame.
+  pin_stripe(f, stripe).fetch_sub(1, std::memory_order_seq_cst);
+  if (frame_waiters_.load(std::memory_order_seq_cst) != 0) wake_frame_waiters();
+}
+
 void buffer_pool::wake_frame_waiters() noexcept {
   unpin_gen_.fetch_add(1, std::memory_order_seq_cst);
   pageio::detail::futex_wake(&unpin_gen_, INT_MAX);
@@ -81,6 +92,12 @@ bool buffer_pool::try_evict_locked(frame* f) {
   // keeps the page; one that pins after sees pin_free and lets go).
   std::uint32_t zero = 0;
   if (!f->pins.compare_exchange_strong(zero, detail::pin_free, std::memory_order_seq_cst)) return false;
+  // Then the hits' pins, counted in the reader stripes: a hit that pinned
+  // before the swap is counted here; one after sees pin_free and lets go.
+  if (striped_pins(f) != 0) {
+    f->pins.fetch_sub(detail::pin_free, std::memory_order_seq_cst);
+    return false;
+  }
   s.erase_locked(f);
   f->state.store(detail::st_free, std::memory_order_release);
   return true;

@@ -11,8 +11,9 @@
 //   pool.flush_all();                                         // checkpoint: every dirty page written
 //
 // Design (docs/pagecache.md): one aligned arena of frames; a page table of
-// Boost.Intrusive hash sets in shards, each with its own mutex (a hit takes
-// one shard's lock, bumps a counter and a pin, and relinks nothing);
+// hash chains in shards, each with a mutex for misses (a hit takes no lock:
+// it counts its pin and its shared latch in its thread's reader stripe, so
+// hits on several CPUs write no cache line in common);
 // S3-FIFO eviction over Boost.Intrusive lists (a small FIFO that one-time
 // pages pass through, a main FIFO with CLOCK-like second chances, and a
 // ghost list of recently dropped pages); a dirty list the cleaner writes from
@@ -124,30 +125,64 @@ class pool_exhausted : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+namespace detail {
+// Reader stripes: a pool keeps each frame's pin and shared-latch counts in
+// this many separate arrays, and a thread uses one of them, so two threads
+// hitting resident pages write no cache line in common (docs/pagecache.md).
+inline constexpr std::uint32_t reader_stripes = 16;
+// This thread's stripe (threads take them round robin; fixed for its life).
+std::uint32_t thread_stripe() noexcept;
+}  // namespace detail
+
 // A page's reader-writer latch: std::shared_lock / std::unique_lock work on
-// it. Uncontended, locking is one atomic compare-and-swap (about a third of
-// std::shared_mutex here); a thread that must wait sleeps on a futex. No
-// writer preference: a steady stream of readers can hold a writer off.
+// it. A thread that must wait sleeps on a futex. No writer preference: a
+// steady stream of readers can hold a writer off.
+//
+// In a pool, a reader counts itself in its thread's stripe (a cache line
+// other threads' readers do not write), so shared locking scales with
+// threads; a writer sets its bit, then waits until the stripes' counts add
+// up to zero. Like std::shared_mutex, the latch is released by the thread
+// that took it (a shared hold released elsewhere is still counted right:
+// the writer adds the stripes up, it does not check each one). A latch
+// outside a pool counts readers in its own word.
 class page_latch {
  public:
   void lock() noexcept {
     std::uint32_t s = 0;
-    while (!state_.compare_exchange_weak(s, writer, std::memory_order_acquire, std::memory_order_relaxed)) {
+    while (!state_.compare_exchange_weak(s, writer, std::memory_order_seq_cst, std::memory_order_relaxed)) {
       if (s != 0) {
         wait(s);
         s = 0;
       }
     }
+    if (readers_ != nullptr) drain();
   }
   bool try_lock() noexcept {
     std::uint32_t s = 0;
-    return state_.compare_exchange_strong(s, writer, std::memory_order_acquire, std::memory_order_relaxed);
+    if (!state_.compare_exchange_strong(s, writer, std::memory_order_seq_cst, std::memory_order_relaxed)) return false;
+    if (readers_ != nullptr && striped_readers() != 0) {
+      unlock();
+      return false;
+    }
+    return true;
   }
   void unlock() noexcept {
     state_.store(0, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) != 0) wake();
   }
   void lock_shared() noexcept {
+    if (readers_ != nullptr) {
+      std::atomic<std::uint32_t>& mine = readers_[std::size_t{detail::thread_stripe()} * stride_];
+      for (;;) {
+        // seq_cst both: a writer that set its bit before this load sees the
+        // count in its sum, or this load sees its bit.
+        mine.fetch_add(1, std::memory_order_seq_cst);
+        const std::uint32_t s = state_.load(std::memory_order_seq_cst);
+        if ((s & writer) == 0) return;
+        leave(mine);
+        wait(s);
+      }
+    }
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if (s & writer) {
@@ -159,6 +194,13 @@ class page_latch {
     }
   }
   bool try_lock_shared() noexcept {
+    if (readers_ != nullptr) {
+      std::atomic<std::uint32_t>& mine = readers_[std::size_t{detail::thread_stripe()} * stride_];
+      mine.fetch_add(1, std::memory_order_seq_cst);
+      if ((state_.load(std::memory_order_seq_cst) & writer) == 0) return true;
+      leave(mine);
+      return false;
+    }
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     while (!(s & writer)) {
       if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
@@ -166,15 +208,32 @@ class page_latch {
     return false;
   }
   void unlock_shared() noexcept {
+    if (readers_ != nullptr) {
+      leave(readers_[std::size_t{detail::thread_stripe()} * stride_]);
+      return;
+    }
     if (state_.fetch_sub(1, std::memory_order_seq_cst) == 1 && sleepers_.load(std::memory_order_seq_cst) != 0) wake();
   }
 
  private:
+  friend class buffer_pool;
   static constexpr std::uint32_t writer = 1u << 31;
+  // A reader drops its count; a writer waiting for the readers to drain is
+  // told (it writes nothing shared while no writer is there).
+  void leave(std::atomic<std::uint32_t>& mine) noexcept {
+    mine.fetch_sub(1, std::memory_order_seq_cst);
+    if ((state_.load(std::memory_order_seq_cst) & writer) != 0) reader_left();
+  }
   void wait(std::uint32_t seen) noexcept;  // sleeps unless the state is no longer `seen`
   void wake() noexcept;
-  std::atomic<std::uint32_t> state_{0};     // reader count, or `writer`
+  void reader_left() noexcept;               // bumps drain_ and wakes a draining writer
+  void drain() noexcept;                     // with the writer bit set: until no reader is counted
+  std::uint32_t striped_readers() const noexcept;  // the stripes' counts, added up (mod 2^32)
+  std::atomic<std::uint32_t> state_{0};     // `writer`, and outside a pool the reader count
   std::atomic<std::uint32_t> sleepers_{0};  // threads in wait()
+  std::atomic<std::uint32_t> drain_{0};     // bumped by a reader leaving while a writer is in
+  std::uint32_t stride_ = 0;                // between this latch's counts in successive stripes
+  std::atomic<std::uint32_t>* readers_ = nullptr;  // its count in stripe 0 (a pool's), or none
 };
 
 class buffer_pool;
@@ -187,7 +246,7 @@ struct frame;
 class page_ref {
  public:
   page_ref() = default;
-  page_ref(page_ref&& o) noexcept : pool_(o.pool_), f_(o.f_) { o.f_ = nullptr; }
+  page_ref(page_ref&& o) noexcept : pool_(o.pool_), f_(o.f_), stripe_(o.stripe_) { o.f_ = nullptr; }
   page_ref& operator=(page_ref&& o) noexcept;
   page_ref(const page_ref&) = delete;
   page_ref& operator=(const page_ref&) = delete;
@@ -213,9 +272,14 @@ class page_ref {
 
  private:
   friend class buffer_pool;
-  page_ref(buffer_pool* pool, detail::frame* f) noexcept : pool_(pool), f_(f) {}
+  static constexpr std::uint32_t shared_pin = UINT32_MAX;
+  page_ref(buffer_pool* pool, detail::frame* f, std::uint32_t stripe = shared_pin) noexcept
+      : pool_(pool), f_(f), stripe_(stripe) {}
   buffer_pool* pool_ = nullptr;
   detail::frame* f_ = nullptr;
+  // The reader stripe its pin is counted in (a hit), or shared_pin: the
+  // frame's own count (a miss, a wait, a batch or an asynchronous fetch).
+  std::uint32_t stripe_ = shared_pin;
 };
 
 struct pool_stats {
@@ -325,6 +389,7 @@ class buffer_pool {
   struct queues;
 
   void unpin(detail::frame* f) noexcept;
+  void unpin(detail::frame* f, std::uint32_t stripe) noexcept;  // a page_ref's pin, wherever counted
   shard& shard_for(const page_id& id) noexcept;
   detail::frame* allocate_frame();   // free or evicted, not in the table; may write back or wait
   detail::frame* try_allocate_frame(bool may_clean);
@@ -337,6 +402,8 @@ class buffer_pool {
   // Published in the table as loading, pinned once for the caller; or an
   // existing frame, pinned. `created` says which.
   detail::frame* lookup_or_insert(const page_id& id, bool* created, bool* ready);
+  // The same after the lock-free attempt failed: under the shard lock.
+  detail::frame* lookup_or_insert_locked(const page_id& id, bool* created, bool* ready);
   void wait_ready(detail::frame* f);  // throws the frame's error
   void finish_read(detail::frame* f, std::int64_t result, const std::string& what) noexcept;
   // A read of the whole page arrived: checks it (page_format.hpp), then
@@ -388,6 +455,15 @@ class buffer_pool {
   // A hit without any lock: the page's frame, pinned, if it is in the table
   // and ready; null otherwise (the caller then takes the shard lock).
   detail::frame* try_pin_ready(const page_id& id) noexcept;
+  // The same, counting the pin in this thread's reader stripe (`*stripe`):
+  // a hit that writes nothing another thread's hit writes.
+  detail::frame* try_pin_striped(const page_id& id, std::uint32_t* stripe) noexcept;
+  // Per reader stripe, a count per frame: pins taken by try_pin_striped, and
+  // the frames' shared latch holders (page_latch::readers_). Stripe s of
+  // frame i is element s * nframes_ + i.
+  std::unique_ptr<std::atomic<std::uint32_t>[]> pin_stripes_, latch_stripes_;
+  std::atomic<std::uint32_t>& pin_stripe(const detail::frame* f, std::uint32_t stripe) noexcept;
+  std::uint32_t striped_pins(const detail::frame* f) noexcept;  // added up (mod 2^32)
 
   // Eviction: free list, S3-FIFO queues, ghost list.
   mutable std::mutex evict_mu_;
