@@ -45,6 +45,9 @@ bool page_ref::dirty() const noexcept { return f_->dirty.load(std::memory_order_
 
 buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   if (opts_.frames < 8) throw std::invalid_argument("pagecache: options::frames must be at least 8");
+  if (opts_.frames > UINT32_MAX) {
+    throw std::invalid_argument("pagecache: options::frames must be at most 4,294,967,295 (16 TiB of frames)");
+  }
   if (opts_.write_batch == 0) opts_.write_batch = 1;
   if (opts_.queue_depth == 0) opts_.queue_depth = 1;
   if (!opts_.fs) opts_.fs = posix_file_system();
@@ -60,12 +63,14 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
     pin_stripes_[i].store(0, std::memory_order_relaxed);
     latch_stripes_[i].store(0, std::memory_order_relaxed);
   }
+  stripes_.frames = static_cast<std::uint32_t>(nframes_);
+  stripes_.latches = latch_stripes_.get();
   q_ = std::make_unique<queues>();
   for (std::size_t i = 0; i < nframes_; ++i) {
     frames_[i].data = arena_.get() + i * page_size;
     frames_[i].queue = detail::q_free;
-    frames_[i].latch.readers_ = &latch_stripes_[i];
-    frames_[i].latch.stride_ = static_cast<std::uint32_t>(nframes_);
+    frames_[i].latch.stripes_ = &stripes_;
+    frames_[i].latch.index_ = static_cast<std::uint32_t>(i);
     q_->free.push_back(frames_[i]);
   }
   const std::size_t nshards = std::min<std::size_t>(64, round_up_pow2(std::max<std::size_t>(1, nframes_ / 64)));

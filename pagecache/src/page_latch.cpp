@@ -10,9 +10,10 @@
 
 namespace pageio::pagecache {
 
-std::uint32_t detail::thread_stripe() noexcept {
+std::uint32_t detail::assign_thread_stripe() noexcept {
   static std::atomic<std::uint32_t> next{0};
-  thread_local const std::uint32_t mine = next.fetch_add(1, std::memory_order_relaxed) % reader_stripes;
+  const std::uint32_t mine = next.fetch_add(1, std::memory_order_relaxed) % reader_stripes;
+  thread_stripe_plus_one = mine + 1;
   return mine;
 }
 
@@ -32,9 +33,15 @@ void page_latch::wake() noexcept {
 std::uint32_t page_latch::striped_readers() const noexcept {
   // Modulo 2^32: a shared hold released on another thread than the one that
   // took it leaves +1 in one stripe and -1 in another, which add up to 0.
+  // Only the stripes used in this pool: a reader marks its stripe used
+  // before it counts there (seq_cst both), so a stripe this load of `used`
+  // misses holds no reader that got past the writer bit.
   std::uint32_t sum = 0;
+  const std::uint32_t used = stripes_->used.load(std::memory_order_seq_cst);
   for (std::uint32_t s = 0; s < detail::reader_stripes; ++s) {
-    sum += readers_[std::size_t{s} * stride_].load(std::memory_order_seq_cst);
+    if ((used & (1u << s)) != 0) {
+      sum += stripes_->latches[std::size_t{s} * stripes_->frames + index_].load(std::memory_order_seq_cst);
+    }
   }
   return sum;
 }

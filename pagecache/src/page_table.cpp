@@ -49,8 +49,13 @@ std::atomic<std::uint32_t>& buffer_pool::pin_stripe(const frame* f, std::uint32_
 std::uint32_t buffer_pool::striped_pins(const frame* f) noexcept {
   // Modulo 2^32, like the latch's readers; each pin is released in the
   // stripe it was taken in (page_ref keeps it), so each count is exact.
+  // Only the stripes used in this pool (a hit marks its stripe used before
+  // it counts there, as the latch's readers do).
   std::uint32_t sum = 0;
-  for (std::uint32_t s = 0; s < detail::reader_stripes; ++s) sum += pin_stripe(f, s).load(std::memory_order_seq_cst);
+  const std::uint32_t used = stripes_.used.load(std::memory_order_seq_cst);
+  for (std::uint32_t s = 0; s < detail::reader_stripes; ++s) {
+    if ((used & (1u << s)) != 0) sum += pin_stripe(f, s).load(std::memory_order_seq_cst);
+  }
   return sum;
 }
 
@@ -62,6 +67,7 @@ frame* buffer_pool::try_pin_striped(const page_id& id, std::uint32_t* stripe) no
     if (f->tag_page.load(std::memory_order_relaxed) == id.page &&
         f->tag_file.load(std::memory_order_relaxed) == id.file) {
       const std::uint32_t mine = detail::thread_stripe();
+      stripes_.mark_used(mine);
       std::atomic<std::uint32_t>& count = pin_stripe(f, mine);
       // seq_cst both: an eviction's swap of `pins` to pin_free (then its sum
       // of the stripes) and this increment (then this load) are in one

@@ -36,6 +36,7 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
   cache_compare_results r;
   r.backend = o.backend;
   r.cache_mb = o.cache_mb;
+  r.callback_batch = o.callback_batch;
   r.size_bytes = o.size_bytes;
   r.table_randread_qd32_iops = o.table_randread_qd32_iops;
   r.table_randread_qd1_iops = o.table_randread_qd1_iops;
@@ -52,6 +53,7 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
     p.seconds = o.seconds;
     p.warmup_seconds = o.warmup_seconds;
     p.measure_hit_cost = hit_cost;
+    p.callback_batch = o.callback_batch;
     const std::string label = fmt::format("{} 1x{}", dist, inflight);
     try {
       const cache_result c = run_cache_bench(p);
@@ -85,6 +87,7 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
     w.file = o.file;
     w.size_bytes = o.size_bytes;
     w.backend = o.backend;
+    w.callback_batch = o.callback_batch;
     w.api = "raw";
     try {
       into = run_workload(w);
@@ -117,8 +120,11 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
 void print_cache_compare(std::FILE* out, const cache_compare_results& r) {
   fmt::print(out,
              "\nbuffer pool (pageio::pagecache) on {}: {} MiB pool ({} frames) over {} of pool pages "
-             "(<test file>.pool), 1 thread, each lookup = fetch + 1-byte read under the shared latch + release\n",
-             r.backend, r.cache_mb, r.cache_mb * 256, format_size(r.size_bytes));
+             "(<test file>.pool), 1 thread, each lookup = fetch + 1-byte read under the shared latch + release{}\n",
+             r.backend, r.cache_mb, r.cache_mb * 256, format_size(r.size_bytes),
+             r.callback_batch == 0
+                 ? std::string()
+                 : fmt::format("; callback batch {} for the pool's driver and the raw runs", r.callback_batch));
   if (const cache_result* u = r.find(32, "uniform"); u && std::isfinite(u->ns_per_hit)) {
     fmt::print(out,
                "(a) hit cost (fetch + release, one thread, {} resident pages in turn, median of {} loops): {} ns vs "
@@ -157,6 +163,7 @@ nlohmann::json cache_compare_json(const cache_compare_results& r) {
   nlohmann::json j;
   j["backend"] = r.backend;
   j["cache_mb"] = r.cache_mb;
+  j["callback_batch"] = r.callback_batch;
   j["size"] = r.size_bytes;
   j["runs"] = nlohmann::json::array();
   for (const auto& c : r.runs) j["runs"].push_back(to_json(c));

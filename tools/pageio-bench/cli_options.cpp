@@ -198,6 +198,7 @@ void add_cache_options(CLI::App& cmd, cache_cli& o) {
   cmd.add_option("--seed", o.seed, "seed of the page generator")->capture_default_str();
   cmd.add_flag("--no-hit-cost", o.no_hit_cost,
                "skip the measurement after the run of a hit's cost against a buffered pread of an OS-cached page");
+  add_callback_batch(cmd, o.callback_batch);
   cmd.add_flag("--json", o.json, "print one JSON object instead of the table");
 }
 
@@ -219,6 +220,7 @@ cache_params to_cache(const cache_cli& o) {
   p.doublewrite = !o.no_doublewrite;
   p.seed = o.seed;
   p.measure_hit_cost = !o.no_hit_cost;
+  p.callback_batch = o.callback_batch;
   return p;
 }
 

@@ -285,6 +285,7 @@ int run_compare(const compare_options& o) {
                  : std::find(backends.begin(), backends.end(), "aio") != backends.end() ? "aio"
                                                                                          : backends.front();
     cc.seconds = o.cache_seconds;
+    cc.callback_batch = o.callback_batch;
     cc.warmup_seconds = o.warmup_seconds;
     auto table_iops = [&](unsigned qd) {
       const cell* x = res.find({rw_mode::randread, qd}, "pageio", cc.backend);

@@ -130,8 +130,28 @@ namespace detail {
 // this many separate arrays, and a thread uses one of them, so two threads
 // hitting resident pages write no cache line in common (docs/pagecache.md).
 inline constexpr std::uint32_t reader_stripes = 16;
-// This thread's stripe (threads take them round robin; fixed for its life).
-std::uint32_t thread_stripe() noexcept;
+
+// A pool's latch stripes, and which stripes have ever been used in it (a
+// writer or an eviction adds up only those).
+struct reader_stripe_set {
+  std::atomic<std::uint32_t> used{0};  // bit s: stripe s has counted something here
+  std::uint32_t frames = 0;
+  std::atomic<std::uint32_t>* latches = nullptr;  // stripe s of frame i: latches[s * frames + i]
+
+  // Before a thread counts in stripe `s`: its bit in `used`, set once (so
+  // afterwards this only reads a line every thread reads).
+  void mark_used(std::uint32_t s) noexcept {
+    if ((used.load(std::memory_order_relaxed) & (1u << s)) == 0) used.fetch_or(1u << s, std::memory_order_seq_cst);
+  }
+};
+
+// This thread's stripe: threads take them round robin, fixed for their life.
+inline thread_local std::uint32_t thread_stripe_plus_one = 0;
+std::uint32_t assign_thread_stripe() noexcept;
+inline std::uint32_t thread_stripe() noexcept {
+  const std::uint32_t s = thread_stripe_plus_one;
+  return s != 0 ? s - 1 : assign_thread_stripe();
+}
 }  // namespace detail
 
 // A page's reader-writer latch: std::shared_lock / std::unique_lock work on
@@ -155,12 +175,12 @@ class page_latch {
         s = 0;
       }
     }
-    if (readers_ != nullptr) drain();
+    if (stripes_ != nullptr) drain();
   }
   bool try_lock() noexcept {
     std::uint32_t s = 0;
     if (!state_.compare_exchange_strong(s, writer, std::memory_order_seq_cst, std::memory_order_relaxed)) return false;
-    if (readers_ != nullptr && striped_readers() != 0) {
+    if (stripes_ != nullptr && striped_readers() != 0) {
       unlock();
       return false;
     }
@@ -171,8 +191,8 @@ class page_latch {
     if (sleepers_.load(std::memory_order_seq_cst) != 0) wake();
   }
   void lock_shared() noexcept {
-    if (readers_ != nullptr) {
-      std::atomic<std::uint32_t>& mine = readers_[std::size_t{detail::thread_stripe()} * stride_];
+    if (stripes_ != nullptr) {
+      std::atomic<std::uint32_t>& mine = my_count();
       for (;;) {
         // seq_cst both: a writer that set its bit before this load sees the
         // count in its sum, or this load sees its bit.
@@ -194,8 +214,8 @@ class page_latch {
     }
   }
   bool try_lock_shared() noexcept {
-    if (readers_ != nullptr) {
-      std::atomic<std::uint32_t>& mine = readers_[std::size_t{detail::thread_stripe()} * stride_];
+    if (stripes_ != nullptr) {
+      std::atomic<std::uint32_t>& mine = my_count();
       mine.fetch_add(1, std::memory_order_seq_cst);
       if ((state_.load(std::memory_order_seq_cst) & writer) == 0) return true;
       leave(mine);
@@ -208,8 +228,8 @@ class page_latch {
     return false;
   }
   void unlock_shared() noexcept {
-    if (readers_ != nullptr) {
-      leave(readers_[std::size_t{detail::thread_stripe()} * stride_]);
+    if (stripes_ != nullptr) {
+      leave(my_count());
       return;
     }
     if (state_.fetch_sub(1, std::memory_order_seq_cst) == 1 && sleepers_.load(std::memory_order_seq_cst) != 0) wake();
@@ -218,6 +238,12 @@ class page_latch {
  private:
   friend class buffer_pool;
   static constexpr std::uint32_t writer = 1u << 31;
+  // This thread's count in its stripe (marked used first).
+  std::atomic<std::uint32_t>& my_count() noexcept {
+    const std::uint32_t s = detail::thread_stripe();
+    stripes_->mark_used(s);
+    return stripes_->latches[std::size_t{s} * stripes_->frames + index_];
+  }
   // A reader drops its count; a writer waiting for the readers to drain is
   // told (it writes nothing shared while no writer is there).
   void leave(std::atomic<std::uint32_t>& mine) noexcept {
@@ -232,8 +258,8 @@ class page_latch {
   std::atomic<std::uint32_t> state_{0};     // `writer`, and outside a pool the reader count
   std::atomic<std::uint32_t> sleepers_{0};  // threads in wait()
   std::atomic<std::uint32_t> drain_{0};     // bumped by a reader leaving while a writer is in
-  std::uint32_t stride_ = 0;                // between this latch's counts in successive stripes
-  std::atomic<std::uint32_t>* readers_ = nullptr;  // its count in stripe 0 (a pool's), or none
+  std::uint32_t index_ = 0;                 // its frame's: its counts in stripes_->latches
+  detail::reader_stripe_set* stripes_ = nullptr;  // its pool's, or none
 };
 
 class buffer_pool;
@@ -459,9 +485,10 @@ class buffer_pool {
   // a hit that writes nothing another thread's hit writes.
   detail::frame* try_pin_striped(const page_id& id, std::uint32_t* stripe) noexcept;
   // Per reader stripe, a count per frame: pins taken by try_pin_striped, and
-  // the frames' shared latch holders (page_latch::readers_). Stripe s of
-  // frame i is element s * nframes_ + i.
+  // the frames' shared latch holders (stripes_.latches). Stripe s of frame i
+  // is element s * nframes_ + i.
   std::unique_ptr<std::atomic<std::uint32_t>[]> pin_stripes_, latch_stripes_;
+  detail::reader_stripe_set stripes_;
   std::atomic<std::uint32_t>& pin_stripe(const detail::frame* f, std::uint32_t stripe) noexcept;
   std::uint32_t striped_pins(const detail::frame* f) noexcept;  // added up (mod 2^32)
 
