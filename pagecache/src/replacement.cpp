@@ -94,7 +94,11 @@ bool buffer_pool::try_evict_locked(frame* f) {
   if (!f->pins.compare_exchange_strong(zero, detail::pin_free, std::memory_order_seq_cst)) return false;
   // Then the hits' pins, counted in the reader stripes: a hit that pinned
   // before the swap is counted here; one after sees pin_free and lets go.
-  if (striped_pins(f) != 0) {
+  // And clean still: a writer may have pinned it after the check above,
+  // changed it, marked it dirty and let go before the swap (or the sum).
+  // Its unpin is what the swap or the sum read, so its mark is seen here;
+  // and from here on nobody can pin it to change it.
+  if (striped_pins(f) != 0 || f->dirty.load(std::memory_order_seq_cst)) {
     f->pins.fetch_sub(detail::pin_free, std::memory_order_seq_cst);
     return false;
   }

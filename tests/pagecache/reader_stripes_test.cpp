@@ -11,10 +11,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -223,6 +225,75 @@ TEST_P(pool_reader_stripes_test, ReadersAndWritersOfOnePageExcludeEachOther) {
   std::memcpy(&v, p.data(), 8);
   EXPECT_EQ(v, writes.load()) << "a writer's change was lost: two writers were in at once";
   EXPECT_EQ(reads.load() + writes.load(), 80000u);
+}
+
+// Writers change a few hot pages through hits (pinned in their stripes)
+// while another thread streams through other pages, so the hot pages come
+// up for eviction all the time, now and then clean and unpinned for a
+// moment. An eviction that checked "clean" before a writer pinned, changed
+// and unpinned the page, and then found no pin, dropped a dirty page: the
+// change was lost, and the next fetch read the old version from disk.
+TEST_P(pool_reader_stripes_test, AChangeMadeThroughAHitIsNeverEvictedUnwritten) {
+  constexpr std::uint64_t hot = 4;
+  write_file(path("hot.dat"), 1, 512);
+  options o = base(8);
+  o.policy = eviction_policy::clock;
+  o.write_batch = 2;
+  o.pin_wait = 5s;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("hot.dat"));
+  for (std::uint64_t p = 0; p < hot; ++p) {
+    page_ref r = pool.fetch({f, p});
+    std::unique_lock w(r.latch());
+    std::memset(r.data(), 0, 8);
+    r.mark_dirty(0);
+  }
+  std::vector<std::atomic<std::uint64_t>> model(hot);
+  std::atomic<bool> stop{false}, lost{false};
+  std::atomic<std::uint64_t> changes{0};
+  std::string first_loss;
+  std::mutex loss_mu;
+  auto writer = [&](unsigned t) {
+    std::uint64_t n = t;
+    while (!stop.load() && !lost.load()) {
+      const std::uint64_t p = n++ % hot;
+      page_ref r = pool.fetch({f, p});
+      std::unique_lock w(r.latch());
+      std::uint64_t v;
+      std::memcpy(&v, r.data(), 8);
+      if (v != model[p].load()) {
+        std::lock_guard l(loss_mu);
+        if (!lost.exchange(true)) {
+          first_loss = "page " + std::to_string(p) + " holds change " + std::to_string(v) + ", the last made was " +
+                       std::to_string(model[p].load());
+        }
+        return;
+      }
+      ++v;
+      std::memcpy(r.data(), &v, 8);
+      model[p].store(v);
+      r.mark_dirty(0);
+      changes.fetch_add(1);
+    }
+  };
+  std::thread streamer([&] {
+    std::uint64_t p = 100;
+    while (!stop.load() && !lost.load()) {
+      pool.fetch({f, p}).reset();
+      p = p == 511 ? 100 : p + 1;
+    }
+  });
+  std::thread w1(writer, 0), w2(writer, 1);
+  std::this_thread::sleep_for(1000ms);
+  stop = true;
+  w1.join();
+  w2.join();
+  streamer.join();
+  EXPECT_FALSE(lost.load()) << "a change was lost: " << first_loss << " (" << changes.load() << " changes made)";
+  EXPECT_GT(changes.load(), 100u);
+  std::printf("[          ] %llu changes, %llu evictions\n", static_cast<unsigned long long>(changes.load()),
+              static_cast<unsigned long long>(pool.stats().evictions));
+  pool.flush_all();
 }
 
 // A latch outside a pool has no stripes: it counts its readers itself.

@@ -141,7 +141,9 @@ struct reader_stripe_set {
   // Before a thread counts in stripe `s`: its bit in `used`, set once (so
   // afterwards this only reads a line every thread reads).
   void mark_used(std::uint32_t s) noexcept {
-    if ((used.load(std::memory_order_relaxed) & (1u << s)) == 0) used.fetch_or(1u << s, std::memory_order_seq_cst);
+    // seq_cst (a plain load on x86): seeing another thread's mark orders
+    // this thread's count after it for a writer or an eviction too.
+    if ((used.load(std::memory_order_seq_cst) & (1u << s)) == 0) used.fetch_or(1u << s, std::memory_order_seq_cst);
   }
 };
 
