@@ -273,14 +273,14 @@ void buffer_pool::complete_async_read(frame* f, std::int64_t result) noexcept {
   }
 }
 
-void buffer_pool::abandon_async_fetch(frame* f, bool owned_read) noexcept {
+void buffer_pool::abandon_async_fetch(frame* f, bool owned_read, std::uint32_t stripe) noexcept {
   if (owned_read) {
     finish_read(f, -ECANCELED,
                 "pagecache: reading " + describe_page(f->id) +
                     ": cancelled (the asynchronous fetch's handler was destroyed before it ran; a later fetch reads "
                     "the page afresh)");
   }
-  unpin(f);
+  unpin(f, stripe);
 }
 
 // --- reading ---------------------------------------------------------------
@@ -518,8 +518,14 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
 
 buffer_pool::begin_result buffer_pool::begin_fetch(page_id id) {
   check_page_number(id);
+  std::uint32_t stripe = 0;
+  if (frame* f = try_pin_striped(id, &stripe)) {
+    note_access(f);
+    count_hit();
+    return {begin_result::kind::ready, f, stripe};
+  }
   bool created = false, ready = false;
-  frame* f = lookup_or_insert(id, &created, &ready);
+  frame* f = lookup_or_insert_locked(id, &created, &ready);
   if (ready) return {begin_result::kind::ready, f};
   if (!created) return {begin_result::kind::loading, f};
   c_.reads.fetch_add(1, std::memory_order_relaxed);

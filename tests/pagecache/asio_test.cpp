@@ -185,6 +185,13 @@ TEST_P(pool_asio_test, AFetchWhoseContextIsDestroyedUnrunLeavesNoPageLoadingOrPi
     std::vector<page_id> all;
     for (std::uint64_t n = 0; n < o.frames; ++n) all.push_back({f, n});
     EXPECT_NO_THROW(pool->fetch_batch(all)) << (driver_first ? "driver" : "context") << " destroyed first";
+    // And every frame can be given up: eight other pages need all eight,
+    // page 4's too (its hit was pinned in a reader stripe, and dropped there).
+    std::vector<page_id> others;
+    for (std::uint64_t n = 8; n < 16; ++n) others.push_back({f, n});
+    EXPECT_NO_THROW(pool->fetch_batch(others)) << (driver_first ? "driver" : "context") << " destroyed first";
+    page_ref again = pool->fetch({f, 4});  // a hit again for the next round
+    again.reset();
   }
 }
 

@@ -37,13 +37,16 @@ namespace detail {
 // fetches waiting for it get ECANCELED and a later fetch reads it afresh.
 class frame_hold {
  public:
-  frame_hold(buffer_pool* p, frame* f, bool owns_read) noexcept : p_(p), f_(f), owns_read_(owns_read) {}
-  frame_hold(frame_hold&& o) noexcept : p_(o.p_), f_(o.f_), owns_read_(o.owns_read_) { o.f_ = nullptr; }
+  frame_hold(buffer_pool* p, frame* f, bool owns_read, std::uint32_t stripe) noexcept
+      : p_(p), f_(f), owns_read_(owns_read), stripe_(stripe) {}
+  frame_hold(frame_hold&& o) noexcept : p_(o.p_), f_(o.f_), owns_read_(o.owns_read_), stripe_(o.stripe_) {
+    o.f_ = nullptr;
+  }
   frame_hold(const frame_hold&) = delete;
   frame_hold& operator=(const frame_hold&) = delete;
   frame_hold& operator=(frame_hold&&) = delete;
   ~frame_hold() {
-    if (f_ != nullptr) p_->abandon_async_fetch(f_, owns_read_);
+    if (f_ != nullptr) p_->abandon_async_fetch(f_, owns_read_, stripe_);
   }
   frame* read_finished() noexcept {
     owns_read_ = false;
@@ -54,11 +57,13 @@ class frame_hold {
     f_ = nullptr;
     return f;
   }
+  std::uint32_t stripe() const noexcept { return stripe_; }
 
  private:
   buffer_pool* p_;
   frame* f_;
   bool owns_read_;
+  std::uint32_t stripe_;  // where the pin is counted (begin_result::stripe)
 };
 
 struct initiate_fetch {
@@ -89,12 +94,13 @@ struct initiate_fetch {
     // away first) drops it, and a read it owned then ends as cancelled, so
     // no frame stays pinned or loading for ever.
     // Moved with the handler: no allocation for it.
-    frame_hold hold(p, r.f, r.k == buffer_pool::begin_result::kind::must_read);
+    frame_hold hold(p, r.f, r.k == buffer_pool::begin_result::kind::must_read, r.stripe);
     // Hands the handler its page or the read's error.
     auto deliver = [p](handler_t& h, frame_hold& held) {
+      const std::uint32_t stripe = held.stripe();
       frame* f = held.release();
       if (p->frame_ready(f)) {
-        std::move(h)(std::error_code(), p->make_ref(f));
+        std::move(h)(std::error_code(), p->make_ref(f, stripe));
       } else {
         std::string what;
         const std::error_code ec = p->take_failure(f, &what);

@@ -459,12 +459,14 @@ class buffer_pool {
  public:
   // Used by async fetches: a load finished elsewhere (driver thread).
   void complete_async_read(detail::frame* f, std::int64_t result) noexcept;
-  page_ref make_ref(detail::frame* f) noexcept { return page_ref(this, f); }
+  page_ref make_ref(detail::frame* f, std::uint32_t stripe = page_ref::shared_pin) noexcept {
+    return page_ref(this, f, stripe);
+  }
   // The error a failed frame carries, and drops the caller's pin.
   std::error_code take_failure(detail::frame* f, std::string* what) noexcept;
   // An async fetch's handler was destroyed unrun: drops its pin, and first
   // ends the read it owned (if `owned_read`) as cancelled.
-  void abandon_async_fetch(detail::frame* f, bool owned_read) noexcept;
+  void abandon_async_fetch(detail::frame* f, bool owned_read, std::uint32_t stripe = page_ref::shared_pin) noexcept;
   // Runs `fn` (once) when the frame stops loading; at once if it already has.
   void on_ready(detail::frame* f, std::function<void()> fn);
   int fd_of(file_id f) const;
@@ -531,6 +533,9 @@ class buffer_pool {
 struct buffer_pool::begin_result {
   enum class kind { ready, loading, must_read } k;
   detail::frame* f;  // pinned for the caller
+  // Where that pin is counted: a hit's reader stripe, or the frame's own
+  // count (page_ref::shared_pin). Hand it back to make_ref / abandon_async_fetch.
+  std::uint32_t stripe = UINT32_MAX;
 };
 
 }  // namespace pageio::pagecache
