@@ -41,7 +41,7 @@ constexpr std::uint32_t pin_free = 1u << 30;
 // shared latch are counted in its thread's reader stripe (buffer_pool's
 // pin_stripes_, the latch's readers_), so hits on other CPUs leave the line
 // shared in every cache. `pins` counts the other pins (misses, waits,
-// batches, asynchronous fetches, write-back).
+// batches, asynchronous misses, write-back).
 struct alignas(64) frame {
   // The page table: the page id again as atomics for lock-free lookups,
   // which may meet a frame while it changes hands, and the next frame of its

@@ -306,7 +306,7 @@ class page_ref {
   buffer_pool* pool_ = nullptr;
   detail::frame* f_ = nullptr;
   // The reader stripe its pin is counted in (a hit), or shared_pin: the
-  // frame's own count (a miss, a wait, a batch or an asynchronous fetch).
+  // frame's own count (a miss, a wait, a batch, an asynchronous miss).
   std::uint32_t stripe_ = shared_pin;
 };
 
