@@ -132,8 +132,9 @@ namespace detail {
 inline constexpr std::uint32_t reader_stripes = 16;
 
 // A pool's latch stripes, and which stripes have ever been used in it (a
-// writer or an eviction adds up only those).
-struct reader_stripe_set {
+// writer or an eviction adds up only those). Every hit reads it: a cache
+// line of its own, so no lock or counter written on misses sits beside it.
+struct alignas(64) reader_stripe_set {
   std::atomic<std::uint32_t> used{0};  // bit s: stripe s has counted something here
   std::uint32_t frames = 0;
   std::atomic<std::uint32_t>* latches = nullptr;  // stripe s of frame i: latches[s * frames + i]
