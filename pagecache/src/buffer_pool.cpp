@@ -85,7 +85,10 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
     q_->small_target = 0;
     q_->freq_cap = 1;
   }
-  q_->ghost_cap = nframes_ - q_->small_target;
+  if (opts_.policy == eviction_policy::s3fifo) {
+    q_->ghosts.assign(round_up_pow2(2 * (nframes_ - q_->small_target)), 0);
+    q_->ghost_mask = q_->ghosts.size() - 1;
+  }
   if (opts_.cleaner_dirty_fraction > 0) cleaner_ = std::thread([this] { cleaner_main(); });
 }
 

@@ -13,10 +13,9 @@
 #include <boost/intrusive/list.hpp>
 
 #include <cstddef>
-#include <deque>
 #include <optional>
 #include <set>
-#include <unordered_map>
+#include <vector>
 
 namespace pageio::pagecache {
 
@@ -156,10 +155,14 @@ struct buffer_pool::queues {
   std::size_t small_target = 0;
   std::uint8_t freq_cap = 3;
   // Ghosts: pages recently dropped from the small FIFO without a second
-  // access; one that comes back goes straight to the main FIFO.
-  std::deque<std::uint64_t> ghost_fifo;
-  std::unordered_map<std::uint64_t, std::uint32_t> ghosts;
-  std::size_t ghost_cap = 0;
+  // access; one that comes back goes straight to the main FIFO. A
+  // direct-mapped table of page hashes, twice the main FIFO's share of the
+  // frames: a new ghost overwrites whatever shares its slot, so a ghost
+  // lives for about as many evictions as the main FIFO holds pages (the
+  // FIFO of ghosts S3-FIFO describes, without a node or a list per page).
+  std::vector<std::uint64_t> ghosts;  // 0: empty
+  std::uint64_t ghost_mask = 0;
+  static std::uint64_t ghost_tag(std::uint64_t h) noexcept { return h != 0 ? h : 1; }
 };
 
 struct buffer_pool::lane {

@@ -66,9 +66,9 @@ void buffer_pool::enqueue_new_locked(frame* f) {
     return;
   }
   const std::uint64_t h = hash_page(f->id);
-  auto it = q_->ghosts.find(h);
-  if (it != q_->ghosts.end()) {
-    if (--it->second == 0) q_->ghosts.erase(it);
+  std::uint64_t& ghost = q_->ghosts[h & q_->ghost_mask];
+  if (ghost == queues::ghost_tag(h)) {
+    ghost = 0;
     q_->main.push_back(*f);
     f->queue = detail::q_main;
   } else {
@@ -146,15 +146,9 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
         if (try_evict_locked(f)) {
           f->queue = detail::q_none;
           c_.evictions.fetch_add(1, std::memory_order_relaxed);
-          if (from_small && q_->ghost_cap > 0) {
+          if (from_small && !q_->ghosts.empty()) {
             const std::uint64_t h = hash_page(f->id);
-            q_->ghost_fifo.push_back(h);
-            ++q_->ghosts[h];
-            while (q_->ghost_fifo.size() > q_->ghost_cap) {
-              auto g = q_->ghosts.find(q_->ghost_fifo.front());
-              if (g != q_->ghosts.end() && --g->second == 0) q_->ghosts.erase(g);
-              q_->ghost_fifo.pop_front();
-            }
+            q_->ghosts[h & q_->ghost_mask] = queues::ghost_tag(h);
           }
           return f;
         }
