@@ -382,11 +382,7 @@ void check_page_number(const page_id& id) {
 page_ref buffer_pool::try_fetch(page_id id) {
   if (id.page > max_page) return {};
   std::uint32_t stripe = 0;
-  if (frame* f = try_pin_striped(id, &stripe)) {
-    note_access(f);
-    count_hit();
-    return page_ref(this, f, stripe);
-  }
+  if (frame* f = try_hit(id, &stripe)) return page_ref(this, f, stripe);
   frame* f = nullptr;
   {
     shard& s = shard_for(id);
@@ -403,13 +399,9 @@ page_ref buffer_pool::try_fetch(page_id id) {
 page_ref buffer_pool::fetch(page_id id) {
   check_page_number(id);
   std::uint32_t stripe = 0;
-  if (frame* f = try_pin_striped(id, &stripe)) {
-    note_access(f);
-    count_hit();
-    return page_ref(this, f, stripe);
-  }
+  if (frame* f = try_hit(id, &stripe)) return page_ref(this, f, stripe);
   bool created = false, ready = false;
-  frame* f = lookup_or_insert_locked(id, &created, &ready);
+  frame* f = lookup_or_insert(id, &created, &ready);
   if (ready) return page_ref(this, f);
   page_ref ref(this, f);
   if (!created) {
@@ -473,6 +465,11 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
   std::vector<std::size_t> waiting;
   try {
     for (std::size_t i = 0; i < ids.size(); ++i) {
+      std::uint32_t stripe = 0;
+      if (frame* f = try_hit(ids[i], &stripe)) {
+        out[i] = page_ref(this, f, stripe);
+        continue;
+      }
       bool created = false, ready = false;
       frame* f = lookup_or_insert(ids[i], &created, &ready);
       out[i] = page_ref(this, f);
@@ -522,13 +519,9 @@ std::vector<page_ref> buffer_pool::fetch_batch(std::span<const page_id> ids) {
 buffer_pool::begin_result buffer_pool::begin_fetch(page_id id) {
   check_page_number(id);
   std::uint32_t stripe = 0;
-  if (frame* f = try_pin_striped(id, &stripe)) {
-    note_access(f);
-    count_hit();
-    return {begin_result::kind::ready, f, stripe};
-  }
+  if (frame* f = try_hit(id, &stripe)) return {begin_result::kind::ready, f, stripe};
   bool created = false, ready = false;
-  frame* f = lookup_or_insert_locked(id, &created, &ready);
+  frame* f = lookup_or_insert(id, &created, &ready);
   if (ready) return {begin_result::kind::ready, f};
   if (!created) return {begin_result::kind::loading, f};
   c_.reads.fetch_add(1, std::memory_order_relaxed);

@@ -1,11 +1,12 @@
 // The page table: page id -> frame, in shards. Inserts and erases take the
-// shard's mutex; a hit takes no lock at all (try_pin_ready): it walks the
-// bucket's chain, raises the frame's pin count, then checks that the frame
-// still holds that page, ready, and is in the table (no pin_free bit). An
-// eviction sets pin_free only by a compare-and-swap from zero pins, so a hit
-// that pinned first keeps the frame, and one that pinned after sees the bit
-// and lets go. Anything unusual (loading, failed, changed hands, a long
-// chain) falls back to the locked lookup.
+// shard's mutex; a hit takes no lock at all (try_hit): it walks the
+// bucket's chain, counts its pin in its thread's reader stripe, then checks
+// that the frame still holds that page, ready, and is in the table (no
+// pin_free bit). An eviction sets pin_free only by a compare-and-swap from
+// zero pins and then adds up the stripes, so a hit that pinned first keeps
+// the frame, and one that pinned after sees the bit and lets go. Anything
+// unusual (loading, failed, changed hands, a long chain) falls back to the
+// locked lookup.
 
 #include <algorithm>
 
@@ -19,28 +20,6 @@ buffer_pool::shard& buffer_pool::shard_for(const page_id& id) noexcept {
 }
 
 void buffer_pool::count_hit() noexcept { hits_[detail::thread_stripe()].n.fetch_add(1, std::memory_order_relaxed); }
-
-frame* buffer_pool::try_pin_ready(const page_id& id) noexcept {
-  const std::uint64_t h = hash_page(id);
-  shard& s = *shards_[(h >> 40) & shard_mask_];
-  frame* f = s.heads[h & s.mask].load(std::memory_order_acquire);
-  for (int steps = 0; f != nullptr && steps < 16; ++steps) {
-    if (f->tag_page.load(std::memory_order_relaxed) == id.page &&
-        f->tag_file.load(std::memory_order_relaxed) == id.file) {
-      const std::uint32_t before = f->pins.fetch_add(1, std::memory_order_seq_cst);
-      if ((before & (detail::pin_free | detail::pin_failed)) == 0 &&
-          f->state.load(std::memory_order_acquire) == detail::st_ready &&
-          f->tag_page.load(std::memory_order_relaxed) == id.page &&
-          f->tag_file.load(std::memory_order_relaxed) == id.file) {
-        return f;  // pinned while in the table: it cannot be evicted or change hands now
-      }
-      unpin(f);
-      return nullptr;
-    }
-    f = f->chain.load(std::memory_order_acquire);
-  }
-  return nullptr;
-}
 
 std::atomic<std::uint32_t>& buffer_pool::pin_stripe(const frame* f, std::uint32_t stripe) noexcept {
   return pin_stripes_[std::size_t{stripe} * nframes_ + static_cast<std::size_t>(f - frames_.get())];
@@ -59,7 +38,7 @@ std::uint32_t buffer_pool::striped_pins(const frame* f) noexcept {
   return sum;
 }
 
-frame* buffer_pool::try_pin_striped(const page_id& id, std::uint32_t* stripe) noexcept {
+frame* buffer_pool::try_hit(const page_id& id, std::uint32_t* stripe) noexcept {
   const std::uint64_t h = hash_page(id);
   shard& s = *shards_[(h >> 40) & shard_mask_];
   frame* f = s.heads[h & s.mask].load(std::memory_order_acquire);
@@ -78,6 +57,8 @@ frame* buffer_pool::try_pin_striped(const page_id& id, std::uint32_t* stripe) no
           f->tag_page.load(std::memory_order_relaxed) == id.page &&
           f->tag_file.load(std::memory_order_relaxed) == id.file) {
         *stripe = mine;
+        note_access(f);
+        count_hit();
         return f;  // pinned while in the table: it cannot be evicted or change hands now
       }
       unpin(f, mine);
@@ -98,8 +79,8 @@ void buffer_pool::insert_loading_locked(shard& s, frame* f, const page_id& id) {
   f->lsn.store(0, std::memory_order_relaxed);
   f->sleepers = false;
   f->read_ahead.store(false, std::memory_order_relaxed);
-  // Out of pin_free, pinned once for the caller; a lock-free lookup's
-  // transient pin, if any, is kept (pins only change by adding).
+  // Out of pin_free, pinned once for the caller (by adding: the bit is the
+  // only thing taken away).
   f->pins.fetch_add(1 - detail::pin_free, std::memory_order_seq_cst);
   s.insert_locked(f);
 }
@@ -118,17 +99,6 @@ bool buffer_pool::publish_loading(frame* f, const page_id& id) {
 }
 
 frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* ready) {
-  if (frame* f = try_pin_ready(id)) {
-    note_access(f);
-    count_hit();
-    *created = false;
-    *ready = true;
-    return f;
-  }
-  return lookup_or_insert_locked(id, created, ready);
-}
-
-frame* buffer_pool::lookup_or_insert_locked(const page_id& id, bool* created, bool* ready) {
   shard& s = shard_for(id);
   frame* fresh = nullptr;
   for (;;) {

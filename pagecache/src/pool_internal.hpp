@@ -30,9 +30,9 @@ enum : std::uint8_t { q_none = 0, q_free = 1, q_small = 2, q_main = 3 };
 constexpr std::uint32_t pin_failed = 1u << 31;
 // Set in `pins` while the frame is in no page table (free, or taken for a
 // page not yet published). An eviction sets it with a compare-and-swap from
-// 0, so a lock-free hit that raised the count first wins, and one that
-// raises it afterwards sees the bit and lets go. Pins only ever change by
-// adding, so such a transient pin is never lost.
+// 0 and then adds up the frame's reader stripes: a lock-free hit that
+// counted its pin there first wins, and one that counts afterwards sees the
+// bit and lets go (buffer_pool::try_hit).
 constexpr std::uint32_t pin_free = 1u << 30;
 
 // One cache line holds everything a hit reads (the tags, the state, the

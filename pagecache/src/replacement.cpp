@@ -17,9 +17,9 @@ void buffer_pool::unpin(frame* f) noexcept {
   const std::uint32_t before = f->pins.fetch_sub(1, std::memory_order_seq_cst);
   if (before == (detail::pin_failed | 1)) {
     // The last pin of a page whose read failed: nobody can find it any more.
-    // Exactly one thread frees it: the one whose swap to pin_free succeeds
-    // (a lock-free lookup's transient pin makes it fail, and that lookup's
-    // own unpin comes back here).
+    // Exactly one thread frees it: the one whose swap to pin_free succeeds.
+    // (Lock-free hits pin in the reader stripes, never here, and let go of
+    // a frame that is not ready.)
     std::uint32_t expected = detail::pin_failed;
     if (f->pins.compare_exchange_strong(expected, detail::pin_free, std::memory_order_seq_cst)) release_frame(f);
   } else if (before == 1 && frame_waiters_.load(std::memory_order_seq_cst) != 0) {

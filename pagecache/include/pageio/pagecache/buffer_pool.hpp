@@ -428,11 +428,10 @@ class buffer_pool {
   void insert_loading_locked(shard& s, detail::frame* f, const page_id& id);  // s.mu held
   bool publish_loading(detail::frame* f, const page_id& id);  // false: the page is there already
   void release_frame(detail::frame* f) noexcept;  // back to the free list
-  // Published in the table as loading, pinned once for the caller; or an
-  // existing frame, pinned. `created` says which.
+  // Under the shard lock, after try_hit failed: published in the table as
+  // loading, pinned once for the caller; or an existing frame, pinned.
+  // `created` says which.
   detail::frame* lookup_or_insert(const page_id& id, bool* created, bool* ready);
-  // The same after the lock-free attempt failed: under the shard lock.
-  detail::frame* lookup_or_insert_locked(const page_id& id, bool* created, bool* ready);
   void wait_ready(detail::frame* f);  // throws the frame's error
   void finish_read(detail::frame* f, std::int64_t result, const std::string& what) noexcept;
   // A read of the whole page arrived: checks it (page_format.hpp), then
@@ -483,13 +482,12 @@ class buffer_pool {
   std::size_t shard_mask_ = 0;
   std::unique_ptr<hit_stripe[]> hits_;
   void count_hit() noexcept;
-  // A hit without any lock: the page's frame, pinned, if it is in the table
-  // and ready; null otherwise (the caller then takes the shard lock).
-  detail::frame* try_pin_ready(const page_id& id) noexcept;
-  // The same, counting the pin in this thread's reader stripe (`*stripe`):
-  // a hit that writes nothing another thread's hit writes.
-  detail::frame* try_pin_striped(const page_id& id, std::uint32_t* stripe) noexcept;
-  // Per reader stripe, a count per frame: pins taken by try_pin_striped, and
+  // A hit without any lock: the page's frame if it is in the table and
+  // ready, pinned in this thread's reader stripe (`*stripe`), its access
+  // noted and counted; null otherwise (the caller then takes the shard
+  // lock). It writes nothing another thread's hit writes.
+  detail::frame* try_hit(const page_id& id, std::uint32_t* stripe) noexcept;
+  // Per reader stripe, a count per frame: pins taken by try_hit, and
   // the frames' shared latch holders (stripes_.latches). Stripe s of frame i
   // is element s * nframes_ + i.
   std::unique_ptr<std::atomic<std::uint32_t>[]> pin_stripes_, latch_stripes_;
