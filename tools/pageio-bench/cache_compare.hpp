@@ -40,9 +40,10 @@ struct cache_compare_results {
   // uniform 1 x 32 in flight (with the hit cost), uniform 1 x 1 (blocking
   // fetch); a failed run is left out and noted.
   std::vector<cache_result> runs;
-  // randread QD32 on the raw backend, right before and right after the
-  // pool's QD32 run (the blocking run is held against the table's QD1)
-  std::optional<run_result> raw_qd32_before, raw_qd32;
+  std::filesystem::path file;   // compare's test file; the pool and the raw runs read <file>.pool
+  // randread on the raw backend over the pool's file: QD32 right before and
+  // right after the pool's QD32 run, QD1 right after its blocking run
+  std::optional<run_result> raw_qd32_before, raw_qd32, raw_qd1;
   double raw_qd32_mean_iops() const {
     double sum = 0;
     int n = 0;

@@ -132,7 +132,7 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->capture_default_str();
   cmd.add_flag("--no-cache", o.no_cache,
                "skip the buffer pool workloads (hit cost against a buffered pread of an OS-cached page; random reads "
-               "through a 16 MiB pool over a file of pool pages the size of the test file, against the raw backend at QD32 on the test file)");
+               "through a 16 MiB pool over a file of pool pages the size of the test file, against the raw backend at QD32 and QD1 reading the same pool file)");
   cmd.add_option("--cache-seconds", o.cache_seconds, "measured seconds per buffer pool run")
       ->check(positive_seconds)
       ->capture_default_str();
