@@ -318,7 +318,6 @@ cache_result run_cache_bench(const cache_params& p) {
   backend_options bo;
   bo.queue_depth = std::max(p.inflight, 1u);
   bo.uring_single_thread = true;
-  bo.callback_batch = p.callback_batch;
   std::string backend_name;
   try {
     backend_name = make_backend(p.backend, bo)->name();

@@ -37,9 +37,6 @@ struct cache_params {
   // After the run: time fetch()+release of resident pages and a buffered
   // pread() of the same pages from the OS page cache, on one thread.
   bool measure_hit_cost = true;
-  // backend_options::callback_batch of each thread's asio_driver (--inflight
-  // more than 1): 0 = the engine's default.
-  unsigned callback_batch = 0;
 };
 
 struct cache_result {

@@ -55,7 +55,6 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
     p.seconds = o.seconds;
     p.warmup_seconds = o.warmup_seconds;
     p.measure_hit_cost = hit_cost;
-    p.callback_batch = o.callback_batch;
     const std::string label = fmt::format("{} 1x{}", dist, inflight);
     try {
       const cache_result c = run_cache_bench(p);
@@ -144,7 +143,7 @@ void print_cache_compare(std::FILE* out, const cache_compare_results& r) {
              r.backend, r.cache_mb, r.cache_mb * 256, format_size(r.size_bytes),
              r.callback_batch == 0
                  ? std::string()
-                 : fmt::format("; callback batch {} for the pool's driver and the raw runs", r.callback_batch));
+                 : fmt::format("; callback batch {} for the raw runs", r.callback_batch));
   if (const cache_result* u = r.find(32, "uniform"); u && std::isfinite(u->ns_per_hit)) {
     fmt::print(out,
                "(a) hit cost (fetch + release, one thread, {} resident pages in turn, median of {} loops): {} ns vs "

@@ -25,8 +25,9 @@ struct cache_compare_options {
   double seconds = 3;
   double warmup_seconds = 0.5;
   std::uint64_t cache_mb = 16;
-  // compare's --callback-batch, for the pool's asio_driver and the raw
-  // reference runs alike (0 = the engine's default).
+  // compare's --callback-batch, for the raw reference runs (0 = the
+  // engine's default); the pool's asio_driver sends what the handlers of
+  // one wake-up start as one submission whatever it is.
   unsigned callback_batch = 0;
   // What compare's table measured for this backend (NaN: not measured).
   double table_randread_qd32_iops = not_measured;
@@ -36,7 +37,7 @@ struct cache_compare_options {
 struct cache_compare_results {
   std::string backend;
   std::uint64_t cache_mb = 0, size_bytes = 0;
-  unsigned callback_batch = 0;  // as given to the pool's driver and the raw runs (0: the default)
+  unsigned callback_batch = 0;  // as given to the raw runs (0: the default)
   // uniform 1 x 32 in flight (with the hit cost), uniform 1 x 1 (blocking
   // fetch); a failed run is left out and noted.
   std::vector<cache_result> runs;

@@ -38,8 +38,9 @@ void add_uring_any_thread(CLI::App& cmd, bool& value) {
 
 void add_callback_batch(CLI::App& cmd, unsigned& value) {
   cmd.add_option("--callback-batch", value,
-                 "backend_options::callback_batch: resubmissions from completion callbacks go to the kernel in "
-                 "groups of this many (0 = the engine's default)")
+                 "backend_options::callback_batch: resubmissions from raw completion callbacks go to the kernel in "
+                 "groups of this many (0 = the engine's default; an asio_driver sends what the handlers of one "
+                 "wake-up start as one submission whatever this is)")
       ->check(CLI::Range(0u, 65536u))
       ->capture_default_str();
 }
@@ -198,7 +199,6 @@ void add_cache_options(CLI::App& cmd, cache_cli& o) {
   cmd.add_option("--seed", o.seed, "seed of the page generator")->capture_default_str();
   cmd.add_flag("--no-hit-cost", o.no_hit_cost,
                "skip the measurement after the run of a hit's cost against a buffered pread of an OS-cached page");
-  add_callback_batch(cmd, o.callback_batch);
   cmd.add_flag("--json", o.json, "print one JSON object instead of the table");
 }
 
@@ -220,7 +220,6 @@ cache_params to_cache(const cache_cli& o) {
   p.doublewrite = !o.no_doublewrite;
   p.seed = o.seed;
   p.measure_hit_cost = !o.no_hit_cost;
-  p.callback_batch = o.callback_batch;
   return p;
 }
 

@@ -52,7 +52,6 @@ struct cache_cli {
   bool no_doublewrite = false;
   std::uint64_t seed = 0x5eed;
   bool no_hit_cost = false;
-  unsigned callback_batch = 0;
   bool json = false;
 };
 

@@ -199,8 +199,9 @@ int run_compare(const compare_options& o) {
       o.with_wal ? 3 * (o.wal_seconds + 0.8) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
                        (with_fio ? o.wal_seconds + 1 : 0)
                  : 0;
-  // Five runs (three through the pool, two raw) and the hit-cost loops.
-  const double cache_estimate = o.with_cache ? 4 * (o.cache_seconds + o.warmup_seconds + 0.1) + 1.5 : 0;
+  // Five runs (two through the pool, three raw on the pool's file) and the
+  // hit-cost loops.
+  const double cache_estimate = o.with_cache ? 5 * (o.cache_seconds + o.warmup_seconds + 0.1) + 1.5 : 0;
   const double estimate = wal_estimate + cache_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
                           static_cast<double>(fio_runs) * (per_run + fio_overhead_s) +
                           (must_write ? static_cast<double>(o.size_bytes) / write_rate_bytes_s : 0.0);

@@ -155,8 +155,8 @@ class asio_driver {
       asio_driver* d = driver;
       if (delivering_ == d) {
         // A handler of this driver starting the next operation: we are on the
-        // driver's executor already, and the request joins the batch the
-        // backend sends when the completions are done.
+        // driver's executor already, and the request joins the batch sent
+        // when the handlers of this wake-up are done.
         d->start(std::forward<Handler>(handler), std::move(args));
         return;
       }
@@ -430,16 +430,10 @@ void asio_driver::start(Handler&& handler, detail::asio_io_args args) {
                         : boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial;
   auto slot = boost::asio::get_associated_cancellation_slot(op->handler);
   if (slot.is_connected()) slot.template emplace<detail::asio_cancel_handler>(op);
-  if (delivering_ == this) {
-    // From one of this driver's handlers: the backend batches what the
-    // handlers submit and sends it when they are done.
-    op->in_backend = true;
-    live_.push_back(*op);
-    backend_->submit(r);
-    arm();
-    return;
-  }
   pending_.push_back(*op);
+  // From one of this driver's handlers: deliver() sends it when the handlers
+  // of this wake-up are done, with everything else they started.
+  if (delivering_ == this) return;
   if (!flush_posted_) {
     flush_posted_ = true;
     boost::asio::post(ex_, flush_handler{wake_});
@@ -487,14 +481,27 @@ inline void asio_driver::on_request_done(io_request& r) noexcept {
 
 inline void asio_driver::deliver() {
   // The eventfd's counter was consumed by the read that woke us. Handlers run
-  // inline from here; their new requests go to the kernel as one batch.
+  // inline from here, and the requests they start wait in pending_ until all
+  // of them have run: then they go to the backend as one submission (one
+  // system call for a whole wave of completions, whatever the backend's
+  // callback_batch; docs/engine.md has the measurements).
   asio_driver* const outer = delivering_;
   delivering_ = this;
   struct restore {
     asio_driver* prev;
     ~restore() { delivering_ = prev; }
   } guard{outer};
-  backend_->poll();
+  try {
+    backend_->poll();
+  } catch (...) {
+    // The backend broke: what the handlers started still goes out later.
+    if (!pending_.empty() && !flush_posted_) {
+      flush_posted_ = true;
+      boost::asio::post(ex_, flush_handler{wake_});
+    }
+    throw;
+  }
+  flush_pending();
   arm();
 }
 
