@@ -1,0 +1,165 @@
+// pageio::kv: an embedded key-value store. A B+tree on 4 KiB pages in one
+// data file, read and written through pagecache::buffer_pool, every change
+// logged through wal::log first. docs/kv.md has the page layout, the logging
+// and recovery rules and the concurrency design.
+//
+//   pageio::kv::store db(pageio::kv::options{.dir = "mydb"});
+//   db.put("user:1", "alice");                 // durable when it returns
+//   if (auto v = db.get("user:1")) use(*v);
+//   for (auto it = db.scan("user:", "user;"); it.valid(); it.next()) use(it.key(), it.value());
+//
+// A directory holds one store: `data` (the pages), `data.dwb` (the pool's
+// double-write area), `wal/` (the log) and `LOCK`. One process opens it at a
+// time; a second gets locked_error at once.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace pageio {
+class io_backend;
+class file_system;
+}  // namespace pageio
+
+namespace pageio::kv {
+
+using lsn_t = std::uint64_t;
+
+inline constexpr std::size_t max_key_bytes = 1024;
+inline constexpr std::uint64_t max_value_bytes = 64ull << 20;
+
+struct options {
+  std::filesystem::path dir;  // created (with its parents) if missing
+  // Buffer pool size in bytes (4 KiB frames).
+  std::uint64_t cache_bytes = 64ull << 20;
+  // put/del/write return once their change is durable (a group commit shared
+  // with concurrent writers). false: they return after appending to the log;
+  // the change is durable at the next group commit (within the log's
+  // lazy_flush_ms) or at sync().
+  bool sync = true;
+  std::string backend = "default";
+  // Tests: backends and file systems for the log and the pool (crash and
+  // fault wrappers). Empty: the real ones.
+  std::function<std::unique_ptr<io_backend>()> make_backend;
+  std::shared_ptr<file_system> fs;
+  // A background checkpoint runs when this many bytes were logged since the
+  // last one, or this long after it with anything logged; 0 turns each off.
+  std::uint64_t checkpoint_log_bytes = 64ull << 20;
+  std::uint32_t checkpoint_interval_ms = 60'000;
+};
+
+// The store is open in another process (or another store object here).
+class locked_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// The data file or the log holds something the store cannot have written
+// (a page of the wrong kind, a record that does not apply): which page and
+// what is wrong are in what().
+class corruption_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// An atomic group of puts and deletes: all of them or none survive a crash.
+class write_batch {
+ public:
+  void put(std::string_view key, std::string_view value);
+  void del(std::string_view key);
+  std::size_t size() const noexcept { return ops_.size(); }
+  void clear() noexcept { ops_.clear(); }
+
+ private:
+  friend class store;
+  struct entry {
+    bool is_put;
+    std::string key, value;
+  };
+  std::vector<entry> ops_;
+};
+
+struct statistics {
+  std::uint64_t puts = 0, deletes = 0, batches = 0, gets = 0, scans = 0;
+  std::uint64_t pages = 0;        // in the data file (used or free)
+  std::uint64_t free_pages = 0;
+  std::uint32_t height = 0;       // levels of the tree, leaves included
+  std::uint64_t checkpoints = 0;
+  lsn_t last_lsn = 0, durable_lsn = 0, checkpoint_lsn = 0;
+  std::uint64_t recovered_records = 0;  // records redone at open
+  std::uint64_t cache_hits = 0, cache_misses = 0;
+};
+
+class store;
+
+// An ordered range of pairs, read a leaf at a time (no latch is held between
+// calls; pairs written meanwhile may or may not be seen). Valid while the
+// store is open.
+class iterator {
+ public:
+  bool valid() const noexcept { return pos_ < keys_.size(); }
+  void next();
+  const std::string& key() const noexcept { return keys_[pos_]; }
+  const std::string& value() const noexcept { return values_[pos_]; }
+
+ private:
+  friend class store;
+  void load();  // the next leaf's pairs from `resume_` on
+  store* db_ = nullptr;
+  std::string resume_;        // the first key not yet loaded
+  bool resume_open_ = false;  // resume_ is "after everything loaded so far, exclusive"
+  std::optional<std::string> to_;
+  std::uint64_t limit_ = 0;   // 0: none
+  std::uint64_t returned_ = 0;
+  bool exhausted_ = false;
+  std::vector<std::string> keys_, values_;
+  std::size_t pos_ = 0;
+};
+
+class store {
+ public:
+  // Opens (or creates) the store in opts.dir and recovers it. Throws
+  // locked_error, corruption_error, std::system_error.
+  explicit store(options opts);
+  // Writes everything back, checkpoints and closes (errors are swallowed:
+  // call close() to see them).
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // Each returns the LSN of its log record. Throws std::invalid_argument for
+  // an empty key, a key over max_key_bytes or a value over max_value_bytes
+  // (nothing changes), std::logic_error once closed.
+  lsn_t put(std::string_view key, std::string_view value);
+  // Returns 0 (and logs nothing) when the key is absent.
+  lsn_t del(std::string_view key);
+  lsn_t write(const write_batch& batch);
+
+  std::optional<std::string> get(std::string_view key);
+  // Pairs with from <= key < to, in key order, at most `limit` (0: all).
+  iterator scan(std::optional<std::string_view> from = std::nullopt,
+                std::optional<std::string_view> to = std::nullopt, std::uint64_t limit = 0);
+
+  // Writes and syncs the pages, truncates the log; returns the checkpoint LSN.
+  lsn_t checkpoint();
+  // Makes every change so far durable (for options::sync = false).
+  void sync();
+  statistics stats() const;
+  void close();
+
+  struct impl;
+
+ private:
+  friend class iterator;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace pageio::kv

@@ -1,0 +1,123 @@
+// Point reads and range scans. A reader holds tree_mu shared while it walks
+// from the root to a leaf and copies what it needs out; it never waits for
+// the log, and a writer changes pages only under tree_mu held exclusively.
+#include "store_impl.hpp"
+
+#include <string>
+
+namespace pageio::kv {
+
+namespace {
+
+std::string where(const store::impl& s, std::uint32_t pg) {
+  return "page " + std::to_string(pg) + " of " + (s.opts.dir / "data").string();
+}
+
+// Walks from the root to the leaf whose range holds `key`.
+pagecache::page_ref descend(store::impl& s, std::string_view key) {
+  std::uint32_t pg = s.root;
+  for (std::uint32_t depth = 0;; ++depth) {
+    pagecache::page_ref ref = s.fetch(pg);
+    const page::view v(ref.data());
+    if (v.kind() == page::type::leaf) return ref;
+    if (v.kind() != page::type::internal || depth >= s.height) {
+      throw corruption_error(where(s, pg) + ": expected a tree page on the way to a leaf");
+    }
+    pg = v.child_for(key);
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> store::impl::read_value(std::span<const std::byte> cell) {
+  const page::leaf_value v = page::parse_leaf_value(cell);
+  if (!v.overflow) return std::string(reinterpret_cast<const char*>(v.inline_bytes.data()), v.inline_bytes.size());
+  std::string out;
+  out.reserve(v.length);
+  std::uint32_t pg = v.first_page;
+  while (out.size() < v.length) {
+    if (pg == 0) throw corruption_error("an overflow chain ends before its value's " + std::to_string(v.length) + " bytes");
+    pagecache::page_ref ref = fetch(pg);
+    const page::view o(ref.data());
+    const std::uint32_t used = page::ld32(ref.data() + page::header_size);
+    if (o.kind() != page::type::overflow || used > page::overflow_capacity || used > v.length - out.size()) {
+      throw corruption_error(where(*this, pg) + ": not the overflow page its value points to");
+    }
+    out.append(reinterpret_cast<const char*>(ref.data() + page::overflow_data_offset), used);
+    pg = o.right();
+  }
+  return out;
+}
+
+std::optional<std::string> store::get(std::string_view key) {
+  impl& s = *impl_;
+  s.check_open();
+  if (key.empty() || key.size() > max_key_bytes) {
+    throw std::invalid_argument("key of " + std::to_string(key.size()) + " bytes: keys are 1 to 1024 bytes");
+  }
+  s.gets.fetch_add(1, std::memory_order_relaxed);
+  std::shared_lock tree(s.tree_mu);
+  pagecache::page_ref leaf = descend(s, key);
+  const page::view v(leaf.data());
+  bool eq = false;
+  const std::size_t at = v.lower_bound(key, &eq);
+  if (!eq) return std::nullopt;
+  return s.read_value(v.cell(at));
+}
+
+iterator store::scan(std::optional<std::string_view> from, std::optional<std::string_view> to, std::uint64_t limit) {
+  impl_->check_open();
+  impl_->scans.fetch_add(1, std::memory_order_relaxed);
+  iterator it;
+  it.db_ = this;
+  if (from) it.resume_ = std::string(*from);
+  if (to) it.to_ = std::string(*to);
+  it.limit_ = limit;
+  it.load();
+  return it;
+}
+
+void iterator::next() {
+  if (++pos_ < keys_.size()) return;
+  load();
+}
+
+void iterator::load() {
+  keys_.clear();
+  values_.clear();
+  pos_ = 0;
+  if (exhausted_) return;
+  store::impl& s = *db_->impl_;
+  s.check_open();
+  std::shared_lock tree(s.tree_mu);
+  pagecache::page_ref ref = descend(s, resume_);
+  for (;;) {
+    const page::view v(ref.data());
+    std::size_t i = v.lower_bound(resume_, nullptr);
+    if (resume_open_ && i < v.nslots() && v.key(i) == resume_) ++i;
+    for (; i < v.nslots(); ++i) {
+      const std::string_view k = v.key(i);
+      if ((to_ && k >= *to_) || (limit_ != 0 && returned_ >= limit_)) {
+        exhausted_ = true;
+        break;
+      }
+      keys_.emplace_back(k);
+      values_.push_back(*s.read_value(v.cell(i)));
+      ++returned_;
+    }
+    if (!exhausted_ && v.right() == 0) exhausted_ = true;
+    if (exhausted_ || !keys_.empty()) break;
+    // An empty stretch (a leaf emptied by deletes): on to the right sibling.
+    const std::uint32_t next = v.right();
+    ref = s.fetch(next);
+    if (page::view(ref.data()).kind() != page::type::leaf) {
+      throw corruption_error(where(s, next) + ": a leaf's right sibling is not a leaf");
+    }
+  }
+  if (!keys_.empty()) {
+    resume_ = keys_.back();
+    resume_open_ = true;
+  }
+}
+
+}  // namespace pageio::kv

@@ -1,0 +1,114 @@
+#include "record.hpp"
+
+#include <chrono>
+
+namespace pageio::kv::record {
+
+builder::builder() { clear(); }
+
+void builder::clear() {
+  buf_.assign(header_size, std::byte{0});
+  buf_[0] = std::byte{kind_changes};
+  ops_ = 0;
+}
+
+void builder::leaf_put(std::uint32_t pg, std::span<const std::byte> cell) {
+  const std::size_t at = buf_.size();
+  buf_.resize(at + 7 + cell.size());
+  buf_[at] = static_cast<std::byte>(op::leaf_put);
+  page::st32(buf_.data() + at + 1, pg);
+  page::st16(buf_.data() + at + 5, static_cast<std::uint16_t>(cell.size()));
+  std::memcpy(buf_.data() + at + 7, cell.data(), cell.size());
+  ++ops_;
+}
+
+void builder::leaf_del(std::uint32_t pg, std::string_view key) {
+  const std::size_t at = buf_.size();
+  buf_.resize(at + 7 + key.size());
+  buf_[at] = static_cast<std::byte>(op::leaf_del);
+  page::st32(buf_.data() + at + 1, pg);
+  page::st16(buf_.data() + at + 5, static_cast<std::uint16_t>(key.size()));
+  std::memcpy(buf_.data() + at + 7, key.data(), key.size());
+  ++ops_;
+}
+
+void builder::image(std::uint32_t pg, const std::byte* bytes) {
+  const std::size_t at = buf_.size();
+  buf_.resize(at + 5 + page::size);
+  buf_[at] = static_cast<std::byte>(op::image);
+  page::st32(buf_.data() + at + 1, pg);
+  std::memcpy(buf_.data() + at + 5, bytes, page::size);
+  ++ops_;
+}
+
+std::span<const std::byte> builder::finish() {
+  page::st32(buf_.data() + 4, ops_);
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  page::st64(buf_.data() + 8,
+             static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
+  return buf_;
+}
+
+decoded decode(std::span<const std::byte> rec) {
+  if (rec.size() < header_size) throw malformed("record shorter than its 16-byte header");
+  if (rec[0] != std::byte{kind_changes}) {
+    throw malformed("unknown record kind " + std::to_string(static_cast<unsigned>(rec[0])));
+  }
+  decoded d;
+  d.partial = (static_cast<std::uint8_t>(rec[1]) & flag_partial) != 0;
+  const std::uint32_t n = page::ld32(rec.data() + 4);
+  d.time_us = page::ld64(rec.data() + 8);
+  std::size_t at = header_size;
+  d.changes.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (rec.size() - at < 5) throw malformed("change " + std::to_string(i) + " cut short");
+    change c{static_cast<op>(rec[at]), page::ld32(rec.data() + at + 1), {}};
+    at += 5;
+    std::size_t len = 0;
+    switch (c.kind) {
+      case op::leaf_put:
+      case op::leaf_del:
+        if (rec.size() - at < 2) throw malformed("change " + std::to_string(i) + " cut short");
+        len = page::ld16(rec.data() + at);
+        at += 2;
+        break;
+      case op::image:
+        len = page::size;
+        break;
+      default:
+        throw malformed("change " + std::to_string(i) + ": unknown operation " +
+                        std::to_string(static_cast<unsigned>(c.kind)));
+    }
+    if (rec.size() - at < len) throw malformed("change " + std::to_string(i) + " cut short");
+    c.bytes = rec.subspan(at, len);
+    at += len;
+    d.changes.push_back(c);
+  }
+  if (at != rec.size()) throw malformed("bytes after the last change");
+  return d;
+}
+
+void apply(const change& c, std::byte* bytes) {
+  page::view v(bytes);
+  switch (c.kind) {
+    case op::image:
+      std::memcpy(bytes, c.bytes.data(), page::size);
+      return;
+    case op::leaf_put:
+      if (v.kind() != page::type::leaf) {
+        throw malformed("put into page " + std::to_string(c.page) + ", which is not a leaf");
+      }
+      if (!v.upsert(c.bytes)) throw malformed("put into page " + std::to_string(c.page) + " does not fit");
+      return;
+    case op::leaf_del: {
+      if (v.kind() != page::type::leaf) {
+        throw malformed("delete from page " + std::to_string(c.page) + ", which is not a leaf");
+      }
+      const std::string_view k(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size());
+      if (!v.erase_key(k)) throw malformed("delete from page " + std::to_string(c.page) + " of a key it lacks");
+      return;
+    }
+  }
+}
+
+}  // namespace pageio::kv::record

@@ -1,0 +1,84 @@
+// The store's log records (the payload of one wal::log record). One record
+// holds every page change of one put, delete or batch, so a crash leaves all
+// of it or none of it: the log writes a record whole or not at all. Redo
+// applies a record's changes to a page only when the page's LSN (from the
+// pool's page header) is below the record's, and the runtime applies them
+// with the same code after appending, so redo repeats exactly what was done.
+//
+// Record (little-endian):
+//   0   u8   kind       1: changes
+//   1   u8   flags      1: part of a larger put whose last record follows
+//                       (overflow pages only; the pages stay free until then)
+//   2   u16  reserved   0
+//   4   u32  op_count
+//   8   u64  time_us    commit time, microseconds since the Unix epoch
+//   16  ops, each:
+//         u8 op, u32 page, then
+//         op 1 leaf_put: u16 cell_len, the leaf cell (put in place of the
+//                        cell with its key, or inserted in order)
+//         op 2 leaf_del: u16 klen, the key
+//         op 3 image:    page::size bytes, the page's new content
+#pragma once
+
+#include "page.hpp"
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pageio::kv::record {
+
+inline constexpr std::size_t header_size = 16;
+inline constexpr std::uint8_t kind_changes = 1;
+inline constexpr std::uint8_t flag_partial = 1;
+
+enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3 };
+
+// Builds a record.
+class builder {
+ public:
+  builder();
+  void set_partial() noexcept { buf_[1] = std::byte{flag_partial}; }
+  void leaf_put(std::uint32_t page, std::span<const std::byte> cell);
+  void leaf_del(std::uint32_t page, std::string_view key);
+  void image(std::uint32_t page, const std::byte* bytes);
+  std::size_t ops() const noexcept { return ops_; }
+  std::size_t size() const noexcept { return buf_.size(); }
+  // Stamps the time and returns the bytes.
+  std::span<const std::byte> finish();
+  void clear();
+
+ private:
+  std::vector<std::byte> buf_;
+  std::uint32_t ops_ = 0;
+};
+
+// One decoded change.
+struct change {
+  op kind;
+  std::uint32_t page;
+  std::span<const std::byte> bytes;  // the cell, the key, or the image
+};
+
+class malformed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct decoded {
+  bool partial = false;
+  std::uint64_t time_us = 0;
+  std::vector<change> changes;
+};
+// Throws malformed, saying what is wrong.
+decoded decode(std::span<const std::byte> rec);
+
+// Applies one change to the page's bytes (page::size of them). Throws
+// malformed when it cannot apply (a leaf_put that does not fit, a page of
+// the wrong type): the log and the data file disagree.
+void apply(const change& c, std::byte* page_bytes);
+
+}  // namespace pageio::kv::record

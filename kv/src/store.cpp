@@ -1,0 +1,389 @@
+// Opening (lock, log, pool, recovery), writes, checkpoints and closing.
+// Reads are in reads.cpp; planning a change in tree_writer.cpp.
+#include "record.hpp"
+#include "store_impl.hpp"
+#include "tree_writer.hpp"
+
+#include <pageio/engine/file_system.hpp>
+#include <pageio/wal/reader.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <system_error>
+
+namespace pageio::kv {
+
+namespace {
+
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+  throw std::system_error(err, std::system_category(), what);
+}
+
+void validate_key(std::string_view key) {
+  if (key.empty()) throw std::invalid_argument("empty key: keys are 1 to 1024 bytes");
+  if (key.size() > max_key_bytes) {
+    throw std::invalid_argument("key of " + std::to_string(key.size()) + " bytes: keys are at most 1024 bytes");
+  }
+}
+
+void validate_value(std::string_view value) {
+  if (value.size() > max_value_bytes) {
+    throw std::invalid_argument("value of " + std::to_string(value.size()) +
+                                " bytes: values are at most 64 MiB (67108864 bytes)");
+  }
+}
+
+void sync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno(errno, "open directory " + dir.string());
+  if (::fsync(fd) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw_errno(e, "fsync directory " + dir.string());
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+void write_batch::put(std::string_view key, std::string_view value) {
+  ops_.push_back({true, std::string(key), std::string(value)});
+}
+void write_batch::del(std::string_view key) { ops_.push_back({false, std::string(key), {}}); }
+
+store::store(options opts) : impl_(std::make_unique<impl>()) {
+  impl& s = *impl_;
+  s.opts = std::move(opts);
+  const auto& dir = s.opts.dir;
+  if (dir.empty()) throw std::invalid_argument("kv::options::dir is empty");
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw std::system_error(ec, "create store directory " + dir.string());
+    const auto parent = std::filesystem::absolute(dir).parent_path();
+    sync_dir(parent);
+  }
+  const auto lock_path = dir / "LOCK";
+  s.lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (s.lock_fd < 0) throw_errno(errno, "open " + lock_path.string());
+  if (::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    ::close(s.lock_fd);
+    s.lock_fd = -1;
+    if (e == EWOULDBLOCK) {
+      throw locked_error("store " + dir.string() + " is open in another process (" + lock_path.string() +
+                         " is locked); close it there first");
+    }
+    throw_errno(e, "lock " + lock_path.string());
+  }
+  try {
+    wal::options lo;
+    lo.dir = dir / "wal";
+    lo.backend = s.opts.backend;
+    lo.make_backend = s.opts.make_backend;
+    lo.fs = s.opts.fs;
+    s.log = std::make_unique<wal::log>(std::move(lo));
+
+    pagecache::options po;
+    po.frames = std::max<std::size_t>(64, s.opts.cache_bytes / pagecache::page_size);
+    po.backend = s.opts.backend;
+    po.make_backend = s.opts.make_backend;
+    po.log = s.log.get();
+    po.fs = s.opts.fs;
+    s.pool = std::make_unique<pagecache::buffer_pool>(std::move(po));
+    s.file = s.pool->add_file(dir / "data");
+
+    s.recover();
+    s.create_if_new();
+    {
+      pagecache::page_ref m = s.fetch(0);
+      const page::meta_fields meta = page::read_meta(m.data());
+      if (meta.magic != page::meta_magic || meta.version != page::meta_version) {
+        throw corruption_error("page 0 of " + (dir / "data").string() + " is not a pageio::kv meta page");
+      }
+      s.root = meta.root;
+      s.height = meta.height;
+    }
+  } catch (...) {
+    s.pool.reset();
+    s.log.reset();
+    ::close(s.lock_fd);
+    s.lock_fd = -1;
+    throw;
+  }
+  s.bg = std::thread([&s] { s.background(); });
+}
+
+store::~store() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+void store::close() {
+  impl& s = *impl_;
+  if (s.closed) return;
+  {
+    std::lock_guard lk(s.bg_mu);
+    s.bg_stop = true;
+  }
+  s.bg_cv.notify_all();
+  if (s.bg.joinable()) s.bg.join();
+  std::exception_ptr err;
+  try {
+    s.checkpoint_now();
+  } catch (...) {
+    err = std::current_exception();
+  }
+  s.closed = true;
+  s.pool.reset();  // it points at the log
+  try {
+    s.log.reset();
+  } catch (...) {
+    if (!err) err = std::current_exception();
+  }
+  if (s.lock_fd >= 0) ::close(s.lock_fd);
+  s.lock_fd = -1;
+  if (err) std::rethrow_exception(err);
+}
+
+void store::impl::check_open() const {
+  if (closed) throw std::logic_error("the store is closed");
+}
+
+void store::impl::recover() {
+  // Redo every record the log holds: a change whose page already reflects
+  // it (page LSN at or above the record's) is skipped, so records from
+  // before the last checkpoint cost a read and nothing else.
+  auto on_record = [&](const wal::record_view& r) {
+    record::decoded d;
+    try {
+      d = record::decode(r.data);
+    } catch (const record::malformed& e) {
+      throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
+    }
+    // Which pages need it, decided once per page before any change of the
+    // record is applied (a record may change one page several times).
+    std::map<std::uint32_t, pagecache::page_ref> refs;
+    std::map<std::uint32_t, bool> needs;
+    for (const auto& c : d.changes) {
+      if (needs.count(c.page)) continue;
+      pagecache::page_ref ref = fetch(c.page);
+      needs[c.page] = ref.page_lsn() < r.lsn;
+      refs.emplace(c.page, std::move(ref));
+    }
+    for (const auto& c : d.changes) {
+      if (!needs[c.page]) continue;
+      pagecache::page_ref& ref = refs.at(c.page);
+      std::lock_guard latch(ref.latch());
+      try {
+        record::apply(c, ref.data());
+      } catch (const record::malformed& e) {
+        throw corruption_error("log record " + std::to_string(r.lsn) + " does not apply to page " +
+                               std::to_string(c.page) + " of " + (opts.dir / "data").string() + ": " + e.what());
+      }
+      ref.mark_dirty(r.lsn);
+    }
+    ++recovered_records;
+    return true;
+  };
+  if (opts.fs) {
+    wal::scan_log(*opts.fs, opts.dir / "wal", 0, on_record);
+  } else {
+    wal::scan_log(opts.dir / "wal", 0, on_record);
+  }
+}
+
+void store::impl::create_if_new() {
+  {
+    pagecache::page_ref m = fetch(0);
+    if (page::view(m.data()).kind() != page::type::never_written) return;
+  }
+  // A new store: the meta page and an empty root leaf, in one record.
+  std::array<std::byte, page::size> meta_bytes{}, leaf_bytes{};
+  page::meta_fields meta;
+  meta.root = 1;
+  meta.page_count = 2;
+  meta.height = 1;
+  page::write_meta(meta_bytes.data(), meta);
+  page::view(leaf_bytes.data()).init(page::type::leaf, 0);
+  record::builder b;
+  b.image(0, meta_bytes.data());
+  b.image(1, leaf_bytes.data());
+  const lsn_t lsn = log->append(b.finish());
+  log->flush(lsn);
+  apply_pages({{0, &meta_bytes}, {1, &leaf_bytes}}, lsn);
+}
+
+void store::impl::apply_pages(
+    const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages, lsn_t lsn) {
+  std::unique_lock tree(tree_mu);
+  for (const auto& [pg, bytes] : pages) {
+    pagecache::page_ref ref = fetch(pg);
+    std::lock_guard latch(ref.latch());
+    std::memcpy(ref.data(), bytes->data(), page::size);
+    ref.mark_dirty(lsn);
+  }
+}
+
+lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind) {
+  check_open();
+  if (batch) {
+    for (const auto& e : batch->ops_) {
+      validate_key(e.key);
+      if (e.is_put) validate_value(e.value);
+    }
+    if (batch->ops_.empty()) return log->last_lsn();
+  } else {
+    validate_key(key);
+    validate_value(value);
+  }
+  lsn_t lsn = 0;
+  {
+    std::lock_guard w(writer_mu);
+    check_open();
+    tree_writer tw(*pool, file, [&](tree_writer& t) {
+      const auto rec = t.partial_record().finish();
+      const lsn_t plsn = log->append(rec);
+      logged_since_checkpoint += rec.size();
+      apply_pages(t.partial_pages(), plsn);
+    });
+    if (batch) {
+      for (const auto& e : batch->ops_) {
+        if (e.is_put) {
+          tw.put(e.key, e.value);
+        } else {
+          tw.del(e.key);
+        }
+      }
+    } else if (kind == 0) {
+      tw.put(key, value);
+    } else if (!tw.del(key)) {
+      return 0;
+    }
+    if (!tw.finish()) return log->last_lsn();  // a batch of deletes of absent keys
+    const auto rec = tw.final_record().finish();
+    lsn = log->append(rec);
+    logged_since_checkpoint += rec.size();
+    apply_pages(tw.final_pages(), lsn);
+    {
+      std::unique_lock tree(tree_mu);
+      root = tw.meta().root;
+      height = tw.meta().height;
+    }
+    if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) bg_cv.notify_one();
+  }
+  if (opts.sync) log->flush(lsn);
+  return lsn;
+}
+
+lsn_t store::put(std::string_view key, std::string_view value) {
+  const lsn_t l = impl_->run_write(nullptr, key, value, 0);
+  impl_->puts.fetch_add(1, std::memory_order_relaxed);
+  return l;
+}
+
+lsn_t store::del(std::string_view key) {
+  const lsn_t l = impl_->run_write(nullptr, key, {}, 1);
+  impl_->deletes.fetch_add(1, std::memory_order_relaxed);
+  return l;
+}
+
+lsn_t store::write(const write_batch& batch) {
+  const lsn_t l = impl_->run_write(&batch, {}, {}, 2);
+  impl_->batches.fetch_add(1, std::memory_order_relaxed);
+  return l;
+}
+
+lsn_t store::impl::checkpoint_now() {
+  std::lock_guard one(checkpoint_mu);
+  lsn_t redo = 0;
+  {
+    // No writer is between its append and its pages' mark_dirty while this
+    // is held: every record below `redo` is marked in the pool.
+    std::lock_guard w(writer_mu);
+    redo = log->last_lsn() + 1;
+    logged_since_checkpoint = 0;
+  }
+  const lsn_t c = pool->checkpoint(redo);
+  log->truncate_before(c);
+  checkpoint_lsn.store(c, std::memory_order_relaxed);
+  checkpoints.fetch_add(1, std::memory_order_relaxed);
+  return c;
+}
+
+lsn_t store::checkpoint() {
+  impl_->check_open();
+  return impl_->checkpoint_now();
+}
+
+void store::sync() {
+  impl_->check_open();
+  impl_->log->flush(impl_->log->last_lsn());
+}
+
+void store::impl::background() {
+  using namespace std::chrono;
+  auto last = steady_clock::now();
+  std::unique_lock lk(bg_mu);
+  for (;;) {
+    const auto interval = opts.checkpoint_interval_ms ? milliseconds(opts.checkpoint_interval_ms) : hours(24);
+    bg_cv.wait_for(lk, std::min<steady_clock::duration>(interval, seconds(1)));
+    if (bg_stop) return;
+    std::uint64_t logged = 0;
+    {
+      std::lock_guard w(writer_mu);
+      logged = logged_since_checkpoint;
+    }
+    const bool by_size = opts.checkpoint_log_bytes != 0 && logged >= opts.checkpoint_log_bytes;
+    const bool by_time = opts.checkpoint_interval_ms != 0 && logged > 0 && steady_clock::now() - last >= interval;
+    if (!by_size && !by_time) continue;
+    lk.unlock();
+    try {
+      checkpoint_now();
+    } catch (...) {
+      // The next write or checkpoint reports the failure (the log or the
+      // pool stays failed); nothing is reported durable that is not.
+    }
+    last = steady_clock::now();
+    lk.lock();
+  }
+}
+
+statistics store::stats() const {
+  impl& s = *impl_;
+  s.check_open();
+  statistics st;
+  st.puts = s.puts.load();
+  st.deletes = s.deletes.load();
+  st.batches = s.batches.load();
+  st.gets = s.gets.load();
+  st.scans = s.scans.load();
+  st.checkpoints = s.checkpoints.load();
+  st.checkpoint_lsn = s.checkpoint_lsn.load();
+  st.recovered_records = s.recovered_records;
+  {
+    std::shared_lock tree(s.tree_mu);
+    pagecache::page_ref m = s.fetch(0);
+    const page::meta_fields meta = page::read_meta(m.data());
+    st.pages = meta.page_count;
+    st.free_pages = meta.free_pages;
+    st.height = meta.height;
+  }
+  st.last_lsn = s.log->last_lsn();
+  st.durable_lsn = s.log->durable_lsn();
+  const auto ps = s.pool->stats();
+  st.cache_hits = ps.hits;
+  st.cache_misses = ps.misses;
+  return st;
+}
+
+}  // namespace pageio::kv

@@ -1,0 +1,71 @@
+// The store's state, shared by its source files (store.cpp: open, recovery,
+// writes, checkpoints; reads.cpp: get and scans).
+//
+// Locks (docs/kv.md, "Concurrency"):
+//  - writer_mu serializes writers around planning, appending and applying;
+//    a commit waits for durability after releasing it, so concurrent
+//    writers share group commits;
+//  - tree_mu: readers hold it shared while they walk the tree; a writer
+//    holds it exclusively only while it copies its planned pages into the
+//    pool (no I/O of the log under it);
+//  - each page's pool latch, exclusively, while its bytes change, so the
+//    pool's write-back never copies half a change.
+#pragma once
+
+#include "page.hpp"
+
+#include <pageio/kv/store.hpp>
+#include <pageio/pagecache/buffer_pool.hpp>
+#include <pageio/wal/log.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+namespace pageio::kv {
+
+struct store::impl {
+  options opts;
+  int lock_fd = -1;
+  std::unique_ptr<wal::log> log;
+  std::unique_ptr<pagecache::buffer_pool> pool;
+  pagecache::file_id file = 0;
+
+  std::mutex writer_mu;
+  std::shared_mutex tree_mu;
+  // The root and the height, as of the last applied change (read under tree_mu).
+  std::uint32_t root = 0;
+  std::uint32_t height = 0;
+
+  bool closed = false;
+  std::atomic<std::uint64_t> puts{0}, deletes{0}, batches{0}, gets{0}, scans{0}, checkpoints{0};
+  std::uint64_t recovered_records = 0;
+  std::atomic<lsn_t> checkpoint_lsn{0};
+
+  // Background checkpoints.
+  std::mutex bg_mu;
+  std::condition_variable bg_cv;
+  bool bg_stop = false;
+  std::uint64_t logged_since_checkpoint = 0;  // bytes, under writer_mu
+  std::thread bg;
+  std::mutex checkpoint_mu;  // one checkpoint at a time
+
+  // Reads `pg` (pinned). Throws corruption_error naming the page for a page
+  // of an unexpected kind.
+  pagecache::page_ref fetch(std::uint32_t pg) { return pool->fetch({file, pg}); }
+
+  // Copies planned pages into the pool, marking them with `lsn`.
+  void apply_pages(const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages,
+                   lsn_t lsn);
+  lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
+  lsn_t checkpoint_now();
+  void background();
+  void recover();
+  void create_if_new();
+  std::optional<std::string> read_value(std::span<const std::byte> cell);
+  void check_open() const;
+};
+
+}  // namespace pageio::kv

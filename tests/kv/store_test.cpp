@@ -1,0 +1,336 @@
+// pageio::kv::store on real files: puts, gets, deletes, batches and scans
+// against a std::map across reopens; splits down to a deep tree; values in
+// overflow pages; space reuse; recovery from the log alone; the lock file;
+// errors that change nothing; concurrent writers and readers.
+#include <pageio/kv/store.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_dir.hpp"
+
+namespace pageio::kv {
+namespace {
+
+class kv_store_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    dir_ = test::test_dir::create(&why);
+    if (!dir_) GTEST_SKIP() << why;
+  }
+  options opts(const std::string& name = "db") const {
+    options o;
+    o.dir = dir_->path() / name;
+    o.cache_bytes = 4u << 20;
+    o.checkpoint_interval_ms = 0;
+    return o;
+  }
+  static std::string key_of(int i) {
+    char k[32];
+    std::snprintf(k, sizeof k, "key%08d", i);
+    return k;
+  }
+  std::optional<test::test_dir> dir_;
+};
+
+std::vector<std::pair<std::string, std::string>> all(store& db, std::optional<std::string> from = std::nullopt,
+                                                     std::optional<std::string> to = std::nullopt,
+                                                     std::uint64_t limit = 0) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto it = db.scan(from, to, limit); it.valid(); it.next()) out.emplace_back(it.key(), it.value());
+  return out;
+}
+
+TEST_F(kv_store_test, PutGetDeleteAndOverwrite) {
+  store db(opts());
+  EXPECT_FALSE(db.get("a").has_value());
+  const lsn_t l1 = db.put("a", "1");
+  const lsn_t l2 = db.put("b", "2");
+  EXPECT_GT(l2, l1);
+  EXPECT_EQ(db.get("a"), "1");
+  db.put("a", "one");
+  EXPECT_EQ(db.get("a"), "one");
+  EXPECT_GT(db.del("a"), l2);
+  EXPECT_FALSE(db.get("a").has_value());
+  EXPECT_EQ(db.del("a"), 0u);  // absent: nothing logged
+  EXPECT_EQ(db.get("b"), "2");
+  db.put("empty", "");
+  EXPECT_EQ(db.get("empty"), "");
+}
+
+TEST_F(kv_store_test, BadArgumentsChangeNothingAndSaySo) {
+  store db(opts());
+  db.put("k", "v");
+  const lsn_t before = db.stats().last_lsn;
+  EXPECT_THROW(db.put("", "v"), std::invalid_argument);
+  EXPECT_THROW(db.put(std::string(1025, 'k'), "v"), std::invalid_argument);
+  EXPECT_NO_THROW(db.put(std::string(1024, 'k'), "v"));
+  const std::string too_big((64u << 20) + 1, 'x');
+  try {
+    db.put("big", too_big);
+    FAIL() << "a value over 64 MiB was taken";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("64 MiB"), std::string::npos) << e.what();
+  }
+  write_batch b;
+  b.put("fine", "1");
+  b.put("", "bad");
+  EXPECT_THROW(db.write(b), std::invalid_argument);
+  EXPECT_FALSE(db.get("fine").has_value());  // all or nothing, even before logging
+  EXPECT_EQ(db.stats().last_lsn, before + 1);  // only the 1024-byte key's put
+  db.close();
+  EXPECT_THROW(db.put("k", "v"), std::logic_error);
+  EXPECT_THROW(db.get("k"), std::logic_error);
+}
+
+TEST_F(kv_store_test, ManyKeysSplitIntoADeepTreeAndScanInOrder) {
+  store db(opts());
+  constexpr int n = 30'000;
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  {
+    write_batch b;
+    for (int i : order) {
+      b.put(key_of(i), std::string(100, static_cast<char>('a' + i % 26)));
+      if (b.size() == 100) {
+        db.write(b);
+        b.clear();
+      }
+    }
+    db.write(b);
+  }
+  EXPECT_GE(db.stats().height, 3u);
+  for (int i = 0; i < n; i += 97) ASSERT_EQ(db.get(key_of(i)), std::string(100, static_cast<char>('a' + i % 26)));
+  const auto everything = all(db);
+  ASSERT_EQ(everything.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(everything[i].first, key_of(i));
+  const auto some = all(db, key_of(100), key_of(200));
+  ASSERT_EQ(some.size(), 100u);
+  EXPECT_EQ(some.front().first, key_of(100));
+  EXPECT_EQ(some.back().first, key_of(199));
+  EXPECT_EQ(all(db, key_of(5), std::nullopt, 7).size(), 7u);
+  EXPECT_TRUE(all(db, key_of(200), key_of(100)).empty());
+}
+
+TEST_F(kv_store_test, LargestKeysSplitToo) {
+  store db(opts());
+  std::map<std::string, std::string> model;
+  std::mt19937 rng(3);
+  for (int i = 0; i < 400; ++i) {
+    std::string k(1024, 'k');
+    for (int j = 0; j < 8; ++j) k[1016 + j] = static_cast<char>('a' + rng() % 26);
+    const std::string v(rng() % 200, 'v');
+    db.put(k, v);
+    model[k] = v;
+  }
+  const auto everything = all(db);
+  ASSERT_EQ(everything.size(), model.size());
+  auto m = model.begin();
+  for (const auto& [k, v] : everything) {
+    ASSERT_EQ(k, m->first);
+    ASSERT_EQ(v, m->second);
+    ++m;
+  }
+}
+
+TEST_F(kv_store_test, LargeValuesLiveInOverflowPagesAndTheirPagesAreReused) {
+  store db(opts());
+  std::string v1(5000, 'a');
+  std::string v3((3u << 20) + 123, 'c');
+  for (std::size_t i = 0; i < v3.size(); i += 4096) v3[i] = static_cast<char>(i / 4096);
+  db.put("one", v1);
+  db.put("three", v3);
+  EXPECT_EQ(db.get("one"), v1);
+  EXPECT_EQ(db.get("three"), v3);
+  // An overwrite writes the new chain before it frees the old one (the old
+  // value stays intact on disk until the record that replaces it), so the
+  // file holds two chains, and no more: each overwrite reuses the chain the
+  // one before it freed.
+  v3[0] = 'x';
+  db.put("three", v3);
+  const auto pages_with_two_chains = db.stats().pages;
+  for (int round = 1; round < 6; ++round) {
+    v3[round] = 'x';
+    db.put("three", v3);
+  }
+  EXPECT_EQ(db.get("three"), v3);
+  EXPECT_LE(db.stats().pages, pages_with_two_chains + 2);
+  db.del("three");
+  EXPECT_FALSE(db.get("three").has_value());
+  EXPECT_GE(db.stats().free_pages, (3u << 20) / 4096);
+  db.close();
+  store again(opts());
+  EXPECT_EQ(again.get("one"), v1);
+  EXPECT_FALSE(again.get("three").has_value());
+}
+
+TEST_F(kv_store_test, OverwritesDoNotGrowTheFile) {
+  store db(opts());
+  for (int i = 0; i < 2'000; ++i) db.put(key_of(i), std::string(100, 'a'));
+  const auto pages = db.stats().pages;
+  std::mt19937 rng(9);
+  write_batch b;
+  for (int n = 0; n < 40'000; ++n) {
+    b.put(key_of(static_cast<int>(rng() % 2'000)), std::string(50 + rng() % 100, 'b'));
+    if (b.size() == 200) {
+      db.write(b);
+      b.clear();
+    }
+  }
+  EXPECT_LE(db.stats().pages, pages * 2);
+}
+
+TEST_F(kv_store_test, ASecondOpenerIsRefusedAtOnce) {
+  store db(opts());
+  try {
+    store second(opts());
+    FAIL() << "two stores opened one directory";
+  } catch (const locked_error& e) {
+    EXPECT_NE(std::string(e.what()).find("LOCK"), std::string::npos) << e.what();
+  }
+  db.put("still", "works");
+  EXPECT_EQ(db.get("still"), "works");
+}
+
+TEST_F(kv_store_test, RecoveryRedoesFromTheLogAlone) {
+  // A copy of the directory taken while the store is open, after durable
+  // puts and before any page is written back: the data file holds nothing,
+  // the log everything.
+  std::map<std::string, std::string> model;
+  {
+    store db(opts());
+    for (int i = 0; i < 3'000; ++i) {
+      const std::string v(10 + i % 300, static_cast<char>('a' + i % 26));
+      db.put(key_of(i * 7 % 3'000), v);
+      model[key_of(i * 7 % 3'000)] = v;
+    }
+    db.put("big", std::string(100'000, 'B'));
+    model["big"] = std::string(100'000, 'B');
+    db.del(key_of(5));
+    model.erase(key_of(5));
+    std::filesystem::copy(dir_->path() / "db", dir_->path() / "copy", std::filesystem::copy_options::recursive);
+  }
+  std::filesystem::remove(dir_->path() / "copy" / "LOCK");
+  store db(opts("copy"));
+  EXPECT_GT(db.stats().recovered_records, 3'000u);
+  const auto everything = all(db);
+  ASSERT_EQ(everything.size(), model.size());
+  auto m = model.begin();
+  for (const auto& [k, v] : everything) {
+    ASSERT_EQ(k, m->first);
+    ASSERT_EQ(v, m->second);
+    ++m;
+  }
+}
+
+TEST_F(kv_store_test, RandomOperationsMatchAMapAcrossReopens) {
+  std::map<std::string, std::string> model;
+  std::mt19937_64 rng(12345);
+  auto random_key = [&] { return key_of(static_cast<int>(rng() % 5'000)); };
+  auto random_value = [&] {
+    const std::size_t len = rng() % 10 == 0 ? 1'000 + rng() % 9'000 : rng() % 300;
+    std::string v(len, '\0');
+    for (auto& c : v) c = static_cast<char>(rng());
+    return v;
+  };
+  for (int session = 0; session < 4; ++session) {
+    store db(opts());
+    for (int step = 0; step < 3'000; ++step) {
+      const int what = static_cast<int>(rng() % 100);
+      if (what < 55) {
+        const std::string k = random_key(), v = random_value();
+        db.put(k, v);
+        model[k] = v;
+      } else if (what < 75) {
+        const std::string k = random_key();
+        const lsn_t l = db.del(k);
+        EXPECT_EQ(l != 0, model.erase(k) == 1);
+      } else if (what < 85) {
+        write_batch b;
+        const int n = 1 + static_cast<int>(rng() % 20);
+        for (int i = 0; i < n; ++i) {
+          const std::string k = random_key();
+          if (rng() % 3 == 0) {
+            b.del(k);
+            model.erase(k);
+          } else {
+            const std::string v = random_value();
+            b.put(k, v);
+            model[k] = v;
+          }
+        }
+        db.write(b);
+      } else if (what < 95) {
+        const std::string k = random_key();
+        const auto got = db.get(k);
+        const auto it = model.find(k);
+        ASSERT_EQ(got.has_value(), it != model.end()) << k;
+        if (got) ASSERT_EQ(*got, it->second) << k;
+      } else {
+        std::string a = random_key(), b = random_key();
+        if (b < a) std::swap(a, b);
+        const std::uint64_t limit = rng() % 2 ? 0 : 1 + rng() % 50;
+        const auto got = all(db, a, b, limit);
+        std::vector<std::pair<std::string, std::string>> want;
+        for (auto it = model.lower_bound(a); it != model.end() && it->first < b; ++it) {
+          if (limit && want.size() == limit) break;
+          want.emplace_back(*it);
+        }
+        ASSERT_EQ(got, want);
+      }
+      if (step == 1'500 && session % 2 == 1) db.checkpoint();
+    }
+  }
+  store db(opts());
+  const auto everything = all(db);
+  ASSERT_EQ(everything.size(), model.size());
+  const std::vector<std::pair<std::string, std::string>> want(model.begin(), model.end());
+  EXPECT_TRUE(everything == want);
+}
+
+TEST_F(kv_store_test, ConcurrentWritersAndReaders) {
+  options o = opts();
+  store db(o);
+  constexpr int writers = 4, per_writer = 1'500;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < per_writer; ++i) db.put(key_of(w * per_writer + i), std::to_string(w * per_writer + i));
+    });
+  }
+  std::thread reader([&] {
+    std::mt19937 rng(1);
+    while (!done.load()) {
+      const int i = static_cast<int>(rng() % (writers * per_writer));
+      const auto v = db.get(key_of(i));
+      if (v && *v != std::to_string(i)) ++bad;
+      std::string last;
+      for (auto it = db.scan(std::nullopt, std::nullopt, 50); it.valid(); it.next()) {
+        if (!last.empty() && it.key() <= last) ++bad;
+        last = it.key();
+      }
+    }
+  });
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad.load(), 0);
+  const auto everything = all(db);
+  ASSERT_EQ(everything.size(), static_cast<std::size_t>(writers * per_writer));
+  for (const auto& [k, v] : everything) ASSERT_EQ(k, key_of(std::stoi(v)));
+}
+
+}  // namespace
+}  // namespace pageio::kv
