@@ -64,11 +64,13 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
   const auto& dir = s.opts.dir;
   if (dir.empty()) throw std::invalid_argument("kv::options::dir is empty");
   std::error_code ec;
-  if (!std::filesystem::exists(dir, ec)) {
+  if (s.opts.fs) {
+    // Through the file system the tests' crash model sees.
+    if (s.opts.fs->create_directory(dir)) s.opts.fs->sync_directory(std::filesystem::absolute(dir).parent_path());
+  } else if (!std::filesystem::exists(dir, ec)) {
     std::filesystem::create_directories(dir, ec);
     if (ec) throw std::system_error(ec, "create store directory " + dir.string());
-    const auto parent = std::filesystem::absolute(dir).parent_path();
-    sync_dir(parent);
+    sync_dir(std::filesystem::absolute(dir).parent_path());
   }
   const auto lock_path = dir / "LOCK";
   s.lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -89,10 +91,12 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     lo.backend = s.opts.backend;
     lo.make_backend = s.opts.make_backend;
     lo.fs = s.opts.fs;
+    lo.segment_bytes = s.opts.wal_segment_bytes;
+    lo.buffer_bytes = s.opts.wal_buffer_bytes;
     s.log = std::make_unique<wal::log>(std::move(lo));
 
     pagecache::options po;
-    po.frames = std::max<std::size_t>(64, s.opts.cache_bytes / pagecache::page_size);
+    po.frames = std::max<std::size_t>(16, s.opts.cache_bytes / pagecache::page_size);
     po.backend = s.opts.backend;
     po.make_backend = s.opts.make_backend;
     po.log = s.log.get();
@@ -171,18 +175,16 @@ void store::impl::recover() {
       throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
     }
     // Which pages need it, decided once per page before any change of the
-    // record is applied (a record may change one page several times).
-    std::map<std::uint32_t, pagecache::page_ref> refs;
+    // record is applied (a record may change one page several times). One
+    // page is pinned at a time: a record may hold more pages than the pool.
     std::map<std::uint32_t, bool> needs;
     for (const auto& c : d.changes) {
       if (needs.count(c.page)) continue;
-      pagecache::page_ref ref = fetch(c.page);
-      needs[c.page] = ref.page_lsn() < r.lsn;
-      refs.emplace(c.page, std::move(ref));
+      needs[c.page] = fetch(c.page).page_lsn() < r.lsn;
     }
     for (const auto& c : d.changes) {
       if (!needs[c.page]) continue;
-      pagecache::page_ref& ref = refs.at(c.page);
+      pagecache::page_ref ref = fetch(c.page);
       std::lock_guard latch(ref.latch());
       try {
         record::apply(c, ref.data());
@@ -250,7 +252,9 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
   {
     std::lock_guard w(writer_mu);
     check_open();
-    tree_writer tw(*pool, file, [&](tree_writer& t) {
+    const std::size_t max_record = static_cast<std::size_t>(
+        std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
+    tree_writer tw(*pool, file, std::max<std::size_t>(max_record / 4, 2 * page::size), [&](tree_writer& t) {
       const auto rec = t.partial_record().finish();
       const lsn_t plsn = log->append(rec);
       logged_since_checkpoint += rec.size();
@@ -271,6 +275,11 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     }
     if (!tw.finish()) return log->last_lsn();  // a batch of deletes of absent keys
     const auto rec = tw.final_record().finish();
+    if (rec.size() > max_record) {
+      throw std::invalid_argument("the change needs a log record of " + std::to_string(rec.size()) +
+                                  " bytes; the log takes at most " + std::to_string(max_record) +
+                                  " (kv::options::wal_buffer_bytes, wal_segment_bytes): split the batch");
+    }
     lsn = log->append(rec);
     logged_since_checkpoint += rec.size();
     apply_pages(tw.final_pages(), lsn);
@@ -279,7 +288,10 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
       root = tw.meta().root;
       height = tw.meta().height;
     }
-    if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) bg_cv.notify_one();
+    if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
+      bg_kick = true;
+      bg_cv.notify_one();
+    }
   }
   if (opts.sync) log->flush(lsn);
   return lsn;
@@ -336,8 +348,10 @@ void store::impl::background() {
   std::unique_lock lk(bg_mu);
   for (;;) {
     const auto interval = opts.checkpoint_interval_ms ? milliseconds(opts.checkpoint_interval_ms) : hours(24);
-    bg_cv.wait_for(lk, std::min<steady_clock::duration>(interval, seconds(1)));
+    bg_cv.wait_for(lk, std::min<steady_clock::duration>(interval, seconds(1)),
+                   [&] { return bg_stop || bg_kick.load(); });
     if (bg_stop) return;
+    bg_kick = false;
     std::uint64_t logged = 0;
     {
       std::lock_guard w(writer_mu);

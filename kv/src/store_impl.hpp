@@ -48,6 +48,7 @@ struct store::impl {
   std::mutex bg_mu;
   std::condition_variable bg_cv;
   bool bg_stop = false;
+  std::atomic<bool> bg_kick{false};  // a writer saw enough logged for a checkpoint
   std::uint64_t logged_since_checkpoint = 0;  // bytes, under writer_mu
   std::thread bg;
   std::mutex checkpoint_mu;  // one checkpoint at a time

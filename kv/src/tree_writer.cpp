@@ -16,8 +16,9 @@ std::string page_error(std::uint32_t pg, const std::string& what) {
 
 }  // namespace
 
-tree_writer::tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, emit_fn emit_partial)
-    : pool_(pool), file_(file), emit_partial_(std::move(emit_partial)) {
+tree_writer::tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, std::size_t partial_bytes,
+                         emit_fn emit_partial)
+    : pool_(pool), file_(file), partial_bytes_(partial_bytes), emit_partial_(std::move(emit_partial)) {
   meta_ = page::read_meta(shadow(0).data());
   if (meta_.magic != page::meta_magic || meta_.version != page::meta_version) {
     throw corruption_error(page_error(0, "not a pageio::kv meta page"));
@@ -115,7 +116,7 @@ std::uint32_t tree_writer::write_overflow(std::string_view value) {
     std::memcpy(b.data() + page::overflow_data_offset, value.data() + at, len);
     ovf_rec_.image(pages[i], b.data());
     ovf_pages_.push_back(pages[i]);
-    if (ovf_rec_.size() >= partial_record_bytes) emit_partial();
+    if (ovf_rec_.size() + page::size + 8 > partial_bytes_) emit_partial();
   }
   return pages.front();
 }
@@ -327,10 +328,13 @@ void tree_writer::insert_in_parent(std::vector<std::uint32_t>& path, std::uint32
 }
 
 bool tree_writer::finish() {
+  // Overflow pages still unlogged go out first: a page this batch both
+  // wrote as overflow and then freed (a value overwritten within the batch)
+  // is then a plain page again when it is released.
+  emit_partial();
   // Frees what the batch let go of, now that nothing more is allocated.
   for (std::uint32_t pg : to_release_) release(pg);
   to_release_.clear();
-  emit_partial();
   for (std::uint32_t pg : image_order_) rec_.image(pg, shadows_.at(pg)->data());
   return rec_.ops() > 0;
 }

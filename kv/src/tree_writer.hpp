@@ -38,7 +38,8 @@ class tree_writer {
   // once the store has appended and applied it.
   using emit_fn = std::function<void(tree_writer&)>;
 
-  tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, emit_fn emit_partial);
+  // Overflow pages are logged in partial records of about `partial_bytes`.
+  tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, std::size_t partial_bytes, emit_fn emit_partial);
 
   // Plans one operation; returns false for a delete of an absent key.
   void put(std::string_view key, std::string_view value);
@@ -74,10 +75,10 @@ class tree_writer {
                         std::uint32_t right);
   void emit_partial();
 
-  static constexpr std::size_t partial_record_bytes = 1u << 20;
 
   pagecache::buffer_pool& pool_;
   pagecache::file_id file_;
+  std::size_t partial_bytes_;
   emit_fn emit_partial_;
   record::builder rec_;
   page::meta_fields meta_;

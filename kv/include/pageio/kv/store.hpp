@@ -55,6 +55,11 @@ struct options {
   // last one, or this long after it with anything logged; 0 turns each off.
   std::uint64_t checkpoint_log_bytes = 64ull << 20;
   std::uint32_t checkpoint_interval_ms = 60'000;
+  // The log's segment size and buffer (wal::options); a record is at most
+  // the smaller of the two, and large values are logged in pieces of at most
+  // a quarter of it.
+  std::uint64_t wal_segment_bytes = 64ull << 20;
+  std::size_t wal_buffer_bytes = 8u << 20;
 };
 
 // The store is open in another process (or another store object here).
