@@ -51,6 +51,13 @@ std::span<const std::byte> builder::finish() {
 
 decoded decode(std::span<const std::byte> rec) {
   if (rec.size() < header_size) throw malformed("record shorter than its 16-byte header");
+  if (rec[0] == std::byte{kind_checkpoint}) {
+    if (rec.size() != header_size + 8) throw malformed("a checkpoint record of " + std::to_string(rec.size()) + " bytes");
+    decoded d;
+    d.time_us = page::ld64(rec.data() + 8);
+    d.checkpoint = page::ld64(rec.data() + header_size);
+    return d;
+  }
   if (rec[0] != std::byte{kind_changes}) {
     throw malformed("unknown record kind " + std::to_string(static_cast<unsigned>(rec[0])));
   }
@@ -86,6 +93,16 @@ decoded decode(std::span<const std::byte> rec) {
   }
   if (at != rec.size()) throw malformed("bytes after the last change");
   return d;
+}
+
+std::vector<std::byte> checkpoint_record(std::uint64_t redo_lsn) {
+  std::vector<std::byte> r(header_size + 8, std::byte{0});
+  r[0] = std::byte{kind_checkpoint};
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  page::st64(r.data() + 8,
+             static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
+  page::st64(r.data() + header_size, redo_lsn);
+  return r;
 }
 
 void apply(const change& c, std::byte* bytes) {

@@ -6,7 +6,9 @@
 // with the same code after appending, so redo repeats exactly what was done.
 //
 // Record (little-endian):
-//   0   u8   kind       1: changes
+//   0   u8   kind       1: changes; 2: checkpoint (then u64 at 16: every
+//                       change below this LSN is in the data file, so
+//                       recovery may start there)
 //   1   u8   flags      1: part of a larger put whose last record follows
 //                       (overflow pages only; the pages stay free until then)
 //   2   u16  reserved   0
@@ -33,6 +35,7 @@ namespace pageio::kv::record {
 
 inline constexpr std::size_t header_size = 16;
 inline constexpr std::uint8_t kind_changes = 1;
+inline constexpr std::uint8_t kind_checkpoint = 2;
 inline constexpr std::uint8_t flag_partial = 1;
 
 enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3 };
@@ -70,11 +73,15 @@ class malformed : public std::runtime_error {
 
 struct decoded {
   bool partial = false;
+  std::uint64_t checkpoint = 0;  // a checkpoint record: its redo LSN (else 0)
   std::uint64_t time_us = 0;
   std::vector<change> changes;
 };
 // Throws malformed, saying what is wrong.
 decoded decode(std::span<const std::byte> rec);
+
+// A checkpoint record: recovery may start at `redo_lsn`.
+std::vector<std::byte> checkpoint_record(std::uint64_t redo_lsn);
 
 // Applies one change to the page's bytes (page::size of them). Throws
 // malformed when it cannot apply (a leaf_put that does not fit, a page of

@@ -64,6 +64,11 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
   const auto& dir = s.opts.dir;
   if (dir.empty()) throw std::invalid_argument("kv::options::dir is empty");
   std::error_code ec;
+  if (!s.opts.create_if_missing &&
+      (!std::filesystem::exists(dir / "data", ec) || !std::filesystem::exists(dir / "wal", ec))) {
+    throw std::system_error(std::make_error_code(std::errc::no_such_file_or_directory),
+                            "no pageio::kv store in " + dir.string() + " (it has no data file and wal/ directory)");
+  }
   if (s.opts.fs) {
     // Through the file system the tests' crash model sees.
     if (s.opts.fs->create_directory(dir)) s.opts.fs->sync_directory(std::filesystem::absolute(dir).parent_path());
@@ -164,9 +169,22 @@ void store::impl::check_open() const {
 }
 
 void store::impl::recover() {
-  // Redo every record the log holds: a change whose page already reflects
-  // it (page LSN at or above the record's) is skipped, so records from
-  // before the last checkpoint cost a read and nothing else.
+  // First the last checkpoint record: every change below its LSN is in the
+  // data file, so redo starts there (a checkpoint record lost in a crash
+  // only means an earlier one, and more redo).
+  lsn_t from = 0;
+  auto find_checkpoint = [&](const wal::record_view& r) {
+    if (!r.data.empty() && r.data[0] == std::byte{record::kind_checkpoint}) {
+      try {
+        from = std::max(from, record::decode(r.data).checkpoint);
+      } catch (const record::malformed& e) {
+        throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
+      }
+    }
+    return true;
+  };
+  // Then redo every record from there: a change whose page already
+  // reflects it (page LSN at or above the record's) is skipped.
   auto on_record = [&](const wal::record_view& r) {
     record::decoded d;
     try {
@@ -174,6 +192,7 @@ void store::impl::recover() {
     } catch (const record::malformed& e) {
       throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
     }
+    if (d.checkpoint != 0) return true;
     // Which pages need it, decided once per page before any change of the
     // record is applied (a record may change one page several times). One
     // page is pinned at a time: a record may hold more pages than the pool.
@@ -198,10 +217,13 @@ void store::impl::recover() {
     return true;
   };
   if (opts.fs) {
-    wal::scan_log(*opts.fs, opts.dir / "wal", 0, on_record);
+    wal::scan_log(*opts.fs, opts.dir / "wal", 0, find_checkpoint);
+    wal::scan_log(*opts.fs, opts.dir / "wal", from, on_record);
   } else {
-    wal::scan_log(opts.dir / "wal", 0, on_record);
+    wal::scan_log(opts.dir / "wal", 0, find_checkpoint);
+    wal::scan_log(opts.dir / "wal", from, on_record);
   }
+  recovered_from = from;
 }
 
 void store::impl::create_if_new() {
@@ -327,6 +349,9 @@ lsn_t store::impl::checkpoint_now() {
   }
   const lsn_t c = pool->checkpoint(redo);
   log->truncate_before(c);
+  // Where the next recovery may start; durable with the next group commit
+  // (lost, an earlier checkpoint record serves).
+  log->append(record::checkpoint_record(c));
   checkpoint_lsn.store(c, std::memory_order_relaxed);
   checkpoints.fetch_add(1, std::memory_order_relaxed);
   return c;

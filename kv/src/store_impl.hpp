@@ -42,6 +42,7 @@ struct store::impl {
   bool closed = false;
   std::atomic<std::uint64_t> puts{0}, deletes{0}, batches{0}, gets{0}, scans{0}, checkpoints{0};
   std::uint64_t recovered_records = 0;
+  lsn_t recovered_from = 0;  // the checkpoint LSN recovery started at
   std::atomic<lsn_t> checkpoint_lsn{0};
 
   // Background checkpoints.

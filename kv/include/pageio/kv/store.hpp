@@ -55,6 +55,9 @@ struct options {
   // last one, or this long after it with anything logged; 0 turns each off.
   std::uint64_t checkpoint_log_bytes = 64ull << 20;
   std::uint32_t checkpoint_interval_ms = 60'000;
+  // false: opening a directory that holds no store throws
+  // std::system_error (ENOENT) instead of creating one.
+  bool create_if_missing = true;
   // The log's segment size and buffer (wal::options); a record is at most
   // the smaller of the two, and large values are logged in pieces of at most
   // a quarter of it.
@@ -101,6 +104,20 @@ struct statistics {
   lsn_t last_lsn = 0, durable_lsn = 0, checkpoint_lsn = 0;
   std::uint64_t recovered_records = 0;  // records redone at open
   std::uint64_t cache_hits = 0, cache_misses = 0;
+};
+
+// What store::check() found.
+struct check_problem {
+  std::uint64_t page = 0;  // page number in the data file
+  std::string what;
+};
+struct check_report {
+  std::vector<check_problem> problems;  // empty: the store is sound
+  std::uint64_t pages = 0;              // in the data file, meta included
+  std::uint64_t leaf_pages = 0, internal_pages = 0, overflow_pages = 0, trunk_pages = 0, free_pages = 0;
+  std::uint64_t keys = 0;
+  std::uint32_t height = 0;
+  bool clean() const noexcept { return problems.empty(); }
 };
 
 class store;
@@ -152,6 +169,12 @@ class store {
   // Pairs with from <= key < to, in key order, at most `limit` (0: all).
   iterator scan(std::optional<std::string_view> from = std::nullopt,
                 std::optional<std::string_view> to = std::nullopt, std::uint64_t limit = 0);
+
+  // Reads every page and checks the store: each page's checksum, key order
+  // within and across pages, keys within the bounds their parents give
+  // (fences), sibling links, overflow chains, the free list disjoint from
+  // the tree, every page accounted for once. Writers wait meanwhile.
+  check_report check();
 
   // Writes and syncs the pages, truncates the log; returns the checkpoint LSN.
   lsn_t checkpoint();
