@@ -1,0 +1,249 @@
+// pageio-kv as a real process: the shell's line protocol (replies, escaping,
+// errors that let the shell go on, atomic batches), the one-shot commands and
+// their exit codes, check on a store damaged by hand, and kill -9 of a shell
+// in the middle of writes: every write it acknowledged is there afterwards.
+#include <pageio/kv/store.hpp>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/test_dir.hpp"
+
+namespace pageio::kv {
+namespace {
+
+struct run_output {
+  int status = -1;
+  std::string out;
+};
+
+// Runs the tool with `args` (already shell-safe) and `input` on stdin.
+run_output run_tool(const std::string& args, const std::string& input, const std::filesystem::path& scratch) {
+  const auto in = scratch / "stdin.txt";
+  {
+    std::ofstream f(in, std::ios::binary);
+    f << input;
+  }
+  run_output r;
+  const std::string cmd = std::string(PAGEIO_KV_TOOL) + " " + args + " < '" + in.string() + "' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+class kv_tool_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    dir_ = test::test_dir::create(&why);
+    if (!dir_) GTEST_SKIP() << why;
+  }
+  std::string db() const { return "--dir '" + (dir_->path() / "db").string() + "'"; }
+  std::optional<test::test_dir> dir_;
+};
+
+TEST_F(kv_tool_test, TheShellAnswersEveryRequestOnOneLine) {
+  const std::string script =
+      "put a 1\n"
+      "put key%20with%20space line%0Abreak%25\n"
+      "get key%20with%20space\n"
+      "get missing\n"
+      "del a\n"
+      "del a\n"
+      "batch 3\n"
+      "put b 2\n"
+      "put c 3\n"
+      "del key%20with%20space\n"
+      "batch 2\n"
+      "put d 4\n"
+      "frobnicate\n"
+      "scan - - 0\n"
+      "scan b - 1\n"
+      "scan - c 0\n"
+      "put only-key\n"
+      "put %zz v\n"
+      "put  v\n"
+      "checkpoint\n"
+      "stats\n"
+      "quit\n"
+      "put never reached\n";
+  const run_output r = run_tool("shell " + db(), script, dir_->path());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto l = lines(r.out);
+  ASSERT_EQ(l.size(), 20u) << r.out;
+  EXPECT_EQ(l[0].rfind("OK ", 0), 0u) << l[0];
+  EXPECT_EQ(l[1].rfind("OK ", 0), 0u) << l[1];
+  EXPECT_GT(std::stoull(l[1].substr(3)), std::stoull(l[0].substr(3)));
+  EXPECT_EQ(l[2], "VALUE line%0Abreak%25");
+  EXPECT_EQ(l[3], "NOTFOUND");
+  EXPECT_EQ(l[4].rfind("OK ", 0), 0u);
+  EXPECT_EQ(l[5], "NOTFOUND");
+  EXPECT_EQ(l[6].rfind("OK ", 0), 0u);
+  EXPECT_EQ(l[7].rfind("ERR batch line 2", 0), 0u) << l[7];  // and "d" was not put
+  EXPECT_EQ(l[8], "KV b 2");
+  EXPECT_EQ(l[9], "KV c 3");
+  EXPECT_EQ(l[10], "END 2");
+  EXPECT_EQ(l[11], "KV b 2");
+  EXPECT_EQ(l[12], "END 1");
+  EXPECT_EQ(l[13], "KV b 2");
+  EXPECT_EQ(l[14], "END 1");
+  EXPECT_EQ(l[15].rfind("ERR ", 0), 0u);
+  EXPECT_EQ(l[16].rfind("ERR ", 0), 0u);
+  EXPECT_EQ(l[17].rfind("ERR ", 0), 0u);
+  EXPECT_EQ(l[18].rfind("OK ", 0), 0u);
+  const auto stats = nlohmann::json::parse(l[19]);
+  EXPECT_EQ(stats["batches"], 1);
+  // The store the shell left behind, read by the one-shot commands.
+  EXPECT_EQ(run_tool("get " + db() + " b", "", dir_->path()).out, "2\n");
+  const run_output missing = run_tool("get " + db() + " never", "", dir_->path());
+  EXPECT_EQ(missing.status, 1);
+  const run_output json = run_tool("scan " + db() + " --json", "", dir_->path());
+  ASSERT_EQ(json.status, 0);
+  const auto jl = lines(json.out);
+  ASSERT_EQ(jl.size(), 2u) << json.out;
+  EXPECT_EQ(nlohmann::json::parse(jl[0]), (nlohmann::json{{"key", "b"}, {"value", "2"}}));
+}
+
+TEST_F(kv_tool_test, CommandsExitZeroOneOrTwo) {
+  EXPECT_EQ(run_tool("put " + db() + " k v", "", dir_->path()).status, 0);
+  EXPECT_EQ(run_tool("del " + db() + " k", "", dir_->path()).out.rfind("OK ", 0), 0u);
+  const run_output again = run_tool("del " + db() + " k", "", dir_->path());
+  EXPECT_EQ(again.status, 0);
+  EXPECT_EQ(again.out, "NOTFOUND\n");
+  EXPECT_EQ(run_tool("check " + db(), "", dir_->path()).status, 0);
+  EXPECT_EQ(run_tool("stats " + db() + " --json", "", dir_->path()).status, 0);
+  EXPECT_EQ(run_tool("frobnicate", "", dir_->path()).status, 2);
+  EXPECT_EQ(run_tool("get", "", dir_->path()).status, 2);
+  EXPECT_EQ(run_tool("scan " + db() + " --limit many", "", dir_->path()).status, 2);
+  EXPECT_EQ(run_tool("--help", "", dir_->path()).status, 0);
+  EXPECT_EQ(run_tool("check --help", "", dir_->path()).status, 0);
+  // A directory with no store: refused, and nothing is created.
+  const auto nowhere = dir_->path() / "nowhere";
+  const run_output r = run_tool("check --dir '" + nowhere.string() + "'", "", dir_->path());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("no pageio::kv store"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(nowhere));
+  // An empty key: a usage error, nothing written.
+  EXPECT_EQ(run_tool("put " + db() + " '' v", "", dir_->path()).status, 2);
+}
+
+TEST_F(kv_tool_test, CheckReportsAPageDamagedByHandAndGetNeverReturnsItsData) {
+  {
+    options o;
+    o.dir = dir_->path() / "db";
+    store s(o);
+    for (int i = 0; i < 2'000; ++i) s.put("key" + std::to_string(10'000 + i), "value" + std::to_string(i));
+  }
+  {
+    std::fstream f(dir_->path() / "db" / "data", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(4 * 4096 + 3000);
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x01;
+    f.seekp(4 * 4096 + 3000);
+    f.write(&c, 1);
+  }
+  const run_output r = run_tool("check " + db(), "", dir_->path());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("DAMAGE: page 4"), std::string::npos) << r.out;
+  const run_output j = run_tool("check " + db() + " --json", "", dir_->path());
+  EXPECT_EQ(j.status, 1);
+  const auto report = nlohmann::json::parse(lines(j.out).at(0));
+  EXPECT_FALSE(report["clean"]);
+  EXPECT_EQ(report["problems"][0]["page"], 4);
+  // Every get: the right value or exit 1 with an error, never other bytes.
+  std::string script;
+  for (int i = 0; i < 2'000; ++i) script += "get key" + std::to_string(10'000 + i) + "\n";
+  const run_output g = run_tool("shell " + db(), script, dir_->path());
+  const auto gl = lines(g.out);
+  ASSERT_EQ(gl.size(), 2'000u);
+  int errors = 0;
+  for (int i = 0; i < 2'000; ++i) {
+    if (gl[i].rfind("ERR ", 0) == 0) {
+      ++errors;
+      EXPECT_NE(gl[i].find("page 4"), std::string::npos) << gl[i];
+    } else {
+      EXPECT_EQ(gl[i], "VALUE value" + std::to_string(i));
+    }
+  }
+  EXPECT_GT(errors, 0);
+}
+
+TEST_F(kv_tool_test, KillNineLosesNoAcknowledgedWrite) {
+  // A shell fed puts through a pipe; its replies read as they come; killed
+  // with SIGKILL after some of them.
+  int to_child[2], from_child[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(from_child), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(to_child[0], 0);
+    ::dup2(from_child[1], 1);
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    const std::string dir = (dir_->path() / "db").string();
+    ::execl(PAGEIO_KV_TOOL, PAGEIO_KV_TOOL, "shell", "--dir", dir.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  FILE* replies = ::fdopen(from_child[0], "r");
+  std::map<std::string, std::string> acked;
+  char line[256];
+  for (int i = 0; i < 300; ++i) {
+    const std::string k = "k" + std::to_string(i % 97), v = "v" + std::to_string(i);
+    const std::string req = "put " + k + " " + v + "\n";
+    ASSERT_EQ(::write(to_child[1], req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    // Keep a few requests in flight: read a reply for all but the last 3.
+    if (i >= 3) {
+      ASSERT_NE(std::fgets(line, sizeof line, replies), nullptr);
+      ASSERT_EQ(std::string(line).rfind("OK ", 0), 0u) << line;
+    }
+    if (i >= 3) acked["k" + std::to_string((i - 3) % 97)] = "v" + std::to_string(i - 3);
+  }
+  ::kill(pid, SIGKILL);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFSIGNALED(st));
+  std::fclose(replies);
+  ::close(to_child[1]);
+  options o;
+  o.dir = dir_->path() / "db";
+  store s(o);
+  EXPECT_TRUE(s.check().clean());
+  for (const auto& [k, v] : acked) {
+    const auto got = s.get(k);
+    ASSERT_TRUE(got.has_value()) << k;
+    // A later put of the same key may have been applied without its reply.
+    const int acked_n = std::stoi(v.substr(1)), got_n = std::stoi(got->substr(1));
+    EXPECT_GE(got_n, acked_n) << k;
+    EXPECT_EQ(got_n % 97, acked_n % 97) << k;
+  }
+}
+
+}  // namespace
+}  // namespace pageio::kv

@@ -1,0 +1,216 @@
+// pageio-kv: the command-line face of pageio::kv.
+//
+//   pageio-kv shell --dir D [--no-sync]          the line protocol (shell.hpp)
+//   pageio-kv get --dir D KEY                    the value, raw, and a newline
+//   pageio-kv put --dir D KEY VALUE              OK <lsn> once durable
+//   pageio-kv del --dir D KEY                    OK <lsn>, or NOTFOUND
+//   pageio-kv scan --dir D [--from K] [--to K] [--limit N] [--json]
+//   pageio-kv stats --dir D [--json]
+//   pageio-kv check --dir D [--json]             every page and the tree
+//
+// Keys and values on the command line are taken as given; in the shell and
+// in scan's output they are escaped (%XX for every byte outside '!'..'~'
+// and for '%'). shell and put create the store if the directory holds none;
+// the others refuse a directory without one and create nothing.
+//
+// Exit status: 0 success (check: the store is sound); 1 failure: the store
+// is damaged (check names the page and what is wrong), a key is not found
+// (get), the store is open elsewhere, an I/O error; 2 usage.
+#include "escape.hpp"
+#include "shell.hpp"
+#include "stats_json.hpp"
+
+#include <pageio/kv/store.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+using namespace pageio::kv;
+namespace tool = pageio::kv::tool;
+
+constexpr int exit_ok = 0, exit_failure = 1, exit_usage = 2;
+
+struct cli {
+  std::string dir, key, value, from, to;
+  bool no_sync = false, json = false, has_from = false, has_to = false;
+  std::uint64_t limit = 0;
+};
+
+options open_options(const cli& c, bool create) {
+  options o;
+  o.dir = c.dir;
+  o.sync = !c.no_sync;
+  o.create_if_missing = create;
+  return o;
+}
+
+int cmd_get(const cli& c) {
+  store db(open_options(c, false));
+  const auto v = db.get(c.key);
+  if (!v) {
+    fmt::print(stderr, "pageio-kv: {}: not found\n", tool::escape(c.key));
+    return exit_failure;
+  }
+  std::fwrite(v->data(), 1, v->size(), stdout);
+  std::fputc('\n', stdout);
+  return exit_ok;
+}
+
+int cmd_put(const cli& c) {
+  store db(open_options(c, true));
+  fmt::print("OK {}\n", db.put(c.key, c.value));
+  return exit_ok;
+}
+
+int cmd_del(const cli& c) {
+  store db(open_options(c, false));
+  const lsn_t l = db.del(c.key);
+  if (l == 0) {
+    fmt::print("NOTFOUND\n");
+  } else {
+    fmt::print("OK {}\n", l);
+  }
+  return exit_ok;
+}
+
+int cmd_scan(const cli& c) {
+  store db(open_options(c, false));
+  std::optional<std::string_view> from, to;
+  if (c.has_from) from = c.from;
+  if (c.has_to) to = c.to;
+  std::uint64_t n = 0;
+  for (auto it = db.scan(from, to, c.limit); it.valid(); it.next()) {
+    if (c.json) {
+      fmt::print("{}\n", nlohmann::json{{"key", tool::escape(it.key())}, {"value", tool::escape(it.value())}}.dump());
+    } else {
+      fmt::print("{} {}\n", tool::escape(it.key()), tool::escape(it.value()));
+    }
+    ++n;
+  }
+  if (!c.json) fmt::print(stderr, "{} pair(s)\n", n);
+  return exit_ok;
+}
+
+int cmd_stats(const cli& c) {
+  store db(open_options(c, false));
+  const statistics s = db.stats();
+  if (c.json) {
+    fmt::print("{}\n", tool::stats_json(s).dump());
+    return exit_ok;
+  }
+  fmt::print("store          {}\n", c.dir);
+  fmt::print("pages          {} ({} free), tree height {}\n", s.pages, s.free_pages, s.height);
+  fmt::print("log            last LSN {}, durable {}, last checkpoint {}\n", s.last_lsn, s.durable_lsn,
+             s.checkpoint_lsn);
+  fmt::print("recovery       {} record(s) read at open\n", s.recovered_records);
+  return exit_ok;
+}
+
+int cmd_check(const cli& c) {
+  store db(open_options(c, false));
+  const check_report r = db.check();
+  if (c.json) {
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : r.problems) problems.push_back({{"page", p.page}, {"what", p.what}});
+    fmt::print("{}\n", nlohmann::json{{"clean", r.clean()},
+                                      {"pages", r.pages},
+                                      {"leaf_pages", r.leaf_pages},
+                                      {"internal_pages", r.internal_pages},
+                                      {"overflow_pages", r.overflow_pages},
+                                      {"free_list_pages", r.trunk_pages},
+                                      {"free_pages", r.free_pages},
+                                      {"keys", r.keys},
+                                      {"height", r.height},
+                                      {"problems", problems}}
+                           .dump());
+  } else {
+    fmt::print("{}: {} pages ({} leaf, {} internal, {} overflow, {} free-list, {} free), {} keys, height {}\n",
+               c.dir, r.pages, r.leaf_pages, r.internal_pages, r.overflow_pages, r.trunk_pages, r.free_pages, r.keys,
+               r.height);
+    for (const auto& p : r.problems) fmt::print("DAMAGE: page {} of {}/data: {}\n", p.page, c.dir, p.what);
+    if (r.clean()) {
+      fmt::print("clean: every page checks and the tree is sound\n");
+    } else {
+      fmt::print("{} problem(s) found; nothing was changed. Restore the store from a backup, or copy out what\n"
+                 "still reads (pageio-kv scan) before you change it.\n",
+                 r.problems.size());
+    }
+  }
+  return r.clean() ? exit_ok : exit_failure;
+}
+
+int cmd_shell(const cli& c) {
+  store db(open_options(c, true));
+  std::ios::sync_with_stdio(false);
+  tool::run_shell(db, std::cin, std::cout);
+  db.close();
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pageio-kv: the pageio key-value store from the command line"};
+  app.require_subcommand(1, 1);
+  app.footer("Exit status: 0 success, 1 failure (damage, not found, store in use, I/O error), 2 usage error.");
+  cli c;
+  auto add_dir = [&](CLI::App* s) { s->add_option("--dir", c.dir, "the store's directory")->required(); };
+  auto* shell = app.add_subcommand("shell", "requests on stdin, one reply each on stdout (put, get, del, batch, "
+                                            "scan, checkpoint, stats, quit; see the README)");
+  add_dir(shell);
+  shell->add_flag("--no-sync", c.no_sync, "reply to a write once it is in the log, before it is durable");
+  auto* get = app.add_subcommand("get", "print KEY's value (exit 1 when absent)");
+  add_dir(get);
+  get->add_option("KEY", c.key, "the key")->required();
+  auto* put = app.add_subcommand("put", "set KEY to VALUE; prints OK <lsn> once durable");
+  add_dir(put);
+  put->add_option("KEY", c.key, "the key")->required();
+  put->add_option("VALUE", c.value, "the value")->required();
+  auto* del = app.add_subcommand("del", "delete KEY; prints OK <lsn>, or NOTFOUND");
+  add_dir(del);
+  del->add_option("KEY", c.key, "the key")->required();
+  auto* scan = app.add_subcommand("scan", "pairs in key order, escaped (%XX), one per line");
+  add_dir(scan);
+  scan->add_option("--from", c.from, "first key (inclusive)");
+  scan->add_option("--to", c.to, "end key (exclusive)");
+  scan->add_option("--limit", c.limit, "at most this many pairs (0: all)");
+  scan->add_flag("--json", c.json, "JSON Lines: {\"key\": K, \"value\": V}, escaped as in the shell");
+  auto* stats = app.add_subcommand("stats", "pages, tree height, log positions");
+  add_dir(stats);
+  stats->add_flag("--json", c.json, "one JSON object");
+  auto* check = app.add_subcommand("check", "read every page and check the tree; exit 1 on damage");
+  add_dir(check);
+  check->add_flag("--json", c.json, "one JSON object with the problems found");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? exit_ok : exit_usage;
+  }
+  c.has_from = scan->count("--from") > 0;
+  c.has_to = scan->count("--to") > 0;
+  try {
+    if (*shell) return cmd_shell(c);
+    if (*get) return cmd_get(c);
+    if (*put) return cmd_put(c);
+    if (*del) return cmd_del(c);
+    if (*scan) return cmd_scan(c);
+    if (*stats) return cmd_stats(c);
+    if (*check) return cmd_check(c);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "pageio-kv: {}\n", e.what());
+    return exit_usage;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "pageio-kv: {}\n", e.what());
+    return exit_failure;
+  }
+  return exit_usage;
+}

@@ -1,0 +1,25 @@
+#include "stats_json.hpp"
+
+namespace pageio::kv::tool {
+
+nlohmann::json stats_json(const statistics& s) {
+  return {
+      {"puts", s.puts},
+      {"deletes", s.deletes},
+      {"batches", s.batches},
+      {"gets", s.gets},
+      {"scans", s.scans},
+      {"pages", s.pages},
+      {"free_pages", s.free_pages},
+      {"height", s.height},
+      {"checkpoints", s.checkpoints},
+      {"last_lsn", s.last_lsn},
+      {"durable_lsn", s.durable_lsn},
+      {"checkpoint_lsn", s.checkpoint_lsn},
+      {"recovered_records", s.recovered_records},
+      {"cache_hits", s.cache_hits},
+      {"cache_misses", s.cache_misses},
+  };
+}
+
+}  // namespace pageio::kv::tool
