@@ -7,6 +7,7 @@
 //   pageio-kv scan --dir D [--from K] [--to K] [--limit N] [--json]
 //   pageio-kv stats --dir D [--json]
 //   pageio-kv check --dir D [--json]             every page and the tree
+//   pageio-kv bench --benchmarks=... [db_bench's flags]   (bench.hpp)
 //
 // Keys and values on the command line are taken as given; in the shell and
 // in scan's output they are escaped (%XX for every byte outside '!'..'~'
@@ -16,6 +17,7 @@
 // Exit status: 0 success (check: the store is sound); 1 failure: the store
 // is damaged (check names the page and what is wrong), a key is not found
 // (get), the store is open elsewhere, an I/O error; 2 usage.
+#include "bench.hpp"
 #include "escape.hpp"
 #include "shell.hpp"
 #include "stats_json.hpp"
@@ -189,6 +191,27 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "read every page and check the tree; exit 1 on damage");
   add_dir(check);
   check->add_flag("--json", c.json, "one JSON object with the problems found");
+  tool::bench_flags bf;
+  auto* bench = app.add_subcommand("bench", "db_bench's workloads, flags and output lines (see bench.hpp)");
+  bench->add_option("--benchmarks", bf.benchmarks,
+                    "comma-separated: fillseq, fillrandom, overwrite, readrandom, readseq, seekrandom, "
+                    "readwhilewriting, deleterandom")
+      ->capture_default_str();
+  bench->add_option("--num", bf.num, "keys (and operations per thread)")->capture_default_str();
+  bench->add_option("--reads", bf.reads, "reads per thread (-1: --num)")->capture_default_str();
+  bench->add_option("--writes", bf.writes, "writes per thread (-1: --num)")->capture_default_str();
+  bench->add_option("--threads", bf.threads, "threads running each benchmark")->capture_default_str();
+  bench->add_option("--duration", bf.duration, "seconds each benchmark runs at most (0: no limit)")
+      ->capture_default_str();
+  bench->add_option("--key_size", bf.key_size, "bytes per key")->capture_default_str();
+  bench->add_option("--value_size", bf.value_size, "bytes per value")->capture_default_str();
+  bench->add_option("--sync", bf.sync, "1: every write durable when it returns")->capture_default_str();
+  bench->add_option("--cache_size", bf.cache_size, "buffer pool bytes")->capture_default_str();
+  bench->add_option("--use_existing_db", bf.use_existing_db, "1: run on the store at --db as it is")
+      ->capture_default_str();
+  bench->add_option("--db", bf.db, "the store's directory (default: $PAGEIO_DATA_DIR/kv-bench or ./pageio-data/kv-bench)");
+  bench->add_option("--seed", bf.seed, "random seed (0: from the clock)")->capture_default_str();
+  bench->add_flag("--json", bf.json, "one JSON object instead of the lines");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -205,6 +228,7 @@ int main(int argc, char** argv) {
     if (*scan) return cmd_scan(c);
     if (*stats) return cmd_stats(c);
     if (*check) return cmd_check(c);
+    if (*bench) return tool::run_bench(bf);
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "pageio-kv: {}\n", e.what());
     return exit_usage;
