@@ -137,6 +137,13 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
   cmd.add_option("--cache-seconds", o.cache_seconds, "measured seconds per buffer pool run")
       ->check(positive_seconds)
       ->capture_default_str();
+  cmd.add_flag("--no-kv", o.no_kv,
+               "skip the key-value store workloads (pageio-kv bench against db_bench with the same flags: "
+               "fillrandom --sync=1 at 1 and 64 threads, fillseq, readrandom with a 16 MiB cache at 1 and 4 "
+               "threads and with everything cached; the data file's growth under overwrites)");
+  cmd.add_option("--kv-seconds", o.kv_seconds, "seconds per timed key-value run (db_bench's --duration)")
+      ->check(positive_seconds)
+      ->capture_default_str();
   cmd.add_flag("--no-asio", o.no_asio,
                "skip the randread QD32 runs through Asio coroutines (pageio's asio_driver and Boost.Asio's own "
                "random_access_file)");
@@ -288,6 +295,8 @@ compare_options to_compare(const compare_cli& o) {
   c.wal_seconds = o.wal_seconds;
   c.with_cache = !o.no_cache;
   c.cache_seconds = o.cache_seconds;
+  c.with_kv = !o.no_kv;
+  c.kv_seconds = o.kv_seconds;
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;

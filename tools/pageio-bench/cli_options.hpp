@@ -67,6 +67,8 @@ struct compare_cli {
   double wal_seconds = 1.5;
   bool no_cache = false;
   double cache_seconds = 2;
+  bool no_kv = false;
+  double kv_seconds = 3;
   unsigned callback_batch = 0;
   long long resubmit_gap_ns = -1;
   bool uring_any_thread = false;

@@ -202,7 +202,10 @@ int run_compare(const compare_options& o) {
   // Five runs (two through the pool, three raw on the pool's file) and the
   // hit-cost loops.
   const double cache_estimate = o.with_cache ? 5 * (o.cache_seconds + o.warmup_seconds + 0.1) + 1.5 : 0;
-  const double estimate = wal_estimate + cache_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
+  // Six timed cases for each tool, two loads of 1,000,000 and 100,000 keys,
+  // 1,000,000 overwrites.
+  const double kv_estimate = o.with_kv ? (find_on_path("db_bench") ? 12 : 6) * (o.kv_seconds + 1) + 25 : 0;
+  const double estimate = wal_estimate + cache_estimate + kv_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
                           static_cast<double>(fio_runs) * (per_run + fio_overhead_s) +
                           (must_write ? static_cast<double>(o.size_bytes) / write_rate_bytes_s : 0.0);
   fmt::print("backends: {}; fio: {}; {} x {} cases, {} pageio + {} fio runs of {:.1f} s + {:.1f} s warm-up, "
@@ -296,12 +299,21 @@ int run_compare(const compare_options& o) {
     cc.table_randread_qd1_iops = table_iops(1);
     res.cache = run_cache_compare(cc, &failed);
   }
+  if (o.with_kv) {
+    kv_compare_options kc;
+    kc.dir = o.dir;
+    kc.seconds = o.kv_seconds;
+    kc.use_db_bench = find_on_path("db_bench").has_value();
+    res.kv = run_kv_compare(kc, &failed);
+    if (!kc.use_db_bench) res.kv->notes.push_back("db_bench is not on $PATH (Debian: rocksdb-tools): no RocksDB reference");
+  }
   res.duration_seconds = seconds_since(started);
 
   fmt::print("\n");
   print_compare_table(stdout, res);
   if (res.wal) print_wal_compare(stdout, *res.wal);
   if (res.cache) print_cache_compare(stdout, *res.cache);
+  if (res.kv) print_kv_compare(stdout, *res.kv);
   {
     std::ofstream out(o.json_out);
     out << compare_json(res).dump(2) << '\n';

@@ -4,6 +4,7 @@
 
 #include "cache_compare.hpp"
 #include "result.hpp"
+#include "kv_compare.hpp"
 #include "wal_compare.hpp"
 
 #include <pageio/engine/backend.hpp>
@@ -36,6 +37,9 @@ struct compare_options {
   // The buffer pool workloads (cache_compare.hpp), each run for cache_seconds.
   bool with_cache = true;
   double cache_seconds = 3;
+  // The key-value store workloads (kv_compare.hpp), timed runs of kv_seconds.
+  bool with_kv = true;
+  double kv_seconds = 3;
   unsigned fio_batch = 1;       // see fio_params::batch
   int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
@@ -81,6 +85,7 @@ struct compare_results {
   std::vector<cell> cells;  // by case, then engine
   std::optional<wal_compare_results> wal;
   std::optional<cache_compare_results> cache;
+  std::optional<kv_compare_results> kv;
   double duration_seconds = 0;
 
   const cell* find(const case_spec& c, const std::string& tool, const std::string& engine) const;

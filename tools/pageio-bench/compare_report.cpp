@@ -165,6 +165,7 @@ nlohmann::json compare_json(const compare_results& r) {
   }
   if (r.wal) j["wal"] = wal_compare_json(*r.wal);
   if (r.cache) j["cache"] = cache_compare_json(*r.cache);
+  if (r.kv) j["kv"] = kv_compare_json(*r.kv);
   j["ratios"] = nlohmann::json::array();
   for (const auto& c : r.cases) {
     nlohmann::json e = {{"case", c.label()}};
