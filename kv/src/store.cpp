@@ -101,7 +101,10 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     s.log = std::make_unique<wal::log>(std::move(lo));
 
     pagecache::options po;
-    po.frames = std::max<std::size_t>(16, s.opts.cache_bytes / pagecache::page_size);
+    // The frames' bookkeeping (the frame, its reader stripes, its place in
+    // the page table) counts against the cache too.
+    constexpr std::uint64_t per_frame = pagecache::page_size + 512;
+    po.frames = static_cast<std::size_t>(std::max<std::uint64_t>(16, s.opts.cache_bytes / per_frame));
     po.backend = s.opts.backend;
     po.make_backend = s.opts.make_backend;
     po.log = s.log.get();

@@ -1,3 +1,4 @@
+#include <sys/mman.h>
 #include <pageio/pagecache/buffer_pool.hpp>
 
 #include <pageio/engine/detail/futex.hpp>
@@ -43,6 +44,10 @@ bool page_ref::dirty() const noexcept { return f_->dirty.load(std::memory_order_
 
 // --- construction ----------------------------------------------------------
 
+void buffer_pool::arena_deleter::operator()(std::byte* p) const noexcept {
+  if (p != nullptr) ::munmap(p, bytes);
+}
+
 buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   if (opts_.frames < 8) throw std::invalid_argument("pagecache: options::frames must be at least 8");
   if (opts_.frames > UINT32_MAX) {
@@ -52,10 +57,10 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   if (opts_.queue_depth == 0) opts_.queue_depth = 1;
   if (!opts_.fs) opts_.fs = posix_file_system();
   nframes_ = opts_.frames;
-  void* mem = nullptr;
-  if (::posix_memalign(&mem, page_size, nframes_ * page_size) != 0) throw std::bad_alloc();
-  arena_ = std::unique_ptr<std::byte, void (*)(void*)>(static_cast<std::byte*>(mem), &std::free);
-  std::memset(mem, 0, nframes_ * page_size);
+  // Zero pages from the kernel, page-aligned, mapped in as frames are used.
+  void* mem = ::mmap(nullptr, nframes_ * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  arena_ = std::unique_ptr<std::byte, arena_deleter>(static_cast<std::byte*>(mem), arena_deleter{nframes_ * page_size});
   frames_ = std::make_unique<frame[]>(nframes_);
   pin_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
   latch_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);

@@ -98,7 +98,7 @@ std::string make_key(std::uint64_t n, unsigned size) {
 class value_source {
  public:
   explicit value_source(std::uint64_t seed, unsigned value_size) : rng_(seed) {
-    data_.resize(std::max<std::size_t>(1 << 20, 2 * value_size));
+    data_.resize(std::max<std::size_t>(64 << 10, 2 * value_size));
     for (auto& c : data_) c = static_cast<char>(rng_());
   }
   std::string_view next(unsigned len) {

@@ -39,7 +39,8 @@ inline constexpr std::uint64_t max_value_bytes = 64ull << 20;
 
 struct options {
   std::filesystem::path dir;  // created (with its parents) if missing
-  // Buffer pool size in bytes (4 KiB frames).
+  // Memory for the buffer pool in bytes: its 4 KiB frames and their
+  // bookkeeping (about 512 bytes a frame) together.
   std::uint64_t cache_bytes = 64ull << 20;
   // put/del/write return once their change is durable (a group commit shared
   // with concurrent writers). false: they return after appending to the log;

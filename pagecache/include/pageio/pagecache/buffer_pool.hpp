@@ -476,7 +476,13 @@ class buffer_pool {
  private:
   options opts_;
   std::size_t nframes_ = 0;
-  std::unique_ptr<std::byte, void (*)(void*)> arena_{nullptr, nullptr};
+  struct arena_deleter {
+    std::size_t bytes;  // no initializer: default-constructible inside the class
+    void operator()(std::byte* p) const noexcept;  // munmap
+  };
+  // The frames' memory: an anonymous mapping, so that a frame costs resident
+  // memory only once it is used (a large pool starts small and fast).
+  std::unique_ptr<std::byte, arena_deleter> arena_;
   std::unique_ptr<detail::frame[]> frames_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::size_t shard_mask_ = 0;
