@@ -281,7 +281,27 @@ TEST_F(kv_store_test, RecoveryRedoesFromTheLogAlone) {
     db.del(key_of(5));
     model.erase(key_of(5));
     db.sync();
-    std::filesystem::copy(dir_->path() / "db", dir_->path() / "copy", std::filesystem::copy_options::recursive);
+    // The log prepares its next segment in the background (a .tmp file
+    // renamed into place), so a copy can meet a name that just went away:
+    // then it starts over. Temporary files are not copied.
+    const auto from = dir_->path() / "db", to = dir_->path() / "copy";
+    for (int attempt = 0;; ++attempt) {
+      std::filesystem::remove_all(to);
+      try {
+        for (const auto& e : std::filesystem::recursive_directory_iterator(from)) {
+          const auto rel = std::filesystem::relative(e.path(), from);
+          if (e.is_directory()) {
+            std::filesystem::create_directories(to / rel);
+          } else if (e.path().extension() != ".tmp") {
+            std::filesystem::create_directories((to / rel).parent_path());
+            std::filesystem::copy_file(e.path(), to / rel);
+          }
+        }
+        break;
+      } catch (const std::filesystem::filesystem_error&) {
+        ASSERT_LT(attempt, 20) << "the store's files kept changing under the copy";
+      }
+    }
   }
   std::filesystem::remove(dir_->path() / "copy" / "LOCK");
   store db(opts("copy"));
