@@ -251,8 +251,13 @@ void store::impl::create_if_new() {
 }
 
 void store::impl::apply_pages(
-    const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages, lsn_t lsn) {
+    const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages, lsn_t lsn,
+    const page::meta_fields* meta) {
   std::unique_lock tree(tree_mu);
+  if (meta) {
+    root = meta->root;
+    height = meta->height;
+  }
   for (const auto& [pg, bytes] : pages) {
     pagecache::page_ref ref = fetch(pg);
     std::lock_guard latch(ref.latch());
@@ -273,52 +278,184 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     validate_key(key);
     validate_value(value);
   }
-  lsn_t lsn = 0;
+  // Writers queue up; the first in line (the leader) plans, appends and
+  // applies the changes of everyone queued behind it under writer_mu, hands
+  // the lead to the next in line, waits once for the log to be durable up
+  // to the group's last LSN, and then wakes the group. A writer thus sleeps
+  // and wakes once per change (a lock handed from writer to writer, and a
+  // wait for the log of its own, cost two wake-ups, each a context switch).
+  pending_write me{batch, key, value, kind};
+  // Join the queue: a lock-free stack of writers, newest first (as
+  // RocksDB's write thread does). Whoever finds it empty leads.
+  pending_write* older = newest_writer.load(std::memory_order_relaxed);
+  do {
+    me.older = older;
+  } while (!newest_writer.compare_exchange_weak(older, &me, std::memory_order_acq_rel, std::memory_order_relaxed));
+  if (me.older != nullptr) {
+    me.wait_ready();
+    if (me.done) {
+      if (me.error) std::rethrow_exception(me.error);
+      return me.lsn;
+    }
+    // Woken as the next leader.
+  }
+  // The group: everyone from this writer up to the newest now, oldest first.
+  pending_write* const last_in_group = newest_writer.load(std::memory_order_acquire);
+  std::vector<pending_write*> group;
+  for (pending_write* w = last_in_group; w != &me; w = w->older) group.push_back(w);
+  group.push_back(&me);
+  std::reverse(group.begin(), group.end());
+  lsn_t last = 0;
   {
     std::lock_guard w(writer_mu);
-    check_open();
-    const std::size_t max_record = static_cast<std::size_t>(
-        std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
-    tree_writer tw(*pool, file, std::max<std::size_t>(max_record / 4, 2 * page::size), [&](tree_writer& t) {
-      const auto rec = t.partial_record().finish();
-      const lsn_t plsn = log->append(rec);
-      logged_since_checkpoint += rec.size();
-      apply_pages(t.partial_pages(), plsn);
-    });
-    if (batch) {
-      for (const auto& e : batch->ops_) {
-        if (e.is_put) {
-          tw.put(e.key, e.value);
-        } else {
-          tw.del(e.key);
+    // A group of several goes into one log record (one append, each page
+    // copied into the pool once); if it cannot be planned as one (an error
+    // in one writer's change, a record too large), each goes alone, so that
+    // one writer's error is that writer's only.
+    bool alone = group.size() == 1;
+    if (!alone) {
+      try {
+        last = apply_group(group);
+      } catch (const group_unplannable&) {
+        alone = true;
+      } catch (...) {
+        for (pending_write* g : group) g->error = std::current_exception();
+      }
+    }
+    if (alone) {
+      for (pending_write* g : group) {
+        try {
+          g->lsn = apply_one(*g);
+          last = std::max(last, g->lsn);
+        } catch (...) {
+          g->error = std::current_exception();
         }
       }
-    } else if (kind == 0) {
-      tw.put(key, value);
-    } else if (!tw.del(key)) {
-      return 0;
-    }
-    if (!tw.finish()) return log->last_lsn();  // a batch of deletes of absent keys
-    const auto rec = tw.final_record().finish();
-    if (rec.size() > max_record) {
-      throw std::invalid_argument("the change needs a log record of " + std::to_string(rec.size()) +
-                                  " bytes; the log takes at most " + std::to_string(max_record) +
-                                  " (kv::options::wal_buffer_bytes, wal_segment_bytes): split the batch");
-    }
-    lsn = log->append(rec);
-    logged_since_checkpoint += rec.size();
-    apply_pages(tw.final_pages(), lsn);
-    {
-      std::unique_lock tree(tree_mu);
-      root = tw.meta().root;
-      height = tw.meta().height;
-    }
-    if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
-      bg_kick = true;
-      bg_cv.notify_one();
     }
   }
-  if (opts.sync) log->flush(lsn);
+  // Hand the lead on: to nobody if no writer came meanwhile, else to the one
+  // that joined right after this group.
+  pending_write* next = nullptr;
+  pending_write* expected = last_in_group;
+  if (!newest_writer.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    for (pending_write* w = expected; w != nullptr; w = w->older) {
+      if (w->older == last_in_group) {
+        next = w;
+        break;
+      }
+    }
+  }
+  if (next) next->set_ready();  // it leads the next group while this one waits for the log
+  // Outside every lock: the next groups append while this one's commit is
+  // in flight, and share the log's next group commit.
+  std::exception_ptr flush_error;
+  if (opts.sync && last != 0) {
+    try {
+      log->flush(last);
+    } catch (...) {
+      flush_error = std::current_exception();
+    }
+  }
+  for (pending_write* g : group) {
+    if (flush_error && !g->error && g->lsn != 0) g->error = flush_error;
+    if (g == &me) continue;
+    g->done = true;
+    g->set_ready();
+  }
+  if (me.error) std::rethrow_exception(me.error);
+  return me.lsn;
+}
+
+lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
+  check_open();
+  const std::size_t max_record =
+      static_cast<std::size_t>(std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
+  tree_writer tw(*pool, file, std::max<std::size_t>(max_record / 4, 2 * page::size), [&](tree_writer& t) {
+    const auto rec = t.partial_record().finish();
+    const lsn_t plsn = log->append(rec);
+    logged_since_checkpoint += rec.size();
+    apply_pages(t.partial_pages(), plsn);
+  });
+  std::vector<char> changed(group.size(), 0);
+  try {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      const pending_write& pw = *group[i];
+      if (pw.batch) {
+        for (const auto& e : pw.batch->ops_) {
+          if (e.is_put) {
+            tw.put(e.key, e.value);
+            changed[i] = 1;
+          } else if (tw.del(e.key)) {
+            changed[i] = 1;
+          }
+        }
+      } else if (pw.kind == 0) {
+        tw.put(pw.key, pw.value);
+        changed[i] = 1;
+      } else {
+        changed[i] = tw.del(pw.key) ? 1 : 0;
+      }
+    }
+  } catch (...) {
+    // Nothing of the group's own record was appended: plan each alone.
+    throw group_unplannable();
+  }
+  lsn_t lsn = log->last_lsn();
+  if (tw.finish()) {
+    const auto rec = tw.final_record().finish();
+    if (rec.size() > max_record) throw group_unplannable();
+    lsn = log->append(rec);
+    logged_since_checkpoint += rec.size();
+    apply_pages(tw.final_pages(), lsn, &tw.meta());
+  }
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    const pending_write& pw = *group[i];
+    group[i]->lsn = changed[i] ? lsn : pw.kind == 1 ? 0 : log->last_lsn();
+  }
+  if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
+    bg_kick = true;
+    bg_cv.notify_one();
+  }
+  return lsn;
+}
+
+lsn_t store::impl::apply_one(const pending_write& pw) {
+  check_open();
+  const std::size_t max_record =
+      static_cast<std::size_t>(std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
+  tree_writer tw(*pool, file, std::max<std::size_t>(max_record / 4, 2 * page::size), [&](tree_writer& t) {
+    const auto rec = t.partial_record().finish();
+    const lsn_t plsn = log->append(rec);
+    logged_since_checkpoint += rec.size();
+    apply_pages(t.partial_pages(), plsn);
+  });
+  if (pw.batch) {
+    for (const auto& e : pw.batch->ops_) {
+      if (e.is_put) {
+        tw.put(e.key, e.value);
+      } else {
+        tw.del(e.key);
+      }
+    }
+  } else if (pw.kind == 0) {
+    tw.put(pw.key, pw.value);
+  } else if (!tw.del(pw.key)) {
+    return 0;
+  }
+  if (!tw.finish()) return log->last_lsn();  // a batch of deletes of absent keys
+  const auto rec = tw.final_record().finish();
+  if (rec.size() > max_record) {
+    throw std::invalid_argument("the change needs a log record of " + std::to_string(rec.size()) +
+                                " bytes; the log takes at most " + std::to_string(max_record) +
+                                " (kv::options::wal_buffer_bytes, wal_segment_bytes): split the batch");
+  }
+  const lsn_t lsn = log->append(rec);
+  logged_since_checkpoint += rec.size();
+  apply_pages(tw.final_pages(), lsn, &tw.meta());
+  if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
+    bg_kick = true;
+    bg_cv.notify_one();
+  }
   return lsn;
 }
 

@@ -2,9 +2,10 @@
 // writes, checkpoints; reads.cpp: get and scans).
 //
 // Locks (docs/kv.md, "Concurrency"):
-//  - writer_mu serializes writers around planning, appending and applying;
-//    a commit waits for durability after releasing it, so concurrent
-//    writers share group commits;
+//  - writers queue (newest_writer, a lock-free stack); the first in line plans,
+//    appends and applies the changes of a group of them under writer_mu
+//    and wakes them; each then waits for durability outside every lock, so
+//    concurrent writers share group commits;
 //  - tree_mu: readers hold it shared while they walk the tree; a writer
 //    holds it exclusively only while it copies its planned pages into the
 //    pool (no I/O of the log under it);
@@ -19,6 +20,8 @@
 #include <pageio/wal/log.hpp>
 
 #include <atomic>
+#include <pageio/engine/detail/futex.hpp>
+#include <exception>
 #include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
@@ -58,10 +61,45 @@ struct store::impl {
   // of an unexpected kind.
   pagecache::page_ref fetch(std::uint32_t pg) { return pool->fetch({file, pg}); }
 
-  // Copies planned pages into the pool, marking them with `lsn`.
+  // Copies planned pages into the pool, marking them with `lsn`; with `meta`,
+  // the root and height it gives become the readers' (all under tree_mu).
   void apply_pages(const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages,
-                   lsn_t lsn);
+                   lsn_t lsn, const page::meta_fields* meta = nullptr);
+
+  // One writer's change, queued (see run_write).
+  struct pending_write {
+    pending_write(const write_batch* b, std::string_view k, std::string_view v, int what)
+        : batch(b), key(k), value(v), kind(what) {}
+    const write_batch* batch;
+    std::string_view key, value;
+    int kind;  // 0 put, 1 del, 2 batch
+    lsn_t lsn = 0;
+    std::exception_ptr error;
+    bool done = false;  // set by its leader before `ready`
+    // Set once (done, or lead the next group), with a futex wake: a plain
+    // futex, because std::binary_semaphore's wait spins through
+    // sched_yield first, and with 64 writers on two CPUs those yields were
+    // 80% of all context switches.
+    std::atomic<std::uint32_t> ready{0};
+    void wait_ready() noexcept {
+      while (ready.load(std::memory_order_acquire) == 0) pageio::detail::futex_wait(ready, 0);
+    }
+    void set_ready() noexcept {
+      ready.store(1, std::memory_order_release);
+      pageio::detail::futex_wake(&ready, 1);  // may touch a word whose owner has gone: see futex.hpp
+    }
+    pending_write* older = nullptr;  // the writer that joined the queue just before
+  };
+  // The queue of writers, newest first; empty when no writer is in a group.
+  std::atomic<pending_write*> newest_writer{nullptr};
+
   lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
+  lsn_t apply_one(const pending_write& w);  // under writer_mu
+  // Several writers' changes as one record (under writer_mu); throws
+  // group_unplannable, having appended nothing of its own, when they cannot
+  // go as one.
+  struct group_unplannable {};
+  lsn_t apply_group(const std::vector<pending_write*>& group);
   lsn_t checkpoint_now();
   void background();
   void recover();
