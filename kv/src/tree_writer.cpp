@@ -253,7 +253,12 @@ void tree_writer::split_leaf(std::vector<std::uint32_t>& path, std::uint32_t lea
   const std::string_view key(reinterpret_cast<const char*>(cell.data() + page::leaf_cell_header),
                              page::ld16(cell.data()));
   auto cells = cells_with(page::view(shadow(leaf).data()), cell, key);
-  const std::size_t m = split_point(cells);
+  // A key past the end of the last leaf (a sequential load): the full page
+  // stays full and the new key starts the next one, as SQLite's
+  // balance_quick does, rather than leaving two half-empty pages behind.
+  const bool appending = page::view(shadow(leaf).data()).right() == 0 &&
+                         leaf_key(cells.back()) == key && cells.size() >= 2;
+  const std::size_t m = appending ? cells.size() - 1 : split_point(cells);
   const std::uint32_t right = allocate(/*may_take_trunk=*/true);
   page::view l(shadow(leaf).data());
   const std::uint32_t old_right = l.right();
