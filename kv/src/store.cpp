@@ -366,16 +366,27 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
   return me.lsn;
 }
 
+std::size_t store::impl::max_record_bytes() const {
+  return static_cast<std::size_t>(std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
+}
+
+tree_writer store::impl::new_tree_writer() {
+  // Overflow pages go out in partial records of a quarter of the largest
+  // record, appended and applied at once (the pages stay free on disk until
+  // the change's own record).
+  return tree_writer(*pool, file, std::max<std::size_t>(max_record_bytes() / 4, 2 * page::size),
+                     [this](tree_writer& t) {
+                       const auto rec = t.partial_record().finish();
+                       const lsn_t plsn = log->append(rec);
+                       logged_since_checkpoint += rec.size();
+                       apply_pages(t.partial_pages(), plsn);
+                     });
+}
+
 lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
   check_open();
-  const std::size_t max_record =
-      static_cast<std::size_t>(std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
-  tree_writer tw(*pool, file, std::max<std::size_t>(max_record / 4, 2 * page::size), [&](tree_writer& t) {
-    const auto rec = t.partial_record().finish();
-    const lsn_t plsn = log->append(rec);
-    logged_since_checkpoint += rec.size();
-    apply_pages(t.partial_pages(), plsn);
-  });
+  const std::size_t max_record = max_record_bytes();
+  tree_writer tw = new_tree_writer();
   std::vector<char> changed(group.size(), 0);
   try {
     for (std::size_t i = 0; i < group.size(); ++i) {
@@ -421,14 +432,8 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
 
 lsn_t store::impl::apply_one(const pending_write& pw) {
   check_open();
-  const std::size_t max_record =
-      static_cast<std::size_t>(std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
-  tree_writer tw(*pool, file, std::max<std::size_t>(max_record / 4, 2 * page::size), [&](tree_writer& t) {
-    const auto rec = t.partial_record().finish();
-    const lsn_t plsn = log->append(rec);
-    logged_since_checkpoint += rec.size();
-    apply_pages(t.partial_pages(), plsn);
-  });
+  const std::size_t max_record = max_record_bytes();
+  tree_writer tw = new_tree_writer();
   if (pw.batch) {
     for (const auto& e : pw.batch->ops_) {
       if (e.is_put) {

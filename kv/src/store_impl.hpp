@@ -14,6 +14,7 @@
 #pragma once
 
 #include "page.hpp"
+#include "tree_writer.hpp"
 
 #include <pageio/kv/store.hpp>
 #include <pageio/pagecache/buffer_pool.hpp>
@@ -95,6 +96,8 @@ struct store::impl {
 
   lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
   lsn_t apply_one(const pending_write& w);  // under writer_mu
+  std::size_t max_record_bytes() const;     // the largest record the log takes
+  tree_writer new_tree_writer();
   // Several writers' changes as one record (under writer_mu); throws
   // group_unplannable, having appended nothing of its own, when they cannot
   // go as one.
