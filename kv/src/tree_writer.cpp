@@ -206,7 +206,30 @@ bool tree_writer::del(std::string_view key) {
     rec_.leaf_del(leaf, key);
     if (std::find(logical_.begin(), logical_.end(), leaf) == logical_.end()) logical_.push_back(leaf);
   }
+  if (v.nslots() == 0) drop_empty_leaf(path, leaf);
   return true;
+}
+
+void tree_writer::drop_empty_leaf(const std::vector<std::uint32_t>& path, std::uint32_t leaf) {
+  // Only a leaf with a left sibling under the same parent, and a parent that
+  // keeps a key after losing this one's: the sibling's link then skips it,
+  // and its key range joins the sibling's. Other empty leaves stay (they
+  // take the next inserts in their range).
+  if (path.empty()) return;  // the root
+  const std::uint32_t parent = path.back();
+  page::view p(shadow(parent).data());
+  if (p.nslots() < 2) return;
+  std::size_t i = 0;
+  while (i < p.nslots() && p.child(i) != leaf) ++i;
+  if (i == p.nslots()) return;  // it is child0
+  const std::uint32_t left = i == 0 ? p.child0() : p.child(i - 1);
+  page::view l(shadow(left).data());
+  if (l.kind() != page::type::leaf || l.right() != leaf) return;  // not where the links say: leave it
+  l.set_right(page::view(shadow(leaf).data()).right());
+  p.erase(i);
+  touched(left);
+  touched(parent);
+  to_release_.push_back(leaf);
 }
 
 namespace {

@@ -70,6 +70,9 @@ class tree_writer {
   void free_overflow(std::uint32_t first);
   // Descends to the leaf for `key`, recording the path (root first).
   std::uint32_t find_leaf(std::string_view key, std::vector<std::uint32_t>* path);
+  // `leaf` (reached through `path`) has no key left: unlink and free it when
+  // it can go simply.
+  void drop_empty_leaf(const std::vector<std::uint32_t>& path, std::uint32_t leaf);
   void split_leaf(std::vector<std::uint32_t>& path, std::uint32_t leaf, std::span<const std::byte> cell);
   void insert_in_parent(std::vector<std::uint32_t>& path, std::uint32_t left, std::string_view sep,
                         std::uint32_t right);

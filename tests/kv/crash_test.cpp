@@ -177,7 +177,13 @@ class kv_crash_test : public ::testing::Test {
           op o;
           const int what = static_cast<int>(r() % 10);
           const int nops = what < 2 ? 2 + static_cast<int>(r() % 6) : 1;
-          for (int i = 0; i < nops; ++i) {
+          if (what == 9 && r() % 2 == 0) {
+            // A run of 15 neighbouring keys deleted at once: empties leaves,
+            // which the store unlinks and frees.
+            const int from = static_cast<int>(r() % 45);
+            for (int k = from; k < from + 15; ++k) o.emplace_back(key(static_cast<int>(w), k), std::nullopt);
+          }
+          for (int i = 0; i < nops && o.empty(); ++i) {
             const std::string k = key(static_cast<int>(w), static_cast<int>(r() % 60));
             if (r() % 4 == 0) {
               o.emplace_back(k, std::nullopt);

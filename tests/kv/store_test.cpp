@@ -204,6 +204,44 @@ TEST_F(kv_store_test, ASequentialLoadFillsItsPages) {
   EXPECT_TRUE(db.check().clean());
 }
 
+TEST_F(kv_store_test, DeletesFreeTheLeavesTheyEmptyAndInsertsReuseThem) {
+  options o = opts();
+  o.sync = false;
+  store db(o);
+  constexpr int n = 10'000;
+  write_batch b;
+  auto flush = [&] {
+    db.write(b);
+    b.clear();
+  };
+  for (int i = 0; i < n; ++i) {
+    b.put(key_of(i), std::string(100, 'v'));
+    if (b.size() == 50) flush();
+  }
+  flush();
+  const auto loaded = db.stats();
+  for (int i = 2'000; i < 8'000; ++i) {
+    b.del(key_of(i));
+    if (b.size() == 50) flush();
+  }
+  flush();
+  const check_report r = db.check();
+  ASSERT_TRUE(r.clean()) << describe(r);
+  EXPECT_EQ(r.keys, static_cast<std::uint64_t>(n - 6'000));
+  // 6,000 keys held about 180 full leaves: most of them are free now.
+  EXPECT_GE(db.stats().free_pages, 150u) << "free pages after the deletes";
+  EXPECT_EQ(db.stats().pages, loaded.pages);
+  // Inserting into the emptied range takes freed pages before new ones.
+  for (int i = 2'000; i < 8'000; ++i) {
+    b.put(key_of(i) + "b", std::string(100, 'w'));
+    if (b.size() == 50) flush();
+  }
+  flush();
+  EXPECT_LE(db.stats().pages, loaded.pages + 200);  // half-full pages from random splits, not 2x
+  EXPECT_TRUE(db.check().clean());
+  EXPECT_EQ(all(db).size(), static_cast<std::size_t>(n));
+}
+
 TEST_F(kv_store_test, LargestKeysSplitToo) {
   options o = opts();
   o.sync = false;
@@ -386,7 +424,9 @@ TEST_F(kv_store_test, RandomOperationsMatchAMapAcrossReopens) {
         const auto got = db.get(k);
         const auto it = model.find(k);
         ASSERT_EQ(got.has_value(), it != model.end()) << k;
-        if (got) ASSERT_EQ(*got, it->second) << k;
+        if (got) {
+          ASSERT_EQ(*got, it->second) << k;
+        }
       } else {
         std::string a = random_key(), b = random_key();
         if (b < a) std::swap(a, b);
