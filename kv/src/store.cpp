@@ -295,6 +295,9 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     me.wait_ready();
     if (me.done) {
       if (me.error) std::rethrow_exception(me.error);
+      // The group's wait for the log failed: ask the log again, for an
+      // error of this writer's own (a failed log stays failed).
+      if (me.flush_failed) log->flush(me.lsn);
       return me.lsn;
     }
     // Woken as the next leader.
@@ -318,8 +321,10 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
         last = apply_group(group);
       } catch (const group_unplannable&) {
         alone = true;
-      } catch (...) {
-        for (pending_write* g : group) g->error = std::current_exception();
+      } catch (const std::exception& e) {
+        // One exception object per writer: writers on other threads must
+        // not share (and free) one.
+        for (pending_write* g : group) g->error = std::make_exception_ptr(std::runtime_error(std::string(e.what())));
       }
     }
     if (alone) {
@@ -357,11 +362,12 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     }
   }
   for (pending_write* g : group) {
-    if (flush_error && !g->error && g->lsn != 0) g->error = flush_error;
     if (g == &me) continue;
+    g->flush_failed = flush_error && !g->error && g->lsn != 0;
     g->done = true;
     g->set_ready();
   }
+  if (flush_error && !me.error && me.lsn != 0) std::rethrow_exception(flush_error);
   if (me.error) std::rethrow_exception(me.error);
   return me.lsn;
 }

@@ -76,7 +76,8 @@ struct store::impl {
     int kind;  // 0 put, 1 del, 2 batch
     lsn_t lsn = 0;
     std::exception_ptr error;
-    bool done = false;  // set by its leader before `ready`
+    bool done = false;          // set by its leader before `ready`
+    bool flush_failed = false;  // the group's wait for the log failed
     // Set once (done, or lead the next group), with a futex wake: a plain
     // futex, because std::binary_semaphore's wait spins through
     // sched_yield first, and with 64 writers on two CPUs those yields were
