@@ -12,23 +12,25 @@ void builder::clear() {
   ops_ = 0;
 }
 
+namespace {
+// One change with a u16-length payload: op, page, length, bytes.
+void add_sized(std::vector<std::byte>& buf, op o, std::uint32_t pg, const void* bytes, std::size_t n) {
+  const std::size_t at = buf.size();
+  buf.resize(at + 7 + n);
+  buf[at] = static_cast<std::byte>(o);
+  page::st32(buf.data() + at + 1, pg);
+  page::st16(buf.data() + at + 5, static_cast<std::uint16_t>(n));
+  if (n != 0) std::memcpy(buf.data() + at + 7, bytes, n);
+}
+}  // namespace
+
 void builder::leaf_put(std::uint32_t pg, std::span<const std::byte> cell) {
-  const std::size_t at = buf_.size();
-  buf_.resize(at + 7 + cell.size());
-  buf_[at] = static_cast<std::byte>(op::leaf_put);
-  page::st32(buf_.data() + at + 1, pg);
-  page::st16(buf_.data() + at + 5, static_cast<std::uint16_t>(cell.size()));
-  std::memcpy(buf_.data() + at + 7, cell.data(), cell.size());
+  add_sized(buf_, op::leaf_put, pg, cell.data(), cell.size());
   ++ops_;
 }
 
 void builder::leaf_del(std::uint32_t pg, std::string_view key) {
-  const std::size_t at = buf_.size();
-  buf_.resize(at + 7 + key.size());
-  buf_[at] = static_cast<std::byte>(op::leaf_del);
-  page::st32(buf_.data() + at + 1, pg);
-  page::st16(buf_.data() + at + 5, static_cast<std::uint16_t>(key.size()));
-  std::memcpy(buf_.data() + at + 7, key.data(), key.size());
+  add_sized(buf_, op::leaf_del, pg, key.data(), key.size());
   ++ops_;
 }
 
