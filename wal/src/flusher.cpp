@@ -1,7 +1,8 @@
 // The flusher: one thread that turns appended pages into group commits and
 // acknowledges them. Its phases, each a function: form a batch from the ring
 // (form_batch_locked), seal its pages (seal), send it (send), and, once the
-// backend reports it durable, acknowledge it in order (acknowledge_locked).
+// backend reports it durable, acknowledge it in order (acknowledge_locked),
+// waking its committers once the next batch is sent (tell_acknowledged).
 // Up to two batches are in flight: the next one is written while the
 // previous one's fdatasync runs (docs/wal-format.md, "Group commit").
 #include "log_impl.hpp"
@@ -168,7 +169,7 @@ void log::impl::batch_io_done(io_request& r) noexcept {
   }
 }
 
-void log::impl::acknowledge_locked(std::unique_lock<std::mutex>& lock) {
+void log::impl::acknowledge_locked() {
   bool acked = false;
   while (!in_flight.empty() && in_flight.front()->durable) {
     const batch& b = *in_flight.front();
@@ -185,36 +186,40 @@ void log::impl::acknowledge_locked(std::unique_lock<std::mutex>& lock) {
     acked = true;
   }
   if (!acked) return;
+  acked_untold = true;
   // Only the committers whose records are durable: while closing too (a
   // batch still in flight may yet fail).
+  take_waiters_locked(false, acked_waiters);
+  const auto end = durable_callbacks.upper_bound(durable_lsn);
+  for (auto it = durable_callbacks.begin(); it != end; ++it) acked_callbacks.push_back(std::move(it->second));
+  durable_callbacks.erase(durable_callbacks.begin(), end);
+  space_cv.notify_all();  // ring pages are free again
+}
+
+void log::impl::tell_acknowledged(std::unique_lock<std::mutex>& lock) {
+  if (!acked_untold) return;
+  acked_untold = false;
   std::vector<flush_waiter*> woken;
-  take_waiters_locked(false, woken);
+  woken.swap(acked_waiters);
+  std::vector<std::function<void(std::error_code)>> ready;
+  ready.swap(acked_callbacks);
   lock.unlock();
   wake(woken, 1);
-  lock.lock();
-  space_cv.notify_all();
-  if (!durable_callbacks.empty()) {
-    std::vector<std::function<void(std::error_code)>> ready;
-    const auto end = durable_callbacks.upper_bound(durable_lsn);
-    for (auto it = durable_callbacks.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-    durable_callbacks.erase(durable_callbacks.begin(), end);
-    lock.unlock();
-    std::error_code thrown;
-    std::string why;
-    for (auto& f : ready) {
-      try {
-        f({});
-      } catch (const std::system_error& e) {
-        if (!thrown) thrown = e.code(), why = e.what();
-      } catch (const std::exception& e) {
-        if (!thrown) thrown = make_error_code(std::errc::state_not_recoverable), why = e.what();
-      } catch (...) {
-        if (!thrown) thrown = make_error_code(std::errc::state_not_recoverable), why = "an unknown exception";
-      }
+  std::error_code thrown;
+  std::string why;
+  for (auto& f : ready) {
+    try {
+      f({});
+    } catch (const std::system_error& e) {
+      if (!thrown) thrown = e.code(), why = e.what();
+    } catch (const std::exception& e) {
+      if (!thrown) thrown = make_error_code(std::errc::state_not_recoverable), why = e.what();
+    } catch (...) {
+      if (!thrown) thrown = make_error_code(std::errc::state_not_recoverable), why = "an unknown exception";
     }
-    lock.lock();
-    if (thrown) fail_locked(thrown, "wal: a when_durable callback threw (callbacks must not throw): " + why);
   }
+  lock.lock();
+  if (thrown) fail_locked(thrown, "wal: a when_durable callback threw (callbacks must not throw): " + why);
   // Segments no group commit in flight or to come uses any more.
   const std::uint64_t oldest = in_flight.empty() ? ring[tail % ring_pages].segment : in_flight.front()->seg;
   lock.unlock();
@@ -237,6 +242,8 @@ void log::impl::run_flusher() {
     // out at once; a write that waits for its fdatasync goes out once the
     // previous write is done, and overlaps only that flush.
     if (in_flight.empty()) {
+      tell_acknowledged(lock);  // before sleeping: nothing else will
+      if (failure) return;
       flusher_idle = true;
       while (!stop && !failure && !work_locked()) {
         if (ring[head % ring_pages].used > 0) {
@@ -280,7 +287,17 @@ void log::impl::run_flusher() {
         in_flight.push_back(std::move(next));
         send(*in_flight.back());
       }
-      if (!in_flight.empty()) backend->reap(1);
+    } catch (const std::system_error& e) {
+      ec = e.code();
+      what = e.what();
+    }
+    // The committers of the group commit acknowledged last time hear of it
+    // now that the next one is on its way.
+    lock.lock();
+    tell_acknowledged(lock);
+    lock.unlock();
+    try {
+      if (!ec && !in_flight.empty()) backend->reap(1);
     } catch (const std::system_error& e) {
       ec = e.code();
       what = e.what();
@@ -302,7 +319,7 @@ void log::impl::run_flusher() {
       fail_locked(ec, what);
       return;
     }
-    acknowledge_locked(lock);
+    acknowledge_locked();
   }
 }
 
@@ -324,6 +341,12 @@ void log::impl::flusher_main() {
   drain_quietly();
   in_flight.clear();
   std::unique_lock lock(mu);
+  // Those acknowledged before the end were durable: they hear so first.
+  try {
+    tell_acknowledged(lock);
+  } catch (...) {
+    if (!lock.owns_lock()) lock.lock();
+  }
   std::vector<flush_waiter*> rest;
   take_waiters_locked(true, rest);  // not durable: each reads why under mu
   flusher_done = true;
