@@ -401,6 +401,25 @@ page_ref buffer_pool::try_fetch(page_id id) {
   return page_ref(this, f);
 }
 
+page_ref buffer_pool::fetch_new(page_id id) {
+  check_page_number(id);
+  std::uint32_t stripe = 0;
+  if (frame* f = try_hit(id, &stripe)) return page_ref(this, f, stripe);
+  bool created = false, ready = false;
+  frame* f = lookup_or_insert(id, &created, &ready, /*count_miss=*/false);
+  if (ready) return page_ref(this, f);
+  if (!created) {
+    wait_ready(f);  // someone else is reading it: as fetch() would
+    return page_ref(this, f);
+  }
+  // Nobody reads it: the caller overwrites it whole.
+  std::memset(f->data, 0, page_size);
+  f->lsn.store(0, std::memory_order_relaxed);
+  c_.new_pages.fetch_add(1, std::memory_order_relaxed);
+  finish_read(f, static_cast<std::int64_t>(page_size), {});
+  return page_ref(this, f);
+}
+
 page_ref buffer_pool::fetch(page_id id) {
   check_page_number(id);
   std::uint32_t stripe = 0;
@@ -547,6 +566,7 @@ pool_stats buffer_pool::stats() const {
   s.writes = c_.writes.load(std::memory_order_relaxed);
   s.pages_written = c_.pages_written.load(std::memory_order_relaxed);
   s.evictions = c_.evictions.load(std::memory_order_relaxed);
+  s.new_pages = c_.new_pages.load(std::memory_order_relaxed);
   s.read_errors = c_.read_errors.load(std::memory_order_relaxed);
   s.write_errors = c_.write_errors.load(std::memory_order_relaxed);
   s.syncs = c_.syncs.load(std::memory_order_relaxed);

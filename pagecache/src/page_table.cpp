@@ -98,7 +98,7 @@ bool buffer_pool::publish_loading(frame* f, const page_id& id) {
   return true;
 }
 
-frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* ready) {
+frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* ready, bool count_miss) {
   shard& s = shard_for(id);
   frame* fresh = nullptr;
   for (;;) {
@@ -120,7 +120,7 @@ frame* buffer_pool::lookup_or_insert(const page_id& id, bool* created, bool* rea
       }
       if (fresh != nullptr) {
         insert_loading_locked(s, fresh, id);
-        ++s.misses;
+        if (count_miss) ++s.misses;
         lock.unlock();
         {
           std::lock_guard el(evict_mu_);

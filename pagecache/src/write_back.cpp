@@ -83,7 +83,7 @@ std::vector<run> runs_of(const std::vector<item>& items, std::size_t from, std::
 
 // --- writing back ----------------------------------------------------------
 
-std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
+std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool cold_only) {
   // Without may_block (an eviction, the cleaner, clean()), nothing here
   // waits: not for another write-back, not for a page's latch. The thread
   // asking may itself hold a page's latch exclusively, and wait for a frame.
@@ -103,11 +103,19 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block) {
       frame* f = &*it;
       if (f->id.file >= files.size()) continue;  // a file added since the snapshot: the next batch
       if (files[f->id.file]->failed) continue;  // fsyncgate: never written again
+      // A page in use stays dirty and takes more changes before it is
+      // written (by a checkpoint, or once it cools).
+      if (cold_only && f->freq.load(std::memory_order_relaxed) != 0) continue;
       f->pins.fetch_add(1, std::memory_order_acq_rel);  // dirty pages are never evicted: safe without the shard lock
       items.push_back({f, 0, f->rec_lsn});
     }
   }
-  if (items.empty()) return 0;
+  // The cleaner waits for a batch worth its two syncs (with the
+  // double-write area) rather than write a few pages at a time.
+  if (items.empty() || (cold_only && items.size() < max_pages / 2)) {
+    for (auto& it : items) unpin(it.f);
+    return 0;
+  }
   std::sort(items.begin(), items.end(), [](const item& a, const item& b) {
     return a.f->id.file != b.f->id.file ? a.f->id.file < b.f->id.file : a.f->id.page < b.f->id.page;
   });

@@ -3,14 +3,17 @@
 // a fetch with every frame pinned fails with pool_exhausted after
 // options::pin_wait instead of hanging, and succeeds once a pin is released;
 // frames that can be evicted are always found; a batch that runs out of
-// frames leaves nothing stuck; fetching while holding a latch cannot hang.
+// frames leaves nothing stuck; fetching while holding a latch cannot hang;
+// the cleaner writes the pages an eviction would take next, not hot ones.
 #include <pageio/pagecache/buffer_pool.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,6 +221,56 @@ TEST_P(pool_eviction_test, ABatchThatRunsOutOfFramesLeavesThePoolUsable) {
 // other frame is dirty. The pool has to write pages back to free a frame; it
 // must not wait for the latch the caller holds. Returning the page or
 // throwing pool_exhausted are both fine; hanging is not.
+TEST_P(pool_eviction_test, TheCleanerWritesPagesNotInUseAndLeavesHotOnesDirty) {
+  write_file(path("clean.dat"), 1, 32);
+  options o = probed_options();
+  o.frames = 64;
+  o.cleaner_dirty_fraction = 0.25;  // more than 16 dirty pages wake it; it cleans down to 8
+  o.write_batch = 8;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("clean.dat"));
+  const int fd = pool.fd_of(f);
+  // Pages 0-11 are in use (fetched again and again); 20-31 are fetched once.
+  for (int round = 0; round < 3; ++round) {
+    for (std::uint64_t p = 0; p < 12; ++p) pool.fetch({f, p});
+  }
+  probe_->clear();
+  for (std::uint64_t p = 0; p < 12; ++p) {
+    page_ref r = pool.fetch({f, p});
+    std::unique_lock w(r.latch());
+    stamp_page(r.data(), 1, p, 1);
+    r.mark_dirty(1);
+  }
+  {
+    // The cold pages are dirtied together, under their latches (which the
+    // cleaner passes over), so that it finds them all at once afterwards.
+    std::vector<page_ref> cold;
+    std::vector<std::unique_lock<page_latch>> held;
+    for (std::uint64_t p = 20; p < 32; ++p) {
+      cold.push_back(pool.fetch({f, p}));
+      held.emplace_back(cold.back().latch());
+      stamp_page(cold.back().data(), 1, p, 1);
+      cold.back().mark_dirty(1);
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (pool.stats().dirty > 12 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(200ms);  // and the cleaner has had time to write a hot page, if it would
+  EXPECT_EQ(pool.stats().dirty, 12u) << "the cold pages are written, the hot ones stay dirty";
+  std::vector<bool> written(32, false);
+  for (const io_record& r : probe_->records()) {
+    if (r.fd != fd || !pageio::test::is_write(r.op)) continue;
+    for (std::uint64_t p = r.offset / page_size; p < (r.offset + r.bytes) / page_size && p < 32; ++p) written[p] = true;
+  }
+  for (std::uint64_t p = 0; p < 12; ++p) EXPECT_FALSE(written[p]) << "hot page " << p << " was written";
+  for (std::uint64_t p = 20; p < 32; ++p) EXPECT_TRUE(written[p]) << "cold page " << p << " was not written";
+  // A checkpoint writes every dirty page, hot ones too.
+  pool.flush_all();
+  EXPECT_EQ(pool.stats().dirty, 0u);
+  const auto file = read_whole_file(path("clean.dat"));
+  for (std::uint64_t p = 0; p < 12; ++p) EXPECT_TRUE(page_holds(on_disk(file, p), 1, p, 1)) << "page " << p;
+}
+
 TEST_P(pool_eviction_test, AWriterHoldingItsLatchCanFetchAnotherPage) {
   write_file(path("coupling.dat"), 1, 32);
   options o = base(8);

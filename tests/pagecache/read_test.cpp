@@ -1,7 +1,8 @@
 // How misses become reads: fetch_batch sends every miss in one submission,
 // adjacent pages merged into one readv, and hands back the pages in the order
 // asked; a sequential run reads ahead in readv's of many pages, never past the
-// end of the file; a page past the end reads as zeros.
+// end of the file; a page past the end reads as zeros; fetch_new sets up a
+// page the caller overwrites without reading it.
 #include <pageio/pagecache/buffer_pool.hpp>
 
 #include <gtest/gtest.h>
@@ -142,6 +143,45 @@ TEST_P(pool_read_test, ALastPageCutShortIsCorruptionAndAPagePastTheEndIsNew) {
   page_ref p = pool.fetch({f, 11});
   EXPECT_TRUE(all_zero(p.data(), usable_size));
   EXPECT_EQ(p.page_lsn(), 0u);
+}
+
+TEST_P(pool_read_test, FetchNewSetsUpAPageWithoutReadingItAndLeavesACachedOneAsItIs) {
+  write_file(path("data.dat"), 1, 8, /*version=*/3);
+  buffer_pool pool(quiet(16));
+  const file_id f = pool.add_file(path("data.dat"));
+  { page_ref cached = pool.fetch({f, 2}); }
+  probe_->clear();
+  const pool_stats before = pool.stats();
+  {
+    // Page 5 is on disk, but the caller overwrites it whole: not read.
+    page_ref p = pool.fetch_new({f, 5});
+    EXPECT_TRUE(all_zero(p.data(), usable_size));
+    EXPECT_EQ(p.page_lsn(), 0u);
+    std::unique_lock w(p.latch());
+    stamp_page(p.data(), 1, 5, 9);
+    p.mark_dirty(1);
+  }
+  {
+    page_ref q = pool.fetch_new({f, 2});  // in the pool: as it is
+    std::shared_lock r(q.latch());
+    EXPECT_TRUE(page_holds(q.data(), 1, 2, 3));
+  }
+  {
+    page_ref again = pool.fetch({f, 5});  // the new content, not the disk's
+    std::shared_lock r(again.latch());
+    EXPECT_TRUE(page_holds(again.data(), 1, 5, 9));
+  }
+  for (const io_record& r : probe_->records()) {
+    EXPECT_FALSE(pageio::test::is_read(r.op)) << "a read at " << r.offset;
+  }
+  const pool_stats after = pool.stats();
+  EXPECT_EQ(after.reads, before.reads);
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.new_pages - before.new_pages, 1u);
+  // Written back, the page holds the new content on disk.
+  pool.flush_all();
+  const auto file = read_whole_file(path("data.dat"));
+  EXPECT_TRUE(page_holds(on_disk(file, 5), 1, 5, 9));
 }
 
 PAGECACHE_INSTANTIATE_ON_EVERY_BACKEND(pool_read_test);

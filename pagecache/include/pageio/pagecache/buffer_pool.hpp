@@ -88,9 +88,12 @@ struct options {
   // Pages written back per batch (one submission, adjacent pages merged).
   std::size_t write_batch = 64;
   // A background cleaner writes dirty pages once more than this fraction of
-  // the frames is dirty, down to half of it. 0: no cleaner thread (pages are
-  // written by flush_all(), clean(), or an eviction that finds only dirty
-  // pages).
+  // the frames is dirty, down to half of it: only pages not used since the
+  // replacement scan last passed them (those an eviction takes next), in
+  // batches of at least half of write_batch. Pages in use stay dirty, taking
+  // more changes, until a checkpoint or until they cool. 0: no cleaner
+  // thread (pages are written by flush_all(), clean(), or an eviction that
+  // finds only dirty pages).
   double cleaner_dirty_fraction = 0.25;
   // Torn-write protection (docs/pagecache.md): each write-back batch goes
   // first to the file's double-write area, `<data file>.dwb` (created beside
@@ -322,6 +325,7 @@ struct pool_stats {
   std::uint64_t pages_written = 0;   // pages written in place
   std::uint64_t doublewrite_writes = 0, doublewrite_pages = 0;  // to double-write areas (options::doublewrite)
   std::uint64_t evictions = 0;
+  std::uint64_t new_pages = 0;       // fetch_new calls that set up a page without reading it
   std::uint64_t read_errors = 0, write_errors = 0;
   std::size_t dirty = 0;             // dirty pages now
   std::uint64_t syncs = 0;           // fdatasyncs of data files and double-write areas
@@ -357,6 +361,11 @@ class buffer_pool {
   // The page if it is in the pool and ready; empty otherwise (a page number
   // past max_page too). Never reads.
   page_ref try_fetch(page_id id);
+  // The page, pinned, for a caller about to overwrite all of it (a page it
+  // just allocated): when it is not in the pool it is not read, and its
+  // frame holds zeros, as a page past the end of the file reads. A page in
+  // the pool comes as it is. Counted in pool_stats::new_pages, not as a miss.
+  page_ref fetch_new(page_id id);
   // Several pages: every miss goes to the backend in one submission
   // (adjacent pages of a file merged into one readv). Results in the order
   // asked. Throws the first error after every read has finished.
@@ -431,7 +440,7 @@ class buffer_pool {
   // Under the shard lock, after try_hit failed: published in the table as
   // loading, pinned once for the caller; or an existing frame, pinned.
   // `created` says which.
-  detail::frame* lookup_or_insert(const page_id& id, bool* created, bool* ready);
+  detail::frame* lookup_or_insert(const page_id& id, bool* created, bool* ready, bool count_miss = true);
   void wait_ready(detail::frame* f);  // throws the frame's error
   void finish_read(detail::frame* f, std::int64_t result, const std::string& what) noexcept;
   // A read of the whole page arrived: checks it (page_format.hpp), then
@@ -439,7 +448,9 @@ class buffer_pool {
   void finish_checked_read(detail::frame* f) noexcept;
   [[noreturn]] static void throw_failure(std::error_code ec, const std::string& what);
   void read_frames(std::vector<detail::frame*>& loads);  // on a borrowed lane; publishes each
-  std::size_t write_back(std::size_t max_pages, bool may_block);
+  // cold_only (the cleaner): only pages not accessed since the replacement
+  // scan last passed them, the ones an eviction would take next.
+  std::size_t write_back(std::size_t max_pages, bool may_block, bool cold_only = false);
   // fdatasyncs every file with writes not yet synced; throws for a file that
   // failed now or before.
   void sync_files();
@@ -528,7 +539,7 @@ class buffer_pool {
   struct counters {
     std::atomic<std::uint64_t> reads{0}, pages_read{0}, readahead{0}, writes{0},
         pages_written{0}, evictions{0}, read_errors{0}, write_errors{0}, syncs{0}, corrupt_pages{0},
-        pages_repaired{0}, dw_writes{0}, dw_pages{0};
+        pages_repaired{0}, dw_writes{0}, dw_pages{0}, new_pages{0};
   };
   mutable counters c_;
   std::mutex sync_mu_;  // one round of data-file syncs at a time (write_mu_ before it)
