@@ -102,6 +102,11 @@ bool view::insert_at(std::size_t at, std::span<const std::byte> c) noexcept {
   return true;
 }
 
+void view::zero_gap() noexcept {
+  const std::size_t from = header_size + 2 * std::size_t{nslots()};
+  if (from < cell_top()) std::memset(p_ + from, 0, cell_top() - from);
+}
+
 void view::erase(std::size_t i) noexcept {
   const std::size_t n = nslots();
   assert(i < n);

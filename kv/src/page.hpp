@@ -117,6 +117,10 @@ class view {
   bool insert_at(std::size_t at, std::span<const std::byte> cell) noexcept;
   // Removes the cell at slot i.
   void erase(std::size_t i) noexcept;
+  // Leaf or internal page: zeroes the free bytes between the slots and the
+  // cells (which may hold old cells' bytes), so that its logged image can
+  // leave them out (record::builder::image).
+  void zero_gap() noexcept;
   // Removes the cell with key `k`; false if there is none.
   bool erase_key(std::string_view k) noexcept;
 

@@ -3,6 +3,8 @@
 // the log, and a writer changes pages only under tree_mu held exclusively.
 #include "store_impl.hpp"
 
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 
 namespace pageio::kv {
@@ -28,6 +30,25 @@ pagecache::page_ref descend(store::impl& s, std::string_view key) {
 }
 
 }  // namespace
+
+void store::impl::warm_path(std::string_view key) noexcept {
+  // No tree_mu (64 writers taking it shared kept the leader from taking it
+  // exclusively, each time a sleep and a wake-up): a writer may be changing these pages, so each page is read
+  // under its shared latch (never half a change), and whatever is read only
+  // decides which page to fetch next. A stale or odd path costs a fetch,
+  // nothing else; an error is left for the write itself to meet.
+  try {
+    std::uint32_t pg = root.load(std::memory_order_relaxed);
+    for (int depth = 0; depth < 64; ++depth) {
+      pagecache::page_ref ref = fetch(pg);
+      std::shared_lock latch(ref.latch());
+      const page::view v(ref.data());
+      if (v.kind() != page::type::internal) return;
+      pg = v.child_for(key);
+    }
+  } catch (...) {
+  }
+}
 
 std::optional<std::string> store::impl::read_value(std::span<const std::byte> cell) {
   const page::leaf_value v = page::parse_leaf_value(cell);

@@ -1,6 +1,7 @@
 #include "record.hpp"
 
 #include <chrono>
+#include <cstring>
 
 namespace pageio::kv::record {
 
@@ -34,12 +35,55 @@ void builder::leaf_del(std::uint32_t pg, std::string_view key) {
   ++ops_;
 }
 
+void builder::internal_put(std::uint32_t pg, std::span<const std::byte> cell) {
+  add_sized(buf_, op::internal_put, pg, cell.data(), cell.size());
+  ++ops_;
+}
+
+namespace {
+// The longest run of zero bytes in the page: [*from, *to).
+void longest_zero_run(const std::byte* p, std::size_t* from, std::size_t* to) {
+  // Eight bytes at a time over the zero stretches (a page is mostly one).
+  auto zero8 = [p](std::size_t at) {
+    std::uint64_t w;
+    std::memcpy(&w, p + at, 8);
+    return w == 0;
+  };
+  *from = *to = 0;
+  std::size_t i = 0;
+  while (i < page::size) {
+    if (p[i] != std::byte{0}) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j + 8 <= page::size && zero8(j)) j += 8;
+    while (j < page::size && p[j] == std::byte{0}) ++j;
+    if (j - i > *to - *from) *from = i, *to = j;
+    i = j;
+  }
+}
+}  // namespace
+
 void builder::image(std::uint32_t pg, const std::byte* bytes) {
+  std::size_t gap_from = 0, gap_to = 0;
+  longest_zero_run(bytes, &gap_from, &gap_to);
   const std::size_t at = buf_.size();
-  buf_.resize(at + 5 + page::size);
-  buf_[at] = static_cast<std::byte>(op::image);
-  page::st32(buf_.data() + at + 1, pg);
-  std::memcpy(buf_.data() + at + 5, bytes, page::size);
+  if (gap_to - gap_from <= 4) {
+    buf_.resize(at + 5 + page::size);
+    buf_[at] = static_cast<std::byte>(op::image);
+    page::st32(buf_.data() + at + 1, pg);
+    std::memcpy(buf_.data() + at + 5, bytes, page::size);
+  } else {
+    const std::size_t tail = page::size - gap_to;
+    buf_.resize(at + 9 + gap_from + tail);
+    buf_[at] = static_cast<std::byte>(op::image_gap);
+    page::st32(buf_.data() + at + 1, pg);
+    page::st16(buf_.data() + at + 5, static_cast<std::uint16_t>(gap_from));
+    page::st16(buf_.data() + at + 7, static_cast<std::uint16_t>(gap_to));
+    std::memcpy(buf_.data() + at + 9, bytes, gap_from);
+    std::memcpy(buf_.data() + at + 9 + gap_from, bytes + gap_to, tail);
+  }
   ++ops_;
 }
 
@@ -77,6 +121,7 @@ decoded decode(std::span<const std::byte> rec) {
     switch (c.kind) {
       case op::leaf_put:
       case op::leaf_del:
+      case op::internal_put:
         if (rec.size() - at < 2) throw malformed("change " + std::to_string(i) + " cut short");
         len = page::ld16(rec.data() + at);
         at += 2;
@@ -84,13 +129,29 @@ decoded decode(std::span<const std::byte> rec) {
       case op::image:
         len = page::size;
         break;
+      case op::image_gap: {
+        if (rec.size() - at < 4) throw malformed("change " + std::to_string(i) + " cut short");
+        const std::size_t head = page::ld16(rec.data() + at), tail_at = page::ld16(rec.data() + at + 2);
+        at += 4;
+        if (head > tail_at || tail_at > page::size) {
+          throw malformed("change " + std::to_string(i) + ": an image whose zero gap [" + std::to_string(head) + ", " +
+                          std::to_string(tail_at) + ") does not fit a page");
+        }
+        if (rec.size() - at < head + (page::size - tail_at)) {
+          throw malformed("change " + std::to_string(i) + " cut short");
+        }
+        c.tail_at = static_cast<std::uint16_t>(tail_at);
+        c.tail = rec.subspan(at + head, page::size - tail_at);
+        len = head;
+        break;
+      }
       default:
         throw malformed("change " + std::to_string(i) + ": unknown operation " +
                         std::to_string(static_cast<unsigned>(c.kind)));
     }
     if (rec.size() - at < len) throw malformed("change " + std::to_string(i) + " cut short");
     c.bytes = rec.subspan(at, len);
-    at += len;
+    at += len + c.tail.size();
     d.changes.push_back(c);
   }
   if (at != rec.size()) throw malformed("bytes after the last change");
@@ -112,6 +173,17 @@ void apply(const change& c, std::byte* bytes) {
   switch (c.kind) {
     case op::image:
       std::memcpy(bytes, c.bytes.data(), page::size);
+      return;
+    case op::image_gap:
+      std::memcpy(bytes, c.bytes.data(), c.bytes.size());
+      std::memset(bytes + c.bytes.size(), 0, c.tail_at - c.bytes.size());
+      std::memcpy(bytes + c.tail_at, c.tail.data(), c.tail.size());
+      return;
+    case op::internal_put:
+      if (v.kind() != page::type::internal) {
+        throw malformed("separator put into page " + std::to_string(c.page) + ", which is not an internal page");
+      }
+      if (!v.upsert(c.bytes)) throw malformed("separator put into page " + std::to_string(c.page) + " does not fit");
       return;
     case op::leaf_put:
       if (v.kind() != page::type::leaf) {

@@ -20,6 +20,12 @@
 //                        cell with its key, or inserted in order)
 //         op 2 leaf_del: u16 klen, the key
 //         op 3 image:    page::size bytes, the page's new content
+//         op 4 image_gap: u16 head, u16 tail, then bytes [0, head) and
+//                        [tail, page::size) of the page's new content; the
+//                        bytes between are zero (a page's free middle, or
+//                        the unused end of a meta, trunk or overflow page)
+//         op 5 internal_put: u16 cell_len, the internal cell (put in place
+//                        of the cell with its key, or inserted in order)
 #pragma once
 
 #include "page.hpp"
@@ -38,7 +44,7 @@ inline constexpr std::uint8_t kind_changes = 1;
 inline constexpr std::uint8_t kind_checkpoint = 2;
 inline constexpr std::uint8_t flag_partial = 1;
 
-enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3 };
+enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5 };
 
 // Builds a record.
 class builder {
@@ -47,6 +53,9 @@ class builder {
   void set_partial() noexcept { buf_[1] = std::byte{flag_partial}; }
   void leaf_put(std::uint32_t page, std::span<const std::byte> cell);
   void leaf_del(std::uint32_t page, std::string_view key);
+  void internal_put(std::uint32_t page, std::span<const std::byte> cell);
+  // The page's new content: as image_gap around its longest run of zero
+  // bytes, or whole when no run is worth it.
   void image(std::uint32_t page, const std::byte* bytes);
   std::size_t ops() const noexcept { return ops_; }
   std::size_t size() const noexcept { return buf_.size(); }
@@ -63,7 +72,9 @@ class builder {
 struct change {
   op kind;
   std::uint32_t page;
-  std::span<const std::byte> bytes;  // the cell, the key, or the image
+  std::span<const std::byte> bytes;  // the cell, the key, or the image (its head, for image_gap)
+  std::span<const std::byte> tail;   // image_gap: the bytes from tail_at to the page's end
+  std::uint16_t tail_at = 0;
 };
 
 class malformed : public std::runtime_error {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <system_error>
@@ -252,14 +253,15 @@ void store::impl::create_if_new() {
 
 void store::impl::apply_pages(
     const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages, lsn_t lsn,
-    const page::meta_fields* meta) {
+    const page::meta_fields* meta, const std::vector<std::uint32_t>* fresh) {
   std::unique_lock tree(tree_mu);
   if (meta) {
     root = meta->root;
     height = meta->height;
   }
   for (const auto& [pg, bytes] : pages) {
-    pagecache::page_ref ref = fetch(pg);
+    const bool whole_new = fresh && std::find(fresh->begin(), fresh->end(), pg) != fresh->end();
+    pagecache::page_ref ref = whole_new ? pool->fetch_new({file, pg}) : fetch(pg);
     std::lock_guard latch(ref.latch());
     std::memcpy(ref.data(), bytes->data(), page::size);
     ref.mark_dirty(lsn);
@@ -279,11 +281,22 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     validate_value(value);
   }
   // Writers queue up; the first in line (the leader) plans, appends and
-  // applies the changes of everyone queued behind it under writer_mu, hands
-  // the lead to the next in line, waits once for the log to be durable up
-  // to the group's last LSN, and then wakes the group. A writer thus sleeps
-  // and wakes once per change (a lock handed from writer to writer, and a
-  // wait for the log of its own, cost two wake-ups, each a context switch).
+  // applies the changes of everyone queued behind it (a group) under
+  // writer_mu, and asks the log to wake them once their group is durable.
+  // It then leads the writers that queued meanwhile, group after group,
+  // until nobody waits or its own change is durable, hands the lead to the
+  // next in line and returns. A writer thus sleeps and wakes once per change,
+  // and the lead changes hands about once per group commit, not once per
+  // group: each hand-over wakes a sleeping thread, and on a busy machine
+  // that wake-up, not the log, was what held the groups back.
+  // A change of a page not in the pool would be read by the leader, for its
+  // whole group to wait on: each writer reads its own pages first, in
+  // parallel with the others.
+  if (batch) {
+    for (const auto& e : batch->ops_) warm_path(e.key);
+  } else {
+    warm_path(key);
+  }
   pending_write me{batch, key, value, kind};
   // Join the queue: a lock-free stack of writers, newest first (as
   // RocksDB's write thread does). Whoever finds it empty leads.
@@ -302,74 +315,97 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     }
     // Woken as the next leader.
   }
-  // The group: everyone from this writer up to the newest now, oldest first.
-  pending_write* const last_in_group = newest_writer.load(std::memory_order_acquire);
-  std::vector<pending_write*> group;
-  for (pending_write* w = last_in_group; w != &me; w = w->older) group.push_back(w);
-  group.push_back(&me);
-  std::reverse(group.begin(), group.end());
-  lsn_t last = 0;
-  {
-    std::lock_guard w(writer_mu);
-    // A group of several goes into one log record (one append, each page
-    // copied into the pool once); if it cannot be planned as one (an error
-    // in one writer's change, a record too large), each goes alone, so that
-    // one writer's error is that writer's only.
-    bool alone = group.size() == 1;
-    if (!alone) {
-      try {
-        last = apply_group(group);
-      } catch (const group_unplannable&) {
-        alone = true;
-      } catch (const std::exception& e) {
-        // One exception object per writer: writers on other threads must
-        // not share (and free) one.
-        for (pending_write* g : group) g->error = std::make_exception_ptr(std::runtime_error(std::string(e.what())));
-      }
-    }
-    if (alone) {
-      for (pending_write* g : group) {
-        try {
-          g->lsn = apply_one(*g);
-          last = std::max(last, g->lsn);
-        } catch (...) {
-          g->error = std::current_exception();
+  pending_write* first = &me;  // the oldest writer of the next group
+  for (;;) {
+    // The group: everyone from `first` up to the newest now, oldest first.
+    pending_write* const last_in_group = newest_writer.load(std::memory_order_acquire);
+    std::vector<pending_write*> group;
+    for (pending_write* w = last_in_group; w != first; w = w->older) group.push_back(w);
+    group.push_back(first);
+    std::reverse(group.begin(), group.end());
+    const lsn_t last = apply_writes(group);
+    // Whoever joined after this group: nobody (the queue is then empty), or
+    // the one that joined right after it.
+    pending_write* next = nullptr;
+    pending_write* expected = last_in_group;
+    if (!newest_writer.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel,
+                                               std::memory_order_acquire)) {
+      for (pending_write* w = expected; w != nullptr; w = w->older) {
+        if (w->older == last_in_group) {
+          next = w;
+          break;
         }
       }
     }
+    release_when_durable(std::move(group), last, &me);
+    if (next == nullptr) break;
+    const bool mine_settled = me.error || me.lsn == 0 || !opts.sync || log->durable_lsn() >= me.lsn;
+    if (mine_settled) {
+      next->set_ready();  // it leads on
+      break;
+    }
+    first = next;
   }
-  // Hand the lead on: to nobody if no writer came meanwhile, else to the one
-  // that joined right after this group.
-  pending_write* next = nullptr;
-  pending_write* expected = last_in_group;
-  if (!newest_writer.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel, std::memory_order_acquire)) {
-    for (pending_write* w = expected; w != nullptr; w = w->older) {
-      if (w->older == last_in_group) {
-        next = w;
-        break;
+  if (me.error) std::rethrow_exception(me.error);
+  if (opts.sync && me.lsn != 0) log->flush(me.lsn);
+  return me.lsn;
+}
+
+lsn_t store::impl::apply_writes(const std::vector<pending_write*>& group) {
+  lsn_t last = 0;
+  std::lock_guard w(writer_mu);
+  // A group of several goes into one log record (one append, each page
+  // copied into the pool once); if it cannot be planned as one (an error in
+  // one writer's change, a record too large), each goes alone, so that one
+  // writer's error is that writer's only.
+  bool alone = group.size() == 1;
+  if (!alone) {
+    try {
+      last = apply_group(group);
+    } catch (const group_unplannable&) {
+      alone = true;
+    } catch (const std::exception& e) {
+      // One exception object per writer: writers on other threads must
+      // not share (and free) one.
+      for (pending_write* g : group) g->error = std::make_exception_ptr(std::runtime_error(std::string(e.what())));
+    }
+  }
+  if (alone) {
+    for (pending_write* g : group) {
+      try {
+        g->lsn = apply_one(*g);
+        last = std::max(last, g->lsn);
+      } catch (...) {
+        g->error = std::current_exception();
       }
     }
   }
-  if (next) next->set_ready();  // it leads the next group while this one waits for the log
-  // Outside every lock: the next groups append while this one's commit is
-  // in flight, and share the log's next group commit.
-  std::exception_ptr flush_error;
-  if (opts.sync && last != 0) {
-    try {
-      log->flush(last);
-    } catch (...) {
-      flush_error = std::current_exception();
+  return last;
+}
+
+void store::impl::release_when_durable(std::vector<pending_write*> group, lsn_t last, const pending_write* leader) {
+  // The leader waits for its own change itself.
+  std::erase(group, leader);
+  if (group.empty()) return;
+  std::function<void(std::error_code)> release = [group = std::move(group)](std::error_code ec) {
+    for (pending_write* g : group) {
+      // The group's wait for the log failed: each writer asks the log itself.
+      g->flush_failed = ec && !g->error && g->lsn != 0;
+      g->done = true;
+      g->set_ready();  // g may return (and its memory go) from here on
     }
+  };
+  if (!opts.sync || last == 0) {
+    release({});
+    return;
   }
-  for (pending_write* g : group) {
-    if (g == &me) continue;
-    g->flush_failed = flush_error && !g->error && g->lsn != 0;
-    g->done = true;
-    g->set_ready();
+  // From the log's flusher thread once the group commit holding `last` is
+  // done (or at once, if it is), without blocking: futex wakes only.
+  try {
+    log->when_durable(last, release);
+  } catch (const std::exception&) {
+    release(make_error_code(std::errc::not_enough_memory));  // they each ask the log
   }
-  if (flush_error && !me.error && me.lsn != 0) std::rethrow_exception(flush_error);
-  if (me.error) std::rethrow_exception(me.error);
-  return me.lsn;
 }
 
 std::size_t store::impl::max_record_bytes() const {
@@ -385,8 +421,9 @@ tree_writer store::impl::new_tree_writer() {
                        const auto rec = t.partial_record().finish();
                        const lsn_t plsn = log->append(rec);
                        logged_since_checkpoint += rec.size();
-                       apply_pages(t.partial_pages(), plsn);
-                     });
+                       apply_pages(t.partial_pages(), plsn, nullptr, &t.fresh_pages());
+                     },
+                     page_stock);
 }
 
 lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
@@ -423,7 +460,7 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
     if (rec.size() > max_record) throw group_unplannable();
     lsn = log->append(rec);
     logged_since_checkpoint += rec.size();
-    apply_pages(tw.final_pages(), lsn, &tw.meta());
+    apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
   }
   for (std::size_t i = 0; i < group.size(); ++i) {
     const pending_write& pw = *group[i];
@@ -462,7 +499,7 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   }
   const lsn_t lsn = log->append(rec);
   logged_since_checkpoint += rec.size();
-  apply_pages(tw.final_pages(), lsn, &tw.meta());
+  apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
   if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
     bg_kick = true;
     bg_cv.notify_one();
@@ -573,6 +610,9 @@ statistics store::stats() const {
   const auto ps = s.pool->stats();
   st.cache_hits = ps.hits;
   st.cache_misses = ps.misses;
+  const auto ls = s.log->stats();
+  st.log_commits = ls.batches;
+  st.log_records = ls.records;
   return st;
 }
 

@@ -38,9 +38,11 @@ struct store::impl {
   pagecache::file_id file = 0;
 
   std::mutex writer_mu;
+  tree_writer::page_stock page_stock;  // under writer_mu
   std::shared_mutex tree_mu;
-  // The root and the height, as of the last applied change (read under tree_mu).
-  std::uint32_t root = 0;
+  // The root and the height, as of the last applied change (read under
+  // tree_mu; the root also without it, as a hint: see warm_path).
+  std::atomic<std::uint32_t> root{0};
   std::uint32_t height = 0;
 
   bool closed = false;
@@ -64,8 +66,10 @@ struct store::impl {
 
   // Copies planned pages into the pool, marking them with `lsn`; with `meta`,
   // the root and height it gives become the readers' (all under tree_mu).
+  // Pages in `fresh` are overwritten whole, so not read first if not in the pool.
   void apply_pages(const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages,
-                   lsn_t lsn, const page::meta_fields* meta = nullptr);
+                   lsn_t lsn, const page::meta_fields* meta = nullptr,
+                   const std::vector<std::uint32_t>* fresh = nullptr);
 
   // One writer's change, queued (see run_write).
   struct pending_write {
@@ -95,7 +99,17 @@ struct store::impl {
   // The queue of writers, newest first; empty when no writer is in a group.
   std::atomic<pending_write*> newest_writer{nullptr};
 
+  // Brings the pages from the root to `key`'s leaf into the pool, outside
+  // every lock, so that the leader who applies the change (under writer_mu,
+  // for a whole group) finds them there instead of reading them one by one.
+  void warm_path(std::string_view key) noexcept;
   lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
+  // A group's changes, applied under writer_mu; returns the last LSN appended
+  // (0: none). A writer's failure is in its own `error`.
+  lsn_t apply_writes(const std::vector<pending_write*>& group);
+  // Wakes the group's writers (but `leader`) once `last` is durable, or at
+  // once when the store does not sync or nothing was appended.
+  void release_when_durable(std::vector<pending_write*> group, lsn_t last, const pending_write* leader);
   lsn_t apply_one(const pending_write& w);  // under writer_mu
   std::size_t max_record_bytes() const;     // the largest record the log takes
   tree_writer new_tree_writer();

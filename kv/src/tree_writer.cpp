@@ -17,18 +17,42 @@ std::string page_error(std::uint32_t pg, const std::string& what) {
 }  // namespace
 
 tree_writer::tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, std::size_t partial_bytes,
-                         emit_fn emit_partial)
-    : pool_(pool), file_(file), partial_bytes_(partial_bytes), emit_partial_(std::move(emit_partial)) {
-  meta_ = page::read_meta(shadow(0).data());
+                         emit_fn emit_partial, page_stock& stock)
+    : pool_(pool),
+      stock_(&stock),
+      file_(file),
+      partial_bytes_(partial_bytes),
+      emit_partial_(std::move(emit_partial)) {
+  {
+    // Read in place: the meta page is copied only once it changes.
+    pagecache::page_ref m = pool_.fetch({file_, 0});
+    meta_ = page::read_meta(m.data());
+  }
   if (meta_.magic != page::meta_magic || meta_.version != page::meta_version) {
     throw corruption_error(page_error(0, "not a pageio::kv meta page"));
   }
 }
 
+tree_writer::~tree_writer() {
+  if (stock_ == nullptr) return;  // moved from
+  constexpr std::size_t keep = 64;
+  for (auto& [pg, bytes] : shadows_) {
+    if (stock_->size() >= keep) break;
+    stock_->push_back(std::move(bytes));
+  }
+}
+
+std::unique_ptr<tree_writer::page_bytes> tree_writer::new_page_bytes() {
+  if (stock_->empty()) return std::make_unique<page_bytes>();
+  auto b = std::move(stock_->back());
+  stock_->pop_back();
+  return b;
+}
+
 tree_writer::page_bytes& tree_writer::shadow(std::uint32_t pg) {
   auto it = shadows_.find(pg);
   if (it != shadows_.end()) return *it->second;
-  auto copy = std::make_unique<page_bytes>();
+  auto copy = new_page_bytes();
   pagecache::page_ref ref = pool_.fetch({file_, pg});
   std::memcpy(copy->data(), ref.data(), page::size);
   return *shadows_.emplace(pg, std::move(copy)).first->second;
@@ -36,7 +60,8 @@ tree_writer::page_bytes& tree_writer::shadow(std::uint32_t pg) {
 
 tree_writer::page_bytes& tree_writer::fresh(std::uint32_t pg) {
   auto& slot = shadows_[pg];
-  if (!slot) slot = std::make_unique<page_bytes>();
+  if (!slot) slot = new_page_bytes();
+  if (std::find(fresh_.begin(), fresh_.end(), pg) == fresh_.end()) fresh_.push_back(pg);
   std::memset(slot->data(), 0, page::size);
   return *slot;
 }
@@ -154,7 +179,13 @@ std::uint32_t tree_writer::find_leaf(std::string_view key, std::vector<std::uint
   std::uint32_t pg = meta_.root;
   for (std::uint32_t depth = 0;; ++depth) {
     if (depth > meta_.height) throw corruption_error(page_error(pg, "the tree is deeper than the meta page says"));
-    page::view v(shadow(pg).data());
+    // A page this change has not touched is read in place (writers are
+    // serialized, so nothing changes it meanwhile); it is copied only if it
+    // is to change (a split reaching it).
+    pagecache::page_ref ref;
+    const auto it = shadows_.find(pg);
+    if (it == shadows_.end()) ref = pool_.fetch({file_, pg});
+    const page::view v(it != shadows_.end() ? it->second->data() : ref.data());
     if (v.kind() == page::type::leaf) return pg;
     if (v.kind() != page::type::internal) throw corruption_error(page_error(pg, "expected a tree page"));
     path->push_back(pg);
@@ -324,7 +355,12 @@ void tree_writer::insert_in_parent(std::vector<std::uint32_t>& path, std::uint32
   path.pop_back();
   page::view p(shadow(parent).data());
   if (p.upsert(cell)) {
-    touched(parent);
+    // Logged as the separator alone, unless the page goes as an image anyway.
+    const bool imaged = std::find(image_order_.begin(), image_order_.end(), parent) != image_order_.end();
+    if (!imaged) {
+      rec_.internal_put(parent, cell);
+      if (std::find(logical_.begin(), logical_.end(), parent) == logical_.end()) logical_.push_back(parent);
+    }
     return;
   }
   auto cells = cells_with(p, cell, sep);
@@ -363,7 +399,12 @@ bool tree_writer::finish() {
   // Frees what the batch let go of, now that nothing more is allocated.
   for (std::uint32_t pg : to_release_) release(pg);
   to_release_.clear();
-  for (std::uint32_t pg : image_order_) rec_.image(pg, shadows_.at(pg)->data());
+  for (std::uint32_t pg : image_order_) {
+    std::byte* bytes = shadows_.at(pg)->data();
+    page::view v(bytes);
+    if (v.kind() == page::type::leaf || v.kind() == page::type::internal) v.zero_gap();
+    rec_.image(pg, bytes);
+  }
   return rec_.ops() > 0;
 }
 

@@ -38,8 +38,16 @@ class tree_writer {
   // once the store has appended and applied it.
   using emit_fn = std::function<void(tree_writer&)>;
 
+  // Page buffers kept between changes (4 KiB allocations go to malloc's
+  // locked arena, not to its per-thread cache); used under writer_mu.
+  using page_stock = std::vector<std::unique_ptr<page_bytes>>;
+
   // Overflow pages are logged in partial records of about `partial_bytes`.
-  tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, std::size_t partial_bytes, emit_fn emit_partial);
+  // Shadows come from and go back to `stock`.
+  tree_writer(pagecache::buffer_pool& pool, pagecache::file_id file, std::size_t partial_bytes, emit_fn emit_partial,
+              page_stock& stock);
+  ~tree_writer();
+  tree_writer(tree_writer&&) = default;
 
   // Plans one operation; returns false for a delete of an absent key.
   void put(std::string_view key, std::string_view value);
@@ -58,6 +66,9 @@ class tree_writer {
   std::vector<std::pair<std::uint32_t, const page_bytes*>> partial_pages() const;
 
   const page::meta_fields& meta() const noexcept { return meta_; }
+  // Pages this change writes whole whatever they held (new pages, reused
+  // free pages): the pool need not read them first (buffer_pool::fetch_new).
+  const std::vector<std::uint32_t>& fresh_pages() const noexcept { return fresh_; }
 
  private:
   page_bytes& shadow(std::uint32_t pg);
@@ -79,7 +90,10 @@ class tree_writer {
   void emit_partial();
 
 
+  std::unique_ptr<page_bytes> new_page_bytes();
+
   pagecache::buffer_pool& pool_;
+  page_stock* stock_;
   pagecache::file_id file_;
   std::size_t partial_bytes_;
   emit_fn emit_partial_;
@@ -94,6 +108,7 @@ class tree_writer {
   // Pages freed by this batch: put on the free list when it is planned, so
   // that no page still in use on disk is reused before the last record.
   std::vector<std::uint32_t> to_release_;
+  std::vector<std::uint32_t> fresh_;
 };
 
 }  // namespace pageio::kv

@@ -181,5 +181,70 @@ TEST(KvRecord, DamagedRecordsAreRefusedSayingWhy) {
   EXPECT_THROW(record::apply(record::decode(rec).changes[0], p.data()), record::malformed);
 }
 
+TEST(KvRecord, PageImagesLeaveOutTheirZeroMiddleAndApplyToTheSameBytes) {
+  // A half-full leaf whose free middle once held cells (compaction leaves
+  // their bytes behind): zeroed, it is logged without that middle.
+  bytes leaf{};
+  page::view v(leaf.data());
+  v.init(page::type::leaf, 0);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(v.upsert(leaf_cell("key" + std::to_string(100 + i), std::string(100, 'v'))));
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(v.erase_key("key" + std::to_string(100 + i)));
+  const std::size_t slots_end = page::header_size + 2 * v.nslots();
+  v.zero_gap();
+  for (std::size_t i = slots_end; i < v.cell_top(); ++i) ASSERT_EQ(leaf[i], std::byte{0}) << "byte " << i;
+  bytes meta{};
+  page::meta_fields m;
+  m.root = 5;
+  m.page_count = 9;
+  page::write_meta(meta.data(), m);
+  bytes full{};
+  for (std::size_t i = 0; i < full.size(); ++i) full[i] = static_cast<std::byte>(1 + i % 251);  // no zero run
+  record::builder rb;
+  rb.image(4, leaf.data());
+  rb.image(0, meta.data());
+  rb.image(8, full.data());
+  const auto rec = rb.finish();
+  EXPECT_LT(rec.size(), record::header_size + 2 * page::size) << "the leaf and meta images left nothing out";
+  const record::decoded d = record::decode(rec);
+  ASSERT_EQ(d.changes.size(), 3u);
+  EXPECT_EQ(d.changes[0].kind, record::op::image_gap);
+  EXPECT_EQ(d.changes[1].kind, record::op::image_gap);
+  EXPECT_EQ(d.changes[2].kind, record::op::image);
+  // Applied over pages full of other bytes, each becomes exactly its image.
+  for (std::size_t i = 0; i < 3; ++i) {
+    bytes target;
+    target.fill(std::byte{0xAB});
+    record::apply(d.changes[i], target.data());
+    EXPECT_EQ(target, i == 0 ? leaf : i == 1 ? meta : full) << "change " << i;
+  }
+  // A gap that does not fit a page is refused.
+  std::vector<std::byte> bad(rec.begin(), rec.end());
+  page::st16(bad.data() + record::header_size + 5, 5000);
+  EXPECT_THROW(record::decode(bad), record::malformed);
+}
+
+TEST(KvRecord, ASeparatorIsPutIntoAnInternalPageOnly) {
+  bytes internal{};
+  page::view v(internal.data());
+  v.init(page::type::internal, 1);
+  v.set_child0(10);
+  std::vector<std::byte> cell(page::internal_cell_size(1));
+  page::make_internal_cell(cell.data(), "m", 11);
+  record::builder rb;
+  rb.internal_put(3, cell);
+  const auto rec = rb.finish();
+  const record::decoded d = record::decode(rec);
+  ASSERT_EQ(d.changes.size(), 1u);
+  EXPECT_EQ(d.changes[0].kind, record::op::internal_put);
+  record::apply(d.changes[0], internal.data());
+  EXPECT_EQ(v.child_for("a"), 10u);
+  EXPECT_EQ(v.child_for("m"), 11u);
+  EXPECT_EQ(v.child_for("z"), 11u);
+  // Into a leaf it does not apply: the log and the data file disagree.
+  bytes leaf{};
+  page::view(leaf.data()).init(page::type::leaf, 0);
+  EXPECT_THROW(record::apply(d.changes[0], leaf.data()), record::malformed);
+}
+
 }  // namespace
 }  // namespace pageio::kv

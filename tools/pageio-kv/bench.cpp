@@ -124,6 +124,7 @@ struct bench_result {
   double seconds = 0;
   std::uint64_t ops = 0, found = 0, bytes = 0;
   bool reads = false;
+  std::uint64_t log_commits = 0, log_records = 0;  // during the benchmark
   histogram lat;
 };
 
@@ -274,6 +275,7 @@ class runner {
         while (!stop_writer.load()) db_->put(make_key(num ? rng() % num : 0, f_.key_size), values.next(f_.value_size));
       });
     }
+    const statistics before = db_->stats();
     std::vector<std::thread> ts;
     std::exception_ptr err;
     std::mutex err_mu;
@@ -292,6 +294,9 @@ class runner {
     stop_writer = true;
     if (writer.joinable()) writer.join();
     if (err) std::rethrow_exception(err);
+    const statistics after = db_->stats();
+    r.log_commits = after.log_commits - before.log_commits;
+    r.log_records = after.log_records - before.log_records;
     for (const auto& t : per) {
       r.ops += t.ops;
       r.found += t.found;
@@ -372,6 +377,8 @@ int run_bench(const bench_flags& f) {
                                    {"p99_us", r.lat.percentile(99)},
                                    {"p99_9_us", r.lat.percentile(99.9)},
                                    {"p99_99_us", r.lat.percentile(99.99)},
+                                   {"log_commits", r.log_commits},
+                                   {"log_records", r.log_records},
                                    {"max_rss_bytes", max_rss_bytes()}});
     } else {
       std::string extra;
@@ -381,6 +388,11 @@ int run_bench(const bench_flags& f) {
       fmt::print("Percentiles: P50: {:.2f} P75: {:.2f} P99: {:.2f} P99.9: {:.2f} P99.99: {:.2f}\n",
                  r.lat.percentile(50), r.lat.percentile(75), r.lat.percentile(99), r.lat.percentile(99.9),
                  r.lat.percentile(99.99));
+      if (r.log_commits != 0) {
+        fmt::print("Log:        {} group commits of {:.1f} records, {:.1f} operations each\n", r.log_commits,
+                   static_cast<double>(r.log_records) / static_cast<double>(r.log_commits),
+                   static_cast<double>(r.ops) / static_cast<double>(r.log_commits));
+      }
       std::fflush(stdout);
     }
   }

@@ -19,6 +19,8 @@ nlohmann::json stats_json(const statistics& s) {
       {"recovered_records", s.recovered_records},
       {"cache_hits", s.cache_hits},
       {"cache_misses", s.cache_misses},
+      {"log_commits", s.log_commits},
+      {"log_records", s.log_records},
   };
 }
 

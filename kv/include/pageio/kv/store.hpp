@@ -105,6 +105,9 @@ struct statistics {
   lsn_t last_lsn = 0, durable_lsn = 0, checkpoint_lsn = 0;
   std::uint64_t recovered_records = 0;  // records redone at open
   std::uint64_t cache_hits = 0, cache_misses = 0;
+  // The log's group commits since open, and the records they held (a
+  // record holds one change, or the changes of several writers together).
+  std::uint64_t log_commits = 0, log_records = 0;
 };
 
 // What store::check() found.
