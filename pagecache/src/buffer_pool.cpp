@@ -94,6 +94,13 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
     q_->ghosts.assign(round_up_pow2(2 * (nframes_ - q_->small_target)), 0);
     q_->ghost_mask = q_->ghosts.size() - 1;
   }
+  // A backend named that does not start (a typo, io_uring refused) fails
+  // here, naming itself, not at the first miss. (Lanes are built lazily
+  // after that, one per thread at once, and a later one may still fail.)
+  if (!opts_.make_backend) {
+    return_lane(borrow_lane(false));
+    return_lane(borrow_lane(true));
+  }
   if (opts_.cleaner_dirty_fraction > 0) cleaner_ = std::thread([this] { cleaner_main(); });
 }
 

@@ -1,27 +1,32 @@
 // I/O lanes: a small pool of backends the pool's own reads and writes run on.
 // A thread borrows an idle one, submits, reaps its own completions and gives
-// it back, so a backend is never driven by two threads at once.
+// it back, so a backend is never driven by two threads at once. A lone
+// request goes on a lane of options::lone_backend (by default a plain
+// system call on the waiting thread).
 
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
 
-buffer_pool::lane* buffer_pool::borrow_lane() {
+buffer_pool::lane* buffer_pool::borrow_lane(bool lone) {
+  lone = lone && !opts_.make_backend && !opts_.lone_backend.empty();
   {
     std::lock_guard lock(lanes_mu_);
-    if (!idle_lanes_.empty()) {
-      lane* l = idle_lanes_.back();
-      idle_lanes_.pop_back();
+    std::vector<lane*>& idle = lone ? idle_lone_lanes_ : idle_lanes_;
+    if (!idle.empty()) {
+      lane* l = idle.back();
+      idle.pop_back();
       return l;
     }
   }
   auto l = std::make_unique<lane>();
+  l->lone = lone;
   if (opts_.make_backend) {
     l->backend = opts_.make_backend();
   } else {
     backend_options bo;
     bo.queue_depth = opts_.queue_depth;
-    l->backend = make_backend(opts_.backend, bo);
+    l->backend = make_backend(lone ? opts_.lone_backend : opts_.backend, bo);
   }
   lane* raw = l.get();
   std::lock_guard lock(lanes_mu_);
@@ -31,7 +36,7 @@ buffer_pool::lane* buffer_pool::borrow_lane() {
 
 void buffer_pool::return_lane(lane* l) noexcept {
   std::lock_guard lock(lanes_mu_);
-  idle_lanes_.push_back(l);
+  (l->lone ? idle_lone_lanes_ : idle_lanes_).push_back(l);
 }
 
 void buffer_pool::run_on_lane(std::span<io_request> reqs) {
@@ -44,7 +49,7 @@ void buffer_pool::run_on_lane(std::span<io_request> reqs) {
   }
   lane* l = nullptr;
   try {
-    l = borrow_lane();  // may fail to build a backend
+    l = borrow_lane(/*lone=*/reqs.size() == 1);  // may fail to build a backend
     l->backend->submit(batch);
     while (done < reqs.size()) l->backend->reap(reqs.size() - done);
   } catch (...) {

@@ -167,6 +167,7 @@ struct buffer_pool::queues {
 
 struct buffer_pool::lane {
   std::unique_ptr<io_backend> backend;
+  bool lone = false;  // built from options::lone_backend
 };
 
 struct buffer_pool::file_entry {

@@ -184,6 +184,36 @@ TEST_P(pool_read_test, FetchNewSetsUpAPageWithoutReadingItAndLeavesACachedOneAsI
   EXPECT_TRUE(page_holds(on_disk(file, 5), 1, 5, 9));
 }
 
+TEST_P(pool_read_test, ABackendThatDoesNotStartFailsThePoolAtOnceNamingIt) {
+  for (const bool lone : {false, true}) {
+    options o;
+    o.backend = lone ? GetParam() : "no-such-backend";
+    o.lone_backend = lone ? "no-such-backend" : "sync";
+    o.frames = 16;
+    o.cleaner_dirty_fraction = 0;
+    try {
+      buffer_pool pool(o);
+      FAIL() << "a pool started with an unknown " << (lone ? "lone_backend" : "backend");
+    } catch (const backend_unavailable& e) {
+      EXPECT_NE(std::string(e.what()).find("no-such-backend"), std::string::npos) << e.what();
+    }
+  }
+  // Lone requests on the pool's own backend, or on a plain system call: the same pages.
+  write_file(path("lone.dat"), 1, 8, 2);
+  for (const char* lone : {"", "sync"}) {
+    options o;
+    o.backend = GetParam();
+    o.lone_backend = lone;
+    o.frames = 16;
+    o.cleaner_dirty_fraction = 0;
+    buffer_pool pool(o);
+    const file_id f = pool.add_file(path("lone.dat"));
+    page_ref p = pool.fetch({f, 3});
+    std::shared_lock r(p.latch());
+    EXPECT_TRUE(page_holds(p.data(), 1, 3, 2)) << "lone_backend \"" << lone << "\"";
+  }
+}
+
 PAGECACHE_INSTANTIATE_ON_EVERY_BACKEND(pool_read_test);
 
 }  // namespace
