@@ -152,6 +152,7 @@ class runner {
     o.dir = db_path();
     o.cache_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(f_.cache_size, 64 * 4096));
     o.sync = parse_bool(f_.sync, "sync");
+    o.backend = f_.backend;
     return o;
   }
 
@@ -353,6 +354,7 @@ int run_bench(const bench_flags& f) {
     fmt::print("Threads:    {}\n", f.threads);
     fmt::print("Sync:       {}\n", parse_bool(f.sync, "sync") ? "every write durable when it returns" : "off");
     fmt::print("Cache:      {} bytes\n", f.cache_size);
+    fmt::print("Backend:    {}\n", f.backend);
     fmt::print("DB path:    [{}]\n", run.db_path().string());
     fmt::print("------------------------------------------------\n");
     std::fflush(stdout);
@@ -404,6 +406,7 @@ int run_bench(const bench_flags& f) {
     out["threads"] = f.threads;
     out["sync"] = parse_bool(f.sync, "sync");
     out["cache_size"] = f.cache_size;
+    out["backend"] = f.backend;
     out["db"] = run.db_path().string();
     out["max_rss_bytes"] = max_rss_bytes();
     fmt::print("{}\n", out.dump());

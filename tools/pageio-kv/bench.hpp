@@ -41,6 +41,7 @@ struct bench_flags {
   std::string use_existing_db = "0";
   std::string db;                        // empty: <data dir>/kv-bench
   std::uint64_t seed = 0;                // 0: from the clock
+  std::string backend = "default";       // the store's I/O backend (kv::options::backend)
   bool json = false;
 };
 
