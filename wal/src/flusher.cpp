@@ -204,7 +204,7 @@ void log::impl::tell_acknowledged(std::unique_lock<std::mutex>& lock) {
   std::vector<std::function<void(std::error_code)>> ready;
   ready.swap(acked_callbacks);
   lock.unlock();
-  wake(woken, 1);
+  wake_durable(std::move(woken));
   std::error_code thrown;
   std::string why;
   for (auto& f : ready) {
@@ -242,7 +242,9 @@ void log::impl::run_flusher() {
     // out at once; a write that waits for its fdatasync goes out once the
     // previous write is done, and overlaps only that flush.
     if (in_flight.empty()) {
-      tell_acknowledged(lock);  // before sleeping: nothing else will
+      // With a batch to send, its committers hear after it is sent (below);
+      // before sleeping, nothing else would tell them.
+      if (!work_locked()) tell_acknowledged(lock);
       if (failure) return;
       flusher_idle = true;
       while (!stop && !failure && !work_locked()) {

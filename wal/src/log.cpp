@@ -93,6 +93,20 @@ void log::impl::wake(std::vector<flush_waiter*>& woken, std::uint32_t state) {
   woken.clear();
 }
 
+void log::impl::wake_in_tree(const std::shared_ptr<std::vector<flush_waiter*>>& tree, std::size_t i) {
+  flush_waiter* w = (*tree)[i];
+  w->tree = tree;
+  w->index = i;
+  w->state.store(1, std::memory_order_release);
+  pageio::detail::futex_wake(&w->state, 1);  // w may be gone from here on
+}
+
+void log::impl::wake_durable(std::vector<flush_waiter*> woken) {
+  if (woken.empty()) return;
+  auto tree = std::make_shared<std::vector<flush_waiter*>>(std::move(woken));
+  for (std::size_t i = 0; i < 2 && i < tree->size(); ++i) wake_in_tree(tree, i);
+}
+
 void log::impl::fail_locked(std::error_code ec, const std::string& what) {
   if (!failure) {
     failure = ec;
@@ -238,7 +252,15 @@ void log::flush(lsn_t lsn) {
     lock.unlock();
     if (wake) m.work_cv.notify_one();
     futex_wait_while_zero(me.state);  // only the flusher (or a failure) takes `me` off the list
-    if (me.state.load(std::memory_order_acquire) == 1) return;
+    if (me.state.load(std::memory_order_acquire) == 1) {
+      if (me.tree) {
+        // Durable: wake this one's two in the tree, then go.
+        for (std::size_t c = 2 * me.index + 2; c < 2 * me.index + 4 && c < me.tree->size(); ++c) {
+          impl::wake_in_tree(me.tree, c);
+        }
+      }
+      return;
+    }
     lock.lock();
   }
   if (m.durable_lsn >= lsn) return;
