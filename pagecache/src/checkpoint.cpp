@@ -128,7 +128,9 @@ void buffer_pool::cleaner_main() {
       lock.unlock();
       bool failed = false;
       try {
-        if (write_back(opts_.write_batch, false, /*cold_only=*/true) == 0) failed = true;
+        if (write_back(opts_.write_batch, false, /*cold_only=*/true, std::max<std::size_t>(1, opts_.write_batch / 2)) == 0) {
+          failed = true;
+        }
       } catch (...) {
         failed = true;  // counted in the statistics; the pages stay dirty
       }

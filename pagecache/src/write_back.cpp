@@ -83,7 +83,7 @@ std::vector<run> runs_of(const std::vector<item>& items, std::size_t from, std::
 
 // --- writing back ----------------------------------------------------------
 
-std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool cold_only) {
+std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool cold_only, std::size_t min_pages) {
   // Without may_block (an eviction, the cleaner, clean()), nothing here
   // waits: not for another write-back, not for a page's latch. The thread
   // asking may itself hold a page's latch exclusively, and wait for a frame.
@@ -112,7 +112,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   }
   // The cleaner waits for a batch worth its two syncs (with the
   // double-write area) rather than write a few pages at a time.
-  if (items.empty() || (cold_only && items.size() < max_pages / 2)) {
+  if (items.empty() || items.size() < min_pages) {
     for (auto& it : items) unpin(it.f);
     return 0;
   }

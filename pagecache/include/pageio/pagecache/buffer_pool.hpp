@@ -455,9 +455,10 @@ class buffer_pool {
   void finish_checked_read(detail::frame* f) noexcept;
   [[noreturn]] static void throw_failure(std::error_code ec, const std::string& what);
   void read_frames(std::vector<detail::frame*>& loads);  // on a borrowed lane; publishes each
-  // cold_only (the cleaner): only pages not accessed since the replacement
-  // scan last passed them, the ones an eviction would take next.
-  std::size_t write_back(std::size_t max_pages, bool may_block, bool cold_only = false);
+  // cold_only (the cleaner): only pages not accessed since the
+  // replacement scan last passed them, the ones an eviction would take next;
+  // nothing at all when fewer than min_pages such pages are dirty.
+  std::size_t write_back(std::size_t max_pages, bool may_block, bool cold_only = false, std::size_t min_pages = 1);
   // fdatasyncs every file with writes not yet synced; throws for a file that
   // failed now or before.
   void sync_files();
