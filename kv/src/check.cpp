@@ -1,6 +1,7 @@
 // store::check(): reads every page and checks the tree, the overflow chains
-// and the free list against each other. Writers are held off (writer_mu)
-// and readers may go on. A page that fails the pool's checksum is reported
+// and the free list against each other. Writers and readers are held off
+// (writer_mu, and tree_mu exclusively: a write that stays in its leaf takes
+// it shared). A page that fails the pool's checksum is reported
 // and not descended into; a page whose bytes do not parse is reported
 // without reading past its end.
 #include "store_impl.hpp"
@@ -270,7 +271,7 @@ check_report store::check() {
   s.check_open();
   check_report r;
   std::lock_guard w(s.writer_mu);
-  std::shared_lock tree(s.tree_mu);
+  std::unique_lock tree(s.tree_mu);  // leaf writes too hold off (they take it shared)
   checker(s, r).run();
   return r;
 }

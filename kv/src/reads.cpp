@@ -1,6 +1,8 @@
 // Point reads and range scans. A reader holds tree_mu shared while it walks
-// from the root to a leaf and copies what it needs out; it never waits for
-// the log, and a writer changes pages only under tree_mu held exclusively.
+// from the root to a leaf, and the leaf's latch shared while it copies out
+// what it needs; it never waits for the log. Pages change under tree_mu held
+// exclusively, except a leaf changed in place by a write that stays in it
+// (leaf_write.cpp), under tree_mu shared and the leaf's latch.
 #include "store_impl.hpp"
 
 #include <mutex>
@@ -15,21 +17,22 @@ std::string where(const store::impl& s, std::uint32_t pg) {
   return "page " + std::to_string(pg) + " of " + (s.opts.dir / "data").string();
 }
 
-// Walks from the root to the leaf whose range holds `key`.
-pagecache::page_ref descend(store::impl& s, std::string_view key) {
-  std::uint32_t pg = s.root;
+}  // namespace
+
+pagecache::page_ref store::impl::descend(std::string_view key) {
+  // Internal pages change only under tree_mu held exclusively, so they are
+  // read without their latches; the leaf is the caller's to latch.
+  std::uint32_t pg = root.load(std::memory_order_relaxed);
   for (std::uint32_t depth = 0;; ++depth) {
-    pagecache::page_ref ref = s.fetch(pg);
+    pagecache::page_ref ref = fetch(pg);
     const page::view v(ref.data());
     if (v.kind() == page::type::leaf) return ref;
-    if (v.kind() != page::type::internal || depth >= s.height) {
-      throw corruption_error(where(s, pg) + ": expected a tree page on the way to a leaf");
+    if (v.kind() != page::type::internal || depth >= height) {
+      throw corruption_error(where(*this, pg) + ": expected a tree page on the way to a leaf");
     }
     pg = v.child_for(key);
   }
 }
-
-}  // namespace
 
 void store::impl::warm_path(std::string_view key) noexcept {
   // No tree_mu (64 writers taking it shared kept the leader from taking it
@@ -78,7 +81,8 @@ std::optional<std::string> store::get(std::string_view key) {
   }
   s.gets.fetch_add(1, std::memory_order_relaxed);
   std::shared_lock tree(s.tree_mu);
-  pagecache::page_ref leaf = descend(s, key);
+  pagecache::page_ref leaf = s.descend(key);
+  std::shared_lock latch(leaf.latch());  // a writer may change a leaf under tree_mu shared (leaf_write.cpp)
   const page::view v(leaf.data());
   bool eq = false;
   const std::size_t at = v.lower_bound(key, &eq);
@@ -111,8 +115,9 @@ void iterator::load() {
   store::impl& s = *db_->impl_;
   s.check_open();
   std::shared_lock tree(s.tree_mu);
-  pagecache::page_ref ref = descend(s, resume_);
+  pagecache::page_ref ref = s.descend(resume_);
   for (;;) {
+    std::shared_lock latch(ref.latch());  // as in get()
     const page::view v(ref.data());
     std::size_t i = v.lower_bound(resume_, nullptr);
     if (resume_open_ && i < v.nslots() && v.key(i) == resume_) ++i;
@@ -130,7 +135,9 @@ void iterator::load() {
     if (exhausted_ || !keys_.empty()) break;
     // An empty stretch (a leaf emptied by deletes): on to the right sibling.
     const std::uint32_t next = v.right();
+    latch.unlock();  // before its page is let go
     ref = s.fetch(next);
+    std::shared_lock next_latch(ref.latch());
     if (page::view(ref.data()).kind() != page::type::leaf) {
       throw corruption_error(where(s, next) + ": a leaf's right sibling is not a leaf");
     }

@@ -248,13 +248,13 @@ void store::impl::create_if_new() {
   b.image(1, leaf_bytes.data());
   const lsn_t lsn = log->append(b.finish());
   log->flush(lsn);
+  std::unique_lock tree(tree_mu);
   apply_pages({{0, &meta_bytes}, {1, &leaf_bytes}}, lsn);
 }
 
 void store::impl::apply_pages(
     const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages, lsn_t lsn,
     const page::meta_fields* meta, const std::vector<std::uint32_t>* fresh) {
-  std::unique_lock tree(tree_mu);
   if (meta) {
     root = meta->root;
     height = meta->height;
@@ -296,6 +296,11 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     for (const auto& e : batch->ops_) warm_path(e.key);
   } else {
     warm_path(key);
+    // Most changes stay in their leaf: those need no queue (leaf_write.cpp).
+    if (const std::optional<lsn_t> lsn = try_leaf_write(key, value, kind)) {
+      if (opts.sync && *lsn != 0) log->flush(*lsn);
+      return *lsn;
+    }
   }
   pending_write me{batch, key, value, kind};
   // Join the queue: a lock-free stack of writers, newest first (as
@@ -354,6 +359,9 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
 lsn_t store::impl::apply_writes(const std::vector<pending_write*>& group) {
   lsn_t last = 0;
   std::lock_guard w(writer_mu);
+  // Exclusively: the plan reads pages a leaf write (leaf_write.cpp) could
+  // otherwise change under it, and readers must not see half a group.
+  std::unique_lock tree(tree_mu);
   // A group of several goes into one log record (one append, each page
   // copied into the pool once); if it cannot be planned as one (an error in
   // one writer's change, a record too large), each goes alone, so that one
@@ -420,7 +428,7 @@ tree_writer store::impl::new_tree_writer() {
                      [this](tree_writer& t) {
                        const auto rec = t.partial_record().finish();
                        const lsn_t plsn = log->append(rec);
-                       logged_since_checkpoint += rec.size();
+                       note_logged(rec.size());
                        apply_pages(t.partial_pages(), plsn, nullptr, &t.fresh_pages());
                      },
                      page_stock);
@@ -459,18 +467,22 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
     const auto rec = tw.final_record().finish();
     if (rec.size() > max_record) throw group_unplannable();
     lsn = log->append(rec);
-    logged_since_checkpoint += rec.size();
+    note_logged(rec.size());
     apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
   }
   for (std::size_t i = 0; i < group.size(); ++i) {
     const pending_write& pw = *group[i];
     group[i]->lsn = changed[i] ? lsn : pw.kind == 1 ? 0 : log->last_lsn();
   }
-  if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
+  return lsn;
+}
+
+void store::impl::note_logged(std::size_t bytes) {
+  const std::uint64_t now = logged_since_checkpoint.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (opts.checkpoint_log_bytes != 0 && now >= opts.checkpoint_log_bytes && now - bytes < opts.checkpoint_log_bytes) {
     bg_kick = true;
     bg_cv.notify_one();
   }
-  return lsn;
 }
 
 lsn_t store::impl::apply_one(const pending_write& pw) {
@@ -498,12 +510,8 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
                                 " (kv::options::wal_buffer_bytes, wal_segment_bytes): split the batch");
   }
   const lsn_t lsn = log->append(rec);
-  logged_since_checkpoint += rec.size();
+  note_logged(rec.size());
   apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
-  if (opts.checkpoint_log_bytes != 0 && logged_since_checkpoint >= opts.checkpoint_log_bytes) {
-    bg_kick = true;
-    bg_cv.notify_one();
-  }
   return lsn;
 }
 
@@ -529,11 +537,13 @@ lsn_t store::impl::checkpoint_now() {
   std::lock_guard one(checkpoint_mu);
   lsn_t redo = 0;
   {
-    // No writer is between its append and its pages' mark_dirty while this
-    // is held: every record below `redo` is marked in the pool.
+    // No writer is between its append and its pages' mark_dirty while these
+    // are held (the queue's leader holds writer_mu, a leaf write tree_mu
+    // shared): every record below `redo` is marked in the pool.
     std::lock_guard w(writer_mu);
+    std::unique_lock tree(tree_mu);
     redo = log->last_lsn() + 1;
-    logged_since_checkpoint = 0;
+    logged_since_checkpoint.store(0, std::memory_order_relaxed);
   }
   const lsn_t c = pool->checkpoint(redo);
   log->truncate_before(c);
@@ -566,10 +576,7 @@ void store::impl::background() {
     if (bg_stop) return;
     bg_kick = false;
     std::uint64_t logged = 0;
-    {
-      std::lock_guard w(writer_mu);
-      logged = logged_since_checkpoint;
-    }
+    logged = logged_since_checkpoint.load(std::memory_order_relaxed);
     const bool by_size = opts.checkpoint_log_bytes != 0 && logged >= opts.checkpoint_log_bytes;
     const bool by_time = opts.checkpoint_interval_ms != 0 && logged > 0 && steady_clock::now() - last >= interval;
     if (!by_size && !by_time) continue;

@@ -6,9 +6,11 @@
 //    appends and applies the changes of a group of them under writer_mu
 //    and wakes them; each then waits for durability outside every lock, so
 //    concurrent writers share group commits;
-//  - tree_mu: readers hold it shared while they walk the tree; a writer
-//    holds it exclusively only while it copies its planned pages into the
-//    pool (no I/O of the log under it);
+//  - tree_mu: readers hold it shared while they walk the tree, and so does a
+//    write that stays in its leaf (leaf_write.cpp: it changes the leaf under
+//    the leaf's latch); the queue's leader holds it exclusively while it
+//    plans its group and copies the pages into the pool (no wait for the
+//    log under it);
 //  - each page's pool latch, exclusively, while its bytes change, so the
 //    pool's write-back never copies half a change.
 #pragma once
@@ -56,7 +58,7 @@ struct store::impl {
   std::condition_variable bg_cv;
   bool bg_stop = false;
   std::atomic<bool> bg_kick{false};  // a writer saw enough logged for a checkpoint
-  std::uint64_t logged_since_checkpoint = 0;  // bytes, under writer_mu
+  std::atomic<std::uint64_t> logged_since_checkpoint{0};  // bytes
   std::thread bg;
   std::mutex checkpoint_mu;  // one checkpoint at a time
 
@@ -65,7 +67,8 @@ struct store::impl {
   pagecache::page_ref fetch(std::uint32_t pg) { return pool->fetch({file, pg}); }
 
   // Copies planned pages into the pool, marking them with `lsn`; with `meta`,
-  // the root and height it gives become the readers' (all under tree_mu).
+  // the root and height it gives become the readers'. The caller holds
+  // tree_mu exclusively.
   // Pages in `fresh` are overwritten whole, so not read first if not in the pool.
   void apply_pages(const std::vector<std::pair<std::uint32_t, const std::array<std::byte, page::size>*>>& pages,
                    lsn_t lsn, const page::meta_fields* meta = nullptr,
@@ -103,6 +106,16 @@ struct store::impl {
   // every lock, so that the leader who applies the change (under writer_mu,
   // for a whole group) finds them there instead of reading them one by one.
   void warm_path(std::string_view key) noexcept;
+  // Walks from the root to the leaf whose range holds `key` (tree_mu held;
+  // the leaf unlatched).
+  pagecache::page_ref descend(std::string_view key);
+  // A put or delete that stays in its leaf, without the queue
+  // (leaf_write.cpp): its LSN (0: a delete of an absent key), or nothing
+  // when it reaches beyond the leaf (a split, an emptied leaf, overflow
+  // pages), for the queue to do.
+  std::optional<lsn_t> try_leaf_write(std::string_view key, std::string_view value, int kind);
+  // Counts a record's bytes towards the next checkpoint (and asks for one).
+  void note_logged(std::size_t bytes);
   lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
   // A group's changes, applied under writer_mu; returns the last LSN appended
   // (0: none). A writer's failure is in its own `error`.

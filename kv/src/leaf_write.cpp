@@ -1,0 +1,66 @@
+// A put or delete that stays inside its leaf, done by the writer's own thread
+// without the writers' queue: under tree_mu held shared (no split, merge or
+// new root meanwhile: those hold it exclusively) and the leaf's latch held
+// exclusively, it plans the change on a copy of the leaf, appends a one-change
+// record, copies the leaf back and marks it dirty with the record's LSN, then
+// waits for the log as any committer does, sharing its group commits. Many
+// writers on different leaves thus run at once; the queue's leader (store.cpp)
+// is left the changes that reach beyond one leaf.
+//
+// Why this is safe (docs/kv.md, "Concurrency"):
+//  - a page's records are appended in the order its changes are made (the
+//    latch is held from the append to the mark), so redo by page LSN repeats
+//    them in order; a change of another leaf is independent of this one;
+//  - the change is applied to the page only after its record was appended:
+//    if the append fails, the page is as it was;
+//  - the record's change applied to the leaf's bytes before it gives exactly
+//    the bytes written here (the same page::view code runs in redo);
+//  - a checkpoint takes tree_mu exclusively to read its redo LSN, so no
+//    writer is between an append and its mark then.
+#include "record.hpp"
+#include "store_impl.hpp"
+
+#include <cstring>
+#include <shared_mutex>
+
+namespace pageio::kv {
+
+std::optional<lsn_t> store::impl::try_leaf_write(std::string_view key, std::string_view value, int kind) {
+  const bool put = kind == 0;
+  std::vector<std::byte> cell;
+  if (put) {
+    if (page::leaf_cell_size(key.size(), value.size(), false) > page::max_leaf_cell) return std::nullopt;  // overflow pages
+    cell.resize(page::leaf_cell_size(key.size(), value.size(), false));
+    page::make_leaf_cell(cell.data(), key, std::as_bytes(std::span(value)));
+  }
+  std::shared_lock tree(tree_mu);
+  check_open();
+  pagecache::page_ref leaf = descend(key);
+  std::unique_lock latch(leaf.latch());
+  std::array<std::byte, page::size> copy;
+  std::memcpy(copy.data(), leaf.data(), page::size);
+  page::view v(copy.data());
+  if (v.kind() != page::type::leaf) return std::nullopt;  // the queue's path reports it
+  bool eq = false;
+  const std::size_t at = v.lower_bound(key, &eq);
+  if (eq && page::parse_leaf_value(v.cell(at)).overflow) return std::nullopt;  // a chain to free
+  const auto pg = static_cast<std::uint32_t>(leaf.id().page);
+  record::builder rec;
+  if (put) {
+    if (!v.upsert(cell)) return std::nullopt;  // a split
+    rec.leaf_put(pg, cell);
+  } else {
+    if (!eq) return 0;  // nothing to delete
+    if (v.nslots() == 1) return std::nullopt;  // the leaf empties: it may be freed
+    v.erase(at);
+    rec.leaf_del(pg, key);
+  }
+  const auto bytes = rec.finish();
+  const lsn_t lsn = log->append(bytes);
+  std::memcpy(leaf.data(), copy.data(), page::size);
+  leaf.mark_dirty(lsn);
+  note_logged(bytes.size());
+  return lsn;
+}
+
+}  // namespace pageio::kv
