@@ -20,13 +20,18 @@ std::string where(const store::impl& s, std::uint32_t pg) {
 }  // namespace
 
 pagecache::page_ref store::impl::descend(std::string_view key) {
-  // Internal pages change only under tree_mu held exclusively, so they are
-  // read without their latches; the leaf is the caller's to latch.
+  // Each page is read under its shared latch: until its kind is known it
+  // may be a leaf, which a leaf write changes under tree_mu shared. The leaf
+  // comes back unlatched, the caller's to latch.
   std::uint32_t pg = root.load(std::memory_order_relaxed);
   for (std::uint32_t depth = 0;; ++depth) {
     pagecache::page_ref ref = fetch(pg);
+    std::shared_lock latch(ref.latch());
     const page::view v(ref.data());
-    if (v.kind() == page::type::leaf) return ref;
+    if (v.kind() == page::type::leaf) {
+      latch.unlock();
+      return ref;
+    }
     if (v.kind() != page::type::internal || depth >= height) {
       throw corruption_error(where(*this, pg) + ": expected a tree page on the way to a leaf");
     }
