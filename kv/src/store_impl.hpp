@@ -16,6 +16,7 @@
 #pragma once
 
 #include "page.hpp"
+#include "tree_lock.hpp"
 #include "tree_writer.hpp"
 
 #include <pageio/kv/store.hpp>
@@ -41,7 +42,7 @@ struct store::impl {
 
   std::mutex writer_mu;
   tree_writer::page_stock page_stock;  // under writer_mu
-  std::shared_mutex tree_mu;
+  tree_lock tree_mu;
   // The root and the height, as of the last applied change (read under
   // tree_mu; the root also without it, as a hint: see warm_path).
   std::atomic<std::uint32_t> root{0};

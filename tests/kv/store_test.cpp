@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -484,6 +485,31 @@ TEST_F(kv_store_test, ConcurrentWritersAndReaders) {
   const auto everything = all(db);
   ASSERT_EQ(everything.size(), static_cast<std::size_t>(writers * per_writer));
   for (const auto& [k, v] : everything) ASSERT_EQ(k, key_of(std::stoi(v)));
+}
+
+// Readers that never pause must not keep the queue's leader out: it holds
+// tree_mu exclusively for every split, and a lock that lets each new reader
+// in while a writer waits would keep it waiting as long as they read.
+TEST_F(kv_store_test, SplitsAreNotStarvedByReadersThatNeverPause) {
+  options o = opts();
+  o.sync = false;
+  store db(o);
+  for (int i = 0; i < 200; ++i) db.put(key_of(i), std::string(100, 'v'));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 6; ++r) {
+    readers.emplace_back([&, r] {
+      std::mt19937 rng(static_cast<unsigned>(r));
+      while (!stop.load(std::memory_order_relaxed)) (void)db.get(key_of(static_cast<int>(rng() % 200)));
+    });
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 200; i < 3000; ++i) db.put(key_of(i), std::string(100, 'v'));  // dozens of splits
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_LT(took, 20.0) << "2,800 puts (dozens of them splits) took " << took << " s beside six readers";
+  EXPECT_EQ(all(db).size(), 3000u);
 }
 
 }  // namespace
