@@ -25,33 +25,36 @@
 
 namespace pageio::kv {
 
-std::optional<lsn_t> store::impl::try_leaf_write(std::string_view key, std::string_view value, int kind) {
+store::impl::leaf_write_result store::impl::try_leaf_write(std::string_view key, std::string_view value, int kind,
+                                                          bool may_read) {
   const bool put = kind == 0;
   std::vector<std::byte> cell;
   if (put) {
-    if (page::leaf_cell_size(key.size(), value.size(), false) > page::max_leaf_cell) return std::nullopt;  // overflow pages
+    if (page::leaf_cell_size(key.size(), value.size(), false) > page::max_leaf_cell) return {leaf_write_result::queue};
     cell.resize(page::leaf_cell_size(key.size(), value.size(), false));
     page::make_leaf_cell(cell.data(), key, std::as_bytes(std::span(value)));
   }
   std::shared_lock tree(tree_mu);
   check_open();
-  pagecache::page_ref leaf = descend(key);
+  std::optional<leaf_ref> found = descend(key, may_read);
+  if (!found) return {leaf_write_result::not_cached};
+  pagecache::page_ref leaf = std::move(found->page);
+  found.reset();  // the shared latch; the leaf cannot change kind meanwhile (that takes tree_mu exclusively)
   std::unique_lock latch(leaf.latch());
   std::array<std::byte, page::size> copy;
   std::memcpy(copy.data(), leaf.data(), page::size);
   page::view v(copy.data());
-  if (v.kind() != page::type::leaf) return std::nullopt;  // the queue's path reports it
   bool eq = false;
   const std::size_t at = v.lower_bound(key, &eq);
-  if (eq && page::parse_leaf_value(v.cell(at)).overflow) return std::nullopt;  // a chain to free
+  if (eq && page::parse_leaf_value(v.cell(at)).overflow) return {leaf_write_result::queue};  // a chain to free
   const auto pg = static_cast<std::uint32_t>(leaf.id().page);
   record::builder rec;
   if (put) {
-    if (!v.upsert(cell)) return std::nullopt;  // a split
+    if (!v.upsert(cell)) return {leaf_write_result::queue};  // a split
     rec.leaf_put(pg, cell);
   } else {
-    if (!eq) return 0;  // nothing to delete
-    if (v.nslots() == 1) return std::nullopt;  // the leaf empties: it may be freed
+    if (!eq) return {leaf_write_result::done, 0};  // nothing to delete
+    if (v.nslots() == 1) return {leaf_write_result::queue};  // the leaf empties: it may be freed
     v.erase(at);
     rec.leaf_del(pg, key);
   }
@@ -60,7 +63,7 @@ std::optional<lsn_t> store::impl::try_leaf_write(std::string_view key, std::stri
   std::memcpy(leaf.data(), copy.data(), page::size);
   leaf.mark_dirty(lsn);
   note_logged(bytes.size());
-  return lsn;
+  return {leaf_write_result::done, lsn};
 }
 
 }  // namespace pageio::kv

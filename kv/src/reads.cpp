@@ -19,19 +19,16 @@ std::string where(const store::impl& s, std::uint32_t pg) {
 
 }  // namespace
 
-pagecache::page_ref store::impl::descend(std::string_view key) {
+std::optional<store::impl::leaf_ref> store::impl::descend(std::string_view key, bool may_read) {
   // Each page is read under its shared latch: until its kind is known it
-  // may be a leaf, which a leaf write changes under tree_mu shared. The leaf
-  // comes back unlatched, the caller's to latch.
+  // may be a leaf, which a leaf write changes under tree_mu shared.
   std::uint32_t pg = root.load(std::memory_order_relaxed);
   for (std::uint32_t depth = 0;; ++depth) {
-    pagecache::page_ref ref = fetch(pg);
+    pagecache::page_ref ref = may_read ? fetch(pg) : pool->try_fetch({file, pg});
+    if (!ref) return std::nullopt;
     std::shared_lock latch(ref.latch());
     const page::view v(ref.data());
-    if (v.kind() == page::type::leaf) {
-      latch.unlock();
-      return ref;
-    }
+    if (v.kind() == page::type::leaf) return leaf_ref{std::move(ref), std::move(latch)};
     if (v.kind() != page::type::internal || depth >= height) {
       throw corruption_error(where(*this, pg) + ": expected a tree page on the way to a leaf");
     }
@@ -40,8 +37,7 @@ pagecache::page_ref store::impl::descend(std::string_view key) {
 }
 
 void store::impl::warm_path(std::string_view key) noexcept {
-  // No tree_mu (64 writers taking it shared kept the leader from taking it
-  // exclusively, each time a sleep and a wake-up): a writer may be changing these pages, so each page is read
+  // No tree_mu: a writer may be changing these pages, so each page is read
   // under its shared latch (never half a change), and whatever is read only
   // decides which page to fetch next. A stale or odd path costs a fetch,
   // nothing else; an error is left for the write itself to meet.
@@ -86,9 +82,8 @@ std::optional<std::string> store::get(std::string_view key) {
   }
   s.gets.fetch_add(1, std::memory_order_relaxed);
   std::shared_lock tree(s.tree_mu);
-  pagecache::page_ref leaf = s.descend(key);
-  std::shared_lock latch(leaf.latch());  // a writer may change a leaf under tree_mu shared (leaf_write.cpp)
-  const page::view v(leaf.data());
+  const auto leaf = s.descend(key);  // latched: a leaf write changes it under tree_mu shared
+  const page::view v(leaf->page.data());
   bool eq = false;
   const std::size_t at = v.lower_bound(key, &eq);
   if (!eq) return std::nullopt;
@@ -120,10 +115,9 @@ void iterator::load() {
   store::impl& s = *db_->impl_;
   s.check_open();
   std::shared_lock tree(s.tree_mu);
-  pagecache::page_ref ref = s.descend(resume_);
+  auto leaf = s.descend(resume_);  // latched, as in get()
   for (;;) {
-    std::shared_lock latch(ref.latch());  // as in get()
-    const page::view v(ref.data());
+    const page::view v(leaf->page.data());
     std::size_t i = v.lower_bound(resume_, nullptr);
     if (resume_open_ && i < v.nslots() && v.key(i) == resume_) ++i;
     for (; i < v.nslots(); ++i) {
@@ -140,12 +134,13 @@ void iterator::load() {
     if (exhausted_ || !keys_.empty()) break;
     // An empty stretch (a leaf emptied by deletes): on to the right sibling.
     const std::uint32_t next = v.right();
-    latch.unlock();  // before its page is let go
-    ref = s.fetch(next);
-    std::shared_lock next_latch(ref.latch());
+    leaf.reset();  // its latch, then its page
+    pagecache::page_ref ref = s.fetch(next);
+    std::shared_lock latch(ref.latch());
     if (page::view(ref.data()).kind() != page::type::leaf) {
       throw corruption_error(where(s, next) + ": a leaf's right sibling is not a leaf");
     }
+    leaf = store::impl::leaf_ref{std::move(ref), std::move(latch)};
   }
   if (!keys_.empty()) {
     resume_ = keys_.back();

@@ -280,6 +280,24 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     validate_key(key);
     validate_value(value);
   }
+  if (batch) {
+    // Misses are read here, in parallel with other writers, not by the
+    // leader under its locks for a whole group.
+    for (const auto& e : batch->ops_) warm_path(e.key);
+  } else {
+    // Most changes stay in their leaf: those need no queue (leaf_write.cpp).
+    // A page not in the pool is read outside the lock, then it tries again.
+    leaf_write_result r = try_leaf_write(key, value, kind, /*may_read=*/false);
+    if (r.what == leaf_write_result::not_cached) {
+      warm_path(key);
+      r = try_leaf_write(key, value, kind, /*may_read=*/true);
+    }
+    if (r.what == leaf_write_result::done) {
+      if (opts.sync && r.lsn != 0) log->flush(r.lsn);
+      return r.lsn;
+    }
+    // Its path is in the pool now, for the leader.
+  }
   // Writers queue up; the first in line (the leader) plans, appends and
   // applies the changes of everyone queued behind it (a group) under
   // writer_mu, and asks the log to wake them once their group is durable.
@@ -289,19 +307,6 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
   // and the lead changes hands about once per group commit, not once per
   // group: each hand-over wakes a sleeping thread, and on a busy machine
   // that wake-up, not the log, was what held the groups back.
-  // A change of a page not in the pool would be read by the leader, for its
-  // whole group to wait on: each writer reads its own pages first, in
-  // parallel with the others.
-  if (batch) {
-    for (const auto& e : batch->ops_) warm_path(e.key);
-  } else {
-    warm_path(key);
-    // Most changes stay in their leaf: those need no queue (leaf_write.cpp).
-    if (const std::optional<lsn_t> lsn = try_leaf_write(key, value, kind)) {
-      if (opts.sync && *lsn != 0) log->flush(*lsn);
-      return *lsn;
-    }
-  }
   pending_write me{batch, key, value, kind};
   // Join the queue: a lock-free stack of writers, newest first (as
   // RocksDB's write thread does). Whoever finds it empty leads.
@@ -575,8 +580,7 @@ void store::impl::background() {
                    [&] { return bg_stop || bg_kick.load(); });
     if (bg_stop) return;
     bg_kick = false;
-    std::uint64_t logged = 0;
-    logged = logged_since_checkpoint.load(std::memory_order_relaxed);
+    const std::uint64_t logged = logged_since_checkpoint.load(std::memory_order_relaxed);
     const bool by_size = opts.checkpoint_log_bytes != 0 && logged >= opts.checkpoint_log_bytes;
     const bool by_time = opts.checkpoint_interval_ms != 0 && logged > 0 && steady_clock::now() - last >= interval;
     if (!by_size && !by_time) continue;

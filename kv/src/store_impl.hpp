@@ -104,17 +104,27 @@ struct store::impl {
   std::atomic<pending_write*> newest_writer{nullptr};
 
   // Brings the pages from the root to `key`'s leaf into the pool, outside
-  // every lock, so that the leader who applies the change (under writer_mu,
-  // for a whole group) finds them there instead of reading them one by one.
+  // every lock, so that no miss is read under tree_mu (where it would hold
+  // up the queue's leader and, behind it, everyone).
   void warm_path(std::string_view key) noexcept;
-  // Walks from the root to the leaf whose range holds `key` (tree_mu held;
-  // the leaf unlatched).
-  pagecache::page_ref descend(std::string_view key);
-  // A put or delete that stays in its leaf, without the queue
-  // (leaf_write.cpp): its LSN (0: a delete of an absent key), or nothing
-  // when it reaches beyond the leaf (a split, an emptied leaf, overflow
-  // pages), for the queue to do.
-  std::optional<lsn_t> try_leaf_write(std::string_view key, std::string_view value, int kind);
+  // A leaf, pinned and latched shared (the latch, declared last, goes first).
+  struct leaf_ref {
+    pagecache::page_ref page;
+    std::shared_lock<pagecache::page_latch> latch;
+  };
+  // Walks from the root to the leaf whose range holds `key`, tree_mu held.
+  // With may_read false, a page not in the pool ends the walk: nothing.
+  std::optional<leaf_ref> descend(std::string_view key, bool may_read = true);
+  // A put or delete that stays in its leaf, done without the queue
+  // (leaf_write.cpp): `done` with its LSN (0: a delete of an absent key);
+  // `queue` when it reaches beyond the leaf (a split, an emptied leaf,
+  // overflow pages); `not_cached` when, without may_read, a page on the way
+  // was not in the pool (read it outside the lock, then try again).
+  struct leaf_write_result {
+    enum { done, queue, not_cached } what;
+    lsn_t lsn = 0;
+  };
+  leaf_write_result try_leaf_write(std::string_view key, std::string_view value, int kind, bool may_read);
   // Counts a record's bytes towards the next checkpoint (and asks for one).
   void note_logged(std::size_t bytes);
   lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
