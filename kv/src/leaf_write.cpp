@@ -36,11 +36,9 @@ store::impl::leaf_write_result store::impl::try_leaf_write(std::string_view key,
   }
   std::shared_lock tree(tree_mu);
   check_open();
-  std::optional<leaf_ref> found = descend(key, may_read);
-  if (!found) return {leaf_write_result::not_cached};
-  pagecache::page_ref leaf = std::move(found->page);
-  found.reset();  // the shared latch; the leaf cannot change kind meanwhile (that takes tree_mu exclusively)
-  std::unique_lock latch(leaf.latch());
+  std::optional<latched_path> path = descend_path(key, may_read, latch_mode::write);
+  if (!path) return {leaf_write_result::not_cached};
+  pagecache::page_ref& leaf = path->leaf;  // latched exclusively
   std::array<std::byte, page::size> copy;
   std::memcpy(copy.data(), leaf.data(), page::size);
   page::view v(copy.data());

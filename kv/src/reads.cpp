@@ -20,19 +20,68 @@ std::string where(const store::impl& s, std::uint32_t pg) {
 }  // namespace
 
 std::optional<store::impl::leaf_ref> store::impl::descend(std::string_view key, bool may_read) {
-  // Each page is read under its shared latch: until its kind is known it
-  // may be a leaf, which a leaf write changes under tree_mu shared.
+  auto path = descend_path(key, may_read, latch_mode::read);
+  if (!path) return std::nullopt;
+  return leaf_ref{std::move(path->leaf), std::move(path->leaf_shared)};
+}
+
+std::optional<store::impl::latched_path> store::impl::descend_path(std::string_view key, bool may_read,
+                                                                     latch_mode mode) {
+  // Latch coupling: a page's latch is taken before its parent's is let go,
+  // so a walk never sees a child from before a split its parent is from
+  // after (splits of a leaf under a parent with room happen under tree_mu
+  // shared, with the parent's and the leaf's latches exclusive:
+  // leaf_split.cpp). Latches are taken top-down only.
+  latched_path out;
+  pagecache::page_ref above;  // latched shared (or exclusive: out.parent)
+  bool above_exclusive = false;
+  auto let_go_above = [&] {
+    if (!above) return;
+    if (above_exclusive) above.latch().unlock(); else above.latch().unlock_shared();
+    above = pagecache::page_ref();
+  };
+  struct guard {
+    decltype(let_go_above)& f;
+    ~guard() { f(); }
+  } g{let_go_above};
   std::uint32_t pg = root.load(std::memory_order_relaxed);
+  // The level of the page about to be latched: the root's is height - 1.
+  std::uint32_t level = height == 0 ? 0 : height - 1;
   for (std::uint32_t depth = 0;; ++depth) {
     pagecache::page_ref ref = may_read ? fetch(pg) : pool->try_fetch({file, pg});
     if (!ref) return std::nullopt;
-    std::shared_lock latch(ref.latch());
+    const bool exclusive = (level == 0 && mode != latch_mode::read) || (level == 1 && mode == latch_mode::split);
+    if (exclusive) ref.latch().lock(); else ref.latch().lock_shared();
     const page::view v(ref.data());
-    if (v.kind() == page::type::leaf) return leaf_ref{std::move(ref), std::move(latch)};
-    if (v.kind() != page::type::internal || depth >= height) {
+    if (v.kind() == page::type::leaf) {
+      if (level != 0 || (mode != latch_mode::read && !exclusive)) {
+        if (exclusive) ref.latch().unlock(); else ref.latch().unlock_shared();
+        throw corruption_error(where(*this, pg) + ": a leaf at level " + std::to_string(level) +
+                               " of a tree of height " + std::to_string(height));
+      }
+      if (mode == latch_mode::split && above_exclusive) {
+        out.parent = std::move(above);
+        out.parent_latch = std::unique_lock(out.parent.latch(), std::adopt_lock);
+        above_exclusive = false;
+      }
+      let_go_above();
+      out.leaf = std::move(ref);
+      if (exclusive) {
+        out.leaf_exclusive = std::unique_lock(out.leaf.latch(), std::adopt_lock);
+      } else {
+        out.leaf_shared = std::shared_lock(out.leaf.latch(), std::adopt_lock);
+      }
+      return out;
+    }
+    if (v.kind() != page::type::internal || depth >= height || level == 0 || v.level() != level) {
+      if (exclusive) ref.latch().unlock(); else ref.latch().unlock_shared();
       throw corruption_error(where(*this, pg) + ": expected a tree page on the way to a leaf");
     }
     pg = v.child_for(key);
+    let_go_above();
+    above = std::move(ref);
+    above_exclusive = exclusive;
+    --level;
   }
 }
 

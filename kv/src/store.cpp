@@ -292,6 +292,8 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
       warm_path(key);
       r = try_leaf_write(key, value, kind, /*may_read=*/true);
     }
+    // A full leaf whose parent has room splits here too (leaf_split.cpp).
+    if (r.what == leaf_write_result::queue && kind == 0) r = try_leaf_split(key, value);
     if (r.what == leaf_write_result::done) {
       if (opts.sync && r.lsn != 0) log->flush(r.lsn);
       return r.lsn;
@@ -611,6 +613,7 @@ statistics store::stats() const {
   {
     std::shared_lock tree(s.tree_mu);
     pagecache::page_ref m = s.fetch(0);
+    std::shared_lock latch(m.latch());  // a leaf split may be allocating (leaf_split.cpp)
     const page::meta_fields meta = page::read_meta(m.data());
     st.pages = meta.page_count;
     st.free_pages = meta.free_pages;

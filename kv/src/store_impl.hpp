@@ -43,6 +43,11 @@ struct store::impl {
   std::mutex writer_mu;
   tree_writer::page_stock page_stock;  // under writer_mu
   tree_lock tree_mu;
+  // Page allocation by leaf splits under tree_mu shared (leaf_split.cpp):
+  // the meta page and the free list change under it (or under tree_mu
+  // exclusive, the queue's leader), from planning to the pages' update.
+  std::mutex alloc_mu;
+  tree_writer::page_stock split_stock;  // under alloc_mu
   // The root and the height, as of the last applied change (read under
   // tree_mu; the root also without it, as a hint: see warm_path).
   std::atomic<std::uint32_t> root{0};
@@ -115,6 +120,18 @@ struct store::impl {
   // Walks from the root to the leaf whose range holds `key`, tree_mu held.
   // With may_read false, a page not in the pool ends the walk: nothing.
   std::optional<leaf_ref> descend(std::string_view key, bool may_read = true);
+  // The same walk, latch-coupled (reads.cpp), ending with the leaf latched
+  // shared (read), exclusively (write), or exclusively together with its
+  // parent (split: the parent is empty when the leaf is the root).
+  enum class latch_mode { read, write, split };
+  struct latched_path {
+    pagecache::page_ref parent, leaf;
+    // Declared after the pages, so let go before them.
+    std::unique_lock<pagecache::page_latch> parent_latch;
+    std::unique_lock<pagecache::page_latch> leaf_exclusive;
+    std::shared_lock<pagecache::page_latch> leaf_shared;
+  };
+  std::optional<latched_path> descend_path(std::string_view key, bool may_read, latch_mode mode);
   // A put or delete that stays in its leaf, done without the queue
   // (leaf_write.cpp): `done` with its LSN (0: a delete of an absent key);
   // `queue` when it reaches beyond the leaf (a split, an emptied leaf,
@@ -125,6 +142,10 @@ struct store::impl {
     lsn_t lsn = 0;
   };
   leaf_write_result try_leaf_write(std::string_view key, std::string_view value, int kind, bool may_read);
+  // A put into a full leaf whose parent has room: the split done by the
+  // writer's own thread under tree_mu shared (leaf_split.cpp). `queue` when
+  // it needs more (the parent splits too, the leaf is the root, overflow).
+  leaf_write_result try_leaf_split(std::string_view key, std::string_view value);
   // Counts a record's bytes towards the next checkpoint (and asks for one).
   void note_logged(std::size_t bytes);
   lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);

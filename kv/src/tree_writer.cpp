@@ -303,6 +303,18 @@ std::string_view internal_key(const std::vector<std::byte>& c) {
 
 }  // namespace
 
+void tree_writer::split_under(std::uint32_t parent, const std::byte* parent_bytes, std::uint32_t leaf,
+                              const std::byte* leaf_bytes, std::span<const std::byte> cell) {
+  for (const auto& [pg, bytes] : {std::pair{parent, parent_bytes}, std::pair{leaf, leaf_bytes}}) {
+    auto& slot = shadows_[pg];
+    if (!slot) slot = new_page_bytes();
+    std::memcpy(slot->data(), bytes, page::size);
+  }
+  std::vector<std::uint32_t> path{parent};
+  parent_must_fit_ = true;
+  split_leaf(path, leaf, cell);
+}
+
 void tree_writer::split_leaf(std::vector<std::uint32_t>& path, std::uint32_t leaf, std::span<const std::byte> cell) {
   const std::string_view key(reinterpret_cast<const char*>(cell.data() + page::leaf_cell_header),
                              page::ld16(cell.data()));
@@ -354,6 +366,7 @@ void tree_writer::insert_in_parent(std::vector<std::uint32_t>& path, std::uint32
   const std::uint32_t parent = path.back();
   path.pop_back();
   page::view p(shadow(parent).data());
+  if (parent_must_fit_ && p.free_bytes() < cell.size() + 2) throw parent_full{};
   if (p.upsert(cell)) {
     // Logged as the separator alone, unless the page goes as an image anyway.
     const bool imaged = std::find(image_order_.begin(), image_order_.end(), parent) != image_order_.end();

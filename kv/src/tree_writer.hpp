@@ -53,6 +53,15 @@ class tree_writer {
   void put(std::string_view key, std::string_view value);
   bool del(std::string_view key);
 
+  // A split of a full leaf whose parent has room for the new separator,
+  // planned from the given copies of both pages (leaf_split.cpp holds their
+  // latches meanwhile); the new page comes from the meta page or the free
+  // list as for any change. Throws parent_full, nothing planned worth
+  // keeping, when the parent would have to split too.
+  struct parent_full {};
+  void split_under(std::uint32_t parent, const std::byte* parent_bytes, std::uint32_t leaf,
+                   const std::byte* leaf_bytes, std::span<const std::byte> cell);
+
   // After the last operation: the record to append, and the pages it
   // changes with their new contents, to copy into the pool once appended.
   // Returns false when nothing changed (every operation was a delete of an
@@ -109,6 +118,7 @@ class tree_writer {
   // that no page still in use on disk is reused before the last record.
   std::vector<std::uint32_t> to_release_;
   std::vector<std::uint32_t> fresh_;
+  bool parent_must_fit_ = false;  // split_under
 };
 
 }  // namespace pageio::kv

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -485,6 +486,74 @@ TEST_F(kv_store_test, ConcurrentWritersAndReaders) {
   const auto everything = all(db);
   ASSERT_EQ(everything.size(), static_cast<std::size_t>(writers * per_writer));
   for (const auto& [k, v] : everything) ASSERT_EQ(k, key_of(std::stoi(v)));
+}
+
+// Leaves split while readers walk to them: a split of a leaf whose parent
+// has room runs beside readers and other writers (under tree_mu shared, the
+// parent's and the leaf's latches exclusive), so a reader that read the
+// parent before the split must not reach the leaf after it and miss a key
+// that moved to the new page. Writers put random keys (splits all over the
+// tree, several under one parent at once) and publish each key once its put
+// has returned; readers check that every published key is found by get and
+// by a scan that started after it was published.
+TEST_F(kv_store_test, KeysStayVisibleWhileTheirLeavesSplitBesideReaders) {
+  options o = opts();
+  o.sync = false;
+  o.cache_bytes = 64u << 20;
+  store db(o);
+  constexpr int writers = 8, per_writer = 6000, total = writers * per_writer;
+  // A key per slot, in a random order of the key space.
+  std::vector<int> order(total);
+  for (int i = 0; i < total; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  std::vector<std::atomic<bool>> published(total);
+  std::atomic<int> writers_left{writers};
+  std::atomic<int> missing_get{0}, missing_scan{0}, disorder{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = w; i < total; i += writers) {
+        db.put(key_of(order[i]), std::string(90, static_cast<char>('a' + order[i] % 26)));
+        published[order[i]].store(true, std::memory_order_release);
+      }
+      writers_left.fetch_sub(1);
+    });
+  }
+  for (int r = 0; r < 4; ++r) {
+    threads.emplace_back([&, r] {
+      std::mt19937 rng(static_cast<unsigned>(100 + r));
+      while (writers_left.load() > 0) {
+        for (int n = 0; n < 200; ++n) {
+          const int k = static_cast<int>(rng() % total);
+          if (published[k].load(std::memory_order_acquire) && !db.get(key_of(k))) ++missing_get;
+        }
+        // A scan of a random stretch of 300 keys, against what was published
+        // before it began.
+        const int from = static_cast<int>(rng() % total);
+        std::vector<char> before(300, 0);
+        for (int i = 0; i < 300 && from + i < total; ++i) {
+          before[i] = published[from + i].load(std::memory_order_acquire) ? 1 : 0;
+        }
+        std::vector<char> seen(300, 0);
+        std::string last;
+        for (auto it = db.scan(key_of(from), key_of(from + 300), 0); it.valid(); it.next()) {
+          if (!last.empty() && it.key() <= last) ++disorder;
+          last = it.key();
+          seen[std::stoi(last.substr(3)) - from] = 1;
+        }
+        for (int i = 0; i < 300; ++i) {
+          if (before[i] && !seen[i]) ++missing_scan;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(missing_get.load(), 0) << "published keys a get did not find";
+  EXPECT_EQ(missing_scan.load(), 0) << "published keys a later scan did not return";
+  EXPECT_EQ(disorder.load(), 0);
+  EXPECT_EQ(all(db).size(), static_cast<std::size_t>(total));
+  const auto st = db.stats();
+  EXPECT_GT(st.pages, 200u) << "the test needs many splits";
 }
 
 // Readers that never pause must not keep the queue's leader out: it holds
