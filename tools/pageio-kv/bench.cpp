@@ -125,6 +125,7 @@ struct bench_result {
   std::uint64_t ops = 0, found = 0, bytes = 0;
   bool reads = false;
   std::uint64_t log_commits = 0, log_records = 0;  // during the benchmark
+  std::uint64_t cache_hits = 0, cache_misses = 0;  // the same
   histogram lat;
 };
 
@@ -298,6 +299,8 @@ class runner {
     const statistics after = db_->stats();
     r.log_commits = after.log_commits - before.log_commits;
     r.log_records = after.log_records - before.log_records;
+    r.cache_hits = after.cache_hits - before.cache_hits;
+    r.cache_misses = after.cache_misses - before.cache_misses;
     for (const auto& t : per) {
       r.ops += t.ops;
       r.found += t.found;
@@ -381,6 +384,8 @@ int run_bench(const bench_flags& f) {
                                    {"p99_99_us", r.lat.percentile(99.99)},
                                    {"log_commits", r.log_commits},
                                    {"log_records", r.log_records},
+                                   {"cache_hits", r.cache_hits},
+                                   {"cache_misses", r.cache_misses},
                                    {"max_rss_bytes", max_rss_bytes()}});
     } else {
       std::string extra;
@@ -394,6 +399,11 @@ int run_bench(const bench_flags& f) {
         fmt::print("Log:        {} group commits of {:.1f} records, {:.1f} operations each\n", r.log_commits,
                    static_cast<double>(r.log_records) / static_cast<double>(r.log_commits),
                    static_cast<double>(r.ops) / static_cast<double>(r.log_commits));
+      }
+      if (r.cache_hits + r.cache_misses != 0) {
+        fmt::print("Cache:      {} page fetches, {} misses ({:.1f}%)\n", r.cache_hits + r.cache_misses,
+                   r.cache_misses,
+                   100.0 * static_cast<double>(r.cache_misses) / static_cast<double>(r.cache_hits + r.cache_misses));
       }
       std::fflush(stdout);
     }
