@@ -102,6 +102,13 @@ bool view::insert_at(std::size_t at, std::span<const std::byte> c) noexcept {
   return true;
 }
 
+void view::truncate(std::size_t keep) noexcept {
+  assert(keep <= nslots());
+  st16(p_ + 2, static_cast<std::uint16_t>(keep));
+  compact();
+  zero_gap();
+}
+
 void view::zero_gap() noexcept {
   const std::size_t from = header_size + 2 * std::size_t{nslots()};
   if (from < cell_top()) std::memset(p_ + from, 0, cell_top() - from);

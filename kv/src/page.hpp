@@ -123,6 +123,9 @@ class view {
   void zero_gap() noexcept;
   // Removes the cell with key `k`; false if there is none.
   bool erase_key(std::string_view k) noexcept;
+  // Keeps the first `keep` cells (at most nslots()), packed against the end
+  // with the free middle zeroed: the left half of a split.
+  void truncate(std::size_t keep) noexcept;
 
  private:
   void compact() noexcept;

@@ -40,6 +40,14 @@ void builder::internal_put(std::uint32_t pg, std::span<const std::byte> cell) {
   ++ops_;
 }
 
+void builder::leaf_cut(std::uint32_t pg, std::uint16_t keep, std::uint32_t right) {
+  std::byte b[6];
+  page::st16(b, keep);
+  page::st32(b + 2, right);
+  add_sized(buf_, op::leaf_cut, pg, b, sizeof b);
+  ++ops_;
+}
+
 namespace {
 // The longest run of zero bytes in the page: [*from, *to).
 void longest_zero_run(const std::byte* p, std::size_t* from, std::size_t* to) {
@@ -122,9 +130,13 @@ decoded decode(std::span<const std::byte> rec) {
       case op::leaf_put:
       case op::leaf_del:
       case op::internal_put:
+      case op::leaf_cut:
         if (rec.size() - at < 2) throw malformed("change " + std::to_string(i) + " cut short");
         len = page::ld16(rec.data() + at);
         at += 2;
+        if (c.kind == op::leaf_cut && len != 6) {
+          throw malformed("change " + std::to_string(i) + ": a leaf cut of " + std::to_string(len) + " bytes, not 6");
+        }
         break;
       case op::image:
         len = page::size;
@@ -191,6 +203,19 @@ void apply(const change& c, std::byte* bytes) {
       }
       if (!v.upsert(c.bytes)) throw malformed("put into page " + std::to_string(c.page) + " does not fit");
       return;
+    case op::leaf_cut: {
+      if (v.kind() != page::type::leaf) {
+        throw malformed("split of page " + std::to_string(c.page) + ", which is not a leaf");
+      }
+      const std::uint16_t keep = page::ld16(c.bytes.data());
+      if (keep > v.nslots()) {
+        throw malformed("split of page " + std::to_string(c.page) + " keeping " + std::to_string(keep) + " of its " +
+                        std::to_string(v.nslots()) + " cells");
+      }
+      v.truncate(keep);
+      v.set_right(page::ld32(c.bytes.data() + 2));
+      return;
+    }
     case op::leaf_del: {
       if (v.kind() != page::type::leaf) {
         throw malformed("delete from page " + std::to_string(c.page) + ", which is not a leaf");

@@ -26,6 +26,11 @@
 //                        the unused end of a meta, trunk or overflow page)
 //         op 5 internal_put: u16 cell_len, the internal cell (put in place
 //                        of the cell with its key, or inserted in order)
+//         op 6 leaf_cut: u16 6, u16 keep, u32 right: the leaf keeps its
+//                        first `keep` cells (compacted, the free middle
+//                        zeroed) and its right sibling becomes `right` (the
+//                        left half of a split, whose right half is a new
+//                        page logged as an image)
 #pragma once
 
 #include "page.hpp"
@@ -44,7 +49,7 @@ inline constexpr std::uint8_t kind_changes = 1;
 inline constexpr std::uint8_t kind_checkpoint = 2;
 inline constexpr std::uint8_t flag_partial = 1;
 
-enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5 };
+enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5, leaf_cut = 6 };
 
 // Builds a record.
 class builder {
@@ -54,6 +59,7 @@ class builder {
   void leaf_put(std::uint32_t page, std::span<const std::byte> cell);
   void leaf_del(std::uint32_t page, std::string_view key);
   void internal_put(std::uint32_t page, std::span<const std::byte> cell);
+  void leaf_cut(std::uint32_t page, std::uint16_t keep, std::uint32_t right);
   // The page's new content: as image_gap around its longest run of zero
   // bytes, or whole when no run is worth it.
   void image(std::uint32_t page, const std::byte* bytes);

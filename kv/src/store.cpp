@@ -627,6 +627,7 @@ statistics store::stats() const {
   const auto ls = s.log->stats();
   st.log_commits = ls.batches;
   st.log_records = ls.records;
+  st.log_pages = ls.pages;
   return st;
 }
 

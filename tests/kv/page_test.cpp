@@ -246,5 +246,43 @@ TEST(KvRecord, ASeparatorIsPutIntoAnInternalPageOnly) {
   EXPECT_THROW(record::apply(d.changes[0], leaf.data()), record::malformed);
 }
 
+TEST(KvRecord, ALeafCutKeepsItsFirstCellsCompactedAndLinksTheNewRightHalf) {
+  bytes leaf{};
+  page::view v(leaf.data());
+  v.init(page::type::leaf, 0);
+  v.set_right(40);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(v.upsert(leaf_cell("key" + std::to_string(100 + i), std::string(150, 'v'))));
+  record::builder rb;
+  rb.leaf_cut(7, 12, 41);
+  const auto rec = rb.finish();
+  EXPECT_LT(rec.size(), record::header_size + 16u) << "a cut is a few bytes, not an image";
+  const record::decoded d = record::decode(rec);
+  ASSERT_EQ(d.changes.size(), 1u);
+  EXPECT_EQ(d.changes[0].kind, record::op::leaf_cut);
+  bytes redone = leaf;
+  record::apply(d.changes[0], redone.data());
+  page::view r(redone.data());
+  ASSERT_EQ(r.nslots(), 12u);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(r.key(static_cast<std::size_t>(i)), "key" + std::to_string(100 + i));
+  EXPECT_EQ(r.right(), 41u);
+  EXPECT_EQ(r.frag(), 0u) << "compacted";
+  for (std::size_t i = page::header_size + 2 * 12; i < r.cell_top(); ++i) ASSERT_EQ(redone[i], std::byte{0}) << i;
+  // The same as the runtime's cut with the same page::view code.
+  v.truncate(12);
+  v.set_right(41);
+  EXPECT_EQ(redone, leaf);
+  // Keeping more cells than the page holds, a cut of another length, a cut
+  // of an internal page: the log and the data file disagree.
+  record::builder more;
+  more.leaf_cut(7, 13, 41);
+  EXPECT_THROW(record::apply(record::decode(more.finish()).changes[0], redone.data()), record::malformed);
+  std::vector<std::byte> bad(rec.begin(), rec.end());
+  page::st16(bad.data() + record::header_size + 5, 5);
+  EXPECT_THROW(record::decode(bad), record::malformed);
+  bytes internal{};
+  page::view(internal.data()).init(page::type::internal, 1);
+  EXPECT_THROW(record::apply(d.changes[0], internal.data()), record::malformed);
+}
+
 }  // namespace
 }  // namespace pageio::kv

@@ -124,7 +124,7 @@ struct bench_result {
   double seconds = 0;
   std::uint64_t ops = 0, found = 0, bytes = 0;
   bool reads = false;
-  std::uint64_t log_commits = 0, log_records = 0;  // during the benchmark
+  std::uint64_t log_commits = 0, log_records = 0, log_pages = 0;  // during the benchmark
   std::uint64_t cache_hits = 0, cache_misses = 0;  // the same
   histogram lat;
 };
@@ -299,6 +299,7 @@ class runner {
     const statistics after = db_->stats();
     r.log_commits = after.log_commits - before.log_commits;
     r.log_records = after.log_records - before.log_records;
+    r.log_pages = after.log_pages - before.log_pages;
     r.cache_hits = after.cache_hits - before.cache_hits;
     r.cache_misses = after.cache_misses - before.cache_misses;
     for (const auto& t : per) {
@@ -384,6 +385,7 @@ int run_bench(const bench_flags& f) {
                                    {"p99_99_us", r.lat.percentile(99.99)},
                                    {"log_commits", r.log_commits},
                                    {"log_records", r.log_records},
+                                   {"log_pages", r.log_pages},
                                    {"cache_hits", r.cache_hits},
                                    {"cache_misses", r.cache_misses},
                                    {"max_rss_bytes", max_rss_bytes()}});
@@ -396,9 +398,10 @@ int run_bench(const bench_flags& f) {
                  r.lat.percentile(50), r.lat.percentile(75), r.lat.percentile(99), r.lat.percentile(99.9),
                  r.lat.percentile(99.99));
       if (r.log_commits != 0) {
-        fmt::print("Log:        {} group commits of {:.1f} records, {:.1f} operations each\n", r.log_commits,
-                   static_cast<double>(r.log_records) / static_cast<double>(r.log_commits),
-                   static_cast<double>(r.ops) / static_cast<double>(r.log_commits));
+        fmt::print("Log:        {} group commits of {:.1f} records, {:.1f} operations, {:.1f} pages each\n",
+                   r.log_commits, static_cast<double>(r.log_records) / static_cast<double>(r.log_commits),
+                   static_cast<double>(r.ops) / static_cast<double>(r.log_commits),
+                   static_cast<double>(r.log_pages) / static_cast<double>(r.log_commits));
       }
       if (r.cache_hits + r.cache_misses != 0) {
         fmt::print("Cache:      {} page fetches, {} misses ({:.1f}%)\n", r.cache_hits + r.cache_misses,

@@ -21,6 +21,7 @@ nlohmann::json stats_json(const statistics& s) {
       {"cache_misses", s.cache_misses},
       {"log_commits", s.log_commits},
       {"log_records", s.log_records},
+      {"log_pages", s.log_pages},
   };
 }
 

@@ -108,6 +108,7 @@ struct statistics {
   // The log's group commits since open, and the records they held (a
   // record holds one change, or the changes of several writers together).
   std::uint64_t log_commits = 0, log_records = 0;
+  std::uint64_t log_pages = 0;  // 4 KiB log pages those commits wrote (a page rewritten as it fills counts each time)
 };
 
 // What store::check() found.
