@@ -7,8 +7,10 @@
 //
 // Rules (docs/kv.md, "Logging"):
 //  - a put or delete that stays inside its leaf is logged as leaf_put /
-//    leaf_del (the cell, or the key); anything else (a split, a new root,
-//    the meta page, free-list pages, overflow pages) as full page images;
+//    leaf_del (the cell, or the key), a separator that fits its parent as
+//    internal_put, the left half of a leaf split as leaf_cut; anything else
+//    (a split's new page, a split internal page, a new root, the meta
+//    page, free-list pages, overflow pages) as page images;
 //  - a page is allocated and its allocation (meta or free-list page) is
 //    logged in the same record as the change that needs it;
 //  - a value too large for one record is written to overflow pages in

@@ -148,6 +148,13 @@ TEST_F(kv_tool_test, CommandsExitZeroOneOrTwo) {
   EXPECT_FALSE(std::filesystem::exists(nowhere));
   // An empty key: a usage error, nothing written.
   EXPECT_EQ(run_tool("put " + db() + " '' v", "", dir_->path()).status, 2);
+  // A backend nobody knows: a usage error before any benchmark starts or
+  // any store is made.
+  const auto bench_db = dir_->path() / "bench-db";
+  const run_output nope = run_tool("bench --backend nope --num 10 --db '" + bench_db.string() + "'", "", dir_->path());
+  EXPECT_EQ(nope.status, 2) << nope.out;
+  EXPECT_EQ(nope.out.find("fillrandom"), std::string::npos) << nope.out;
+  EXPECT_FALSE(std::filesystem::exists(bench_db));
 }
 
 TEST_F(kv_tool_test, CheckReportsAPageDamagedByHandAndGetNeverReturnsItsData) {

@@ -144,6 +144,11 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
   cmd.add_option("--kv-seconds", o.kv_seconds, "seconds per timed key-value run (db_bench's --duration)")
       ->check(positive_seconds)
       ->capture_default_str();
+  cmd.add_option("--kv-rounds", o.kv_rounds,
+                 "rounds of each timed key-value case, pageio and db_bench alternating; the median ratio is "
+                 "reported with the spread")
+      ->check(CLI::Range(1u, 99u))
+      ->capture_default_str();
   cmd.add_flag("--no-asio", o.no_asio,
                "skip the randread QD32 runs through Asio coroutines (pageio's asio_driver and Boost.Asio's own "
                "random_access_file)");
@@ -297,6 +302,7 @@ compare_options to_compare(const compare_cli& o) {
   c.cache_seconds = o.cache_seconds;
   c.with_kv = !o.no_kv;
   c.kv_seconds = o.kv_seconds;
+  c.kv_rounds = o.kv_rounds;
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;

@@ -202,9 +202,10 @@ int run_compare(const compare_options& o) {
   // Five runs (two through the pool, three raw on the pool's file) and the
   // hit-cost loops.
   const double cache_estimate = o.with_cache ? 5 * (o.cache_seconds + o.warmup_seconds + 0.1) + 1.5 : 0;
-  // Six timed cases for each tool, two loads of 1,000,000 and 100,000 keys,
-  // 1,000,000 overwrites.
-  const double kv_estimate = o.with_kv ? (find_on_path("db_bench") ? 12 : 6) * (o.kv_seconds + 1) + 25 : 0;
+  // Five timed cases for each tool in each round, one load of 1,000,000
+  // keys each, a load of 100,000 keys and 1,000,000 overwrites.
+  const double kv_estimate =
+      o.with_kv ? (find_on_path("db_bench") ? 2 : 1) * (5.0 * o.kv_rounds * (o.kv_seconds + 1) + 6) + 15 : 0;
   const double estimate = wal_estimate + cache_estimate + kv_estimate + static_cast<double>(pageio_runs) * (per_run + pageio_overhead_s) +
                           static_cast<double>(fio_runs) * (per_run + fio_overhead_s) +
                           (must_write ? static_cast<double>(o.size_bytes) / write_rate_bytes_s : 0.0);
@@ -303,6 +304,7 @@ int run_compare(const compare_options& o) {
     kv_compare_options kc;
     kc.dir = o.dir;
     kc.seconds = o.kv_seconds;
+    kc.rounds = o.kv_rounds;
     kc.use_db_bench = find_on_path("db_bench").has_value();
     res.kv = run_kv_compare(kc, &failed);
     if (!kc.use_db_bench) res.kv->notes.push_back("db_bench is not on $PATH (Debian: rocksdb-tools): no RocksDB reference");

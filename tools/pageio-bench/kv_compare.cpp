@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -116,46 +117,72 @@ kv_compare_results run_kv_compare(const kv_compare_options& o, bool* failed) {
   const std::string secs = fmt::format("--duration={}", std::max(1L, std::lround(o.seconds)));
   constexpr std::uint64_t log_buffer = 8u << 20, slack = 64u << 20;
 
+  // One case: `rounds` runs of each tool, alternating (pageio, then
+  // db_bench, then pageio...), so that a slow stretch of the machine falls
+  // on both; the ratio reported is the median of the rounds' ratios.
   auto run_case = [&](kv_case_result c, const std::string& benchmarks, const std::string& report, unsigned threads,
                       std::vector<std::string> extra_both, std::vector<std::string> extra_rocksdb,
-                      std::uint64_t cache) {
+                      std::uint64_t cache, unsigned rounds) {
     auto flags = common_flags(benchmarks, mine, threads, o.keys, "");
     flags.insert(flags.end(), extra_both.begin(), extra_both.end());
     flags.push_back(fmt::format("--cache_size={}", cache));
-    const one_run p = run_pageio(*tool, flags, report, &c.pageio_command, &r.notes);
-    c.pageio_ops_s = p.ops_s;
-    c.pageio_p99_us = p.p99_us;
-    c.pageio_max_rss = p.max_rss;
+    auto rf = common_flags(benchmarks, theirs, threads, o.keys, "");
+    rf.insert(rf.end(), extra_both.begin(), extra_both.end());
+    rf.insert(rf.end(), extra_rocksdb.begin(), extra_rocksdb.end());
+    rf.push_back(fmt::format("--cache_size={}", cache));
     c.rss_budget = cache + log_buffer + slack;
-    if (!p.ops_s) *failed = true;
-    if (o.use_db_bench) {
-      auto rf = common_flags(benchmarks, theirs, threads, o.keys, "");
-      rf.insert(rf.end(), extra_both.begin(), extra_both.end());
-      rf.insert(rf.end(), extra_rocksdb.begin(), extra_rocksdb.end());
-      rf.push_back(fmt::format("--cache_size={}", cache));
-      c.db_bench_ops_s = run_rocksdb(rf, report, &c.db_bench_command, &r.notes);
+    std::vector<double> p99s;
+    for (unsigned round = 0; round < rounds; ++round) {
+      const one_run p = run_pageio(*tool, flags, report, &c.pageio_command, &r.notes);
+      if (!p.ops_s) {
+        *failed = true;
+        break;
+      }
+      c.pageio_runs.push_back(*p.ops_s);
+      p99s.push_back(p.p99_us);
+      c.pageio_max_rss = std::max(c.pageio_max_rss, p.max_rss);
+      std::optional<double> theirs_ops;
+      if (o.use_db_bench) {
+        theirs_ops = run_rocksdb(rf, report, &c.db_bench_command, &r.notes);
+        if (theirs_ops) {
+          c.db_bench_runs.push_back(*theirs_ops);
+          c.ratios.push_back(*p.ops_s / *theirs_ops);
+        }
+      }
+      fmt::print("[kv] {:<46} {} pageio {:>10.0f}  db_bench {:>10}  {}\n", c.label,
+                 rounds > 1 ? fmt::format("round {}/{}:", round + 1, rounds) : std::string(), *p.ops_s,
+                 theirs_ops ? fmt::format("{:.0f}", *theirs_ops) : "-",
+                 theirs_ops ? times(*p.ops_s / *theirs_ops) : "");
+      std::fflush(stdout);
     }
-    fmt::print("[kv] {:<46} pageio {:>10}  db_bench {:>10}  {}\n", c.label,
-               c.pageio_ops_s ? fmt::format("{:.0f}", *c.pageio_ops_s) : "-",
-               c.db_bench_ops_s ? fmt::format("{:.0f}", *c.db_bench_ops_s) : "-",
-               c.pageio_ops_s && c.db_bench_ops_s ? times(*c.pageio_ops_s / *c.db_bench_ops_s) : "");
-    std::fflush(stdout);
+    auto median = [](std::vector<double> v) -> std::optional<double> {
+      if (v.empty()) return std::nullopt;
+      std::sort(v.begin(), v.end());
+      const std::size_t n = v.size();
+      return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    };
+    c.pageio_ops_s = median(c.pageio_runs);
+    c.db_bench_ops_s = median(c.db_bench_runs);
+    c.ratio = median(c.ratios);
+    c.pageio_p99_us = median(p99s).value_or(0);
     r.cases.push_back(std::move(c));
   };
   const std::uint64_t small_cache = 16u << 20, big_cache = 1u << 30;
 
+  const unsigned rounds = std::max(1u, o.rounds);
   run_case({"fillrandom --sync=1, 1 thread", ">= 1.2x", 1.2}, "fillrandom", "fillrandom", 1, {"--sync=1", secs}, {},
-           small_cache);
+           small_cache, rounds);
   run_case({"fillrandom --sync=1, 64 threads", ">= 2.0x", 2.0}, "fillrandom", "fillrandom", 64, {"--sync=1", secs},
-           {}, small_cache);
+           {}, small_cache, rounds);
+  // The bulk load runs once: the reads below read what it wrote.
   run_case({fmt::format("fillseq --sync=0, {} keys", o.keys), "report (aim 0.5x)", 0}, "fillseq", "fillseq", 1,
-           {"--sync=0"}, {}, small_cache);
+           {"--sync=0"}, {}, small_cache, 1);
   run_case({"readrandom, 16 MiB cache, direct reads, 1 thread", ">= 1.0x", 1.0}, "readrandom", "readrandom", 1,
-           {"--use_existing_db=1", secs}, {"--use_direct_reads=true"}, small_cache);
+           {"--use_existing_db=1", secs}, {"--use_direct_reads=true"}, small_cache, rounds);
   run_case({"readrandom, 16 MiB cache, direct reads, 4 threads", ">= 1.0x", 1.0}, "readrandom", "readrandom", 4,
-           {"--use_existing_db=1", secs}, {"--use_direct_reads=true"}, small_cache);
+           {"--use_existing_db=1", secs}, {"--use_direct_reads=true"}, small_cache, rounds);
   run_case({"readrandom, everything cached (after a readseq)", ">= 1.5x", 1.5}, "readseq,readrandom", "readrandom", 1,
-           {"--use_existing_db=1", secs}, {}, big_cache);
+           {"--use_existing_db=1", secs}, {}, big_cache, rounds);
 
   // Space: 100,000 keys loaded, then 1,000,000 overwrites of them.
   {
@@ -185,15 +212,21 @@ void print_kv_compare(std::FILE* out, const kv_compare_results& r) {
   fmt::print(out,
              "\nkey-value store: pageio-kv bench against db_bench, same flags (key 16 B, value 100 B; db_bench "
              "--compression_type=none)\n");
-  fmt::print(out, "{:<50} {:>12} {:>12} {:>7}  {:<18} {:>10} {:>12}\n", "workload", "pageio ops/s", "db_bench", "ratio",
-             "target", "p99 µs", "peak RSS MiB");
+  fmt::print(out, "(medians of the rounds; ratio: the median of the rounds' ratios, and their range)\n");
+  fmt::print(out, "{:<50} {:>12} {:>12} {:>7} {:>13}  {:<18} {:>10} {:>12}\n", "workload", "pageio ops/s", "db_bench",
+             "ratio", "rounds", "target", "p99 µs", "peak RSS MiB");
   for (const auto& c : r.cases) {
-    const double ratio = c.pageio_ops_s && c.db_bench_ops_s ? *c.pageio_ops_s / *c.db_bench_ops_s : NAN;
+    const double ratio = c.ratio.value_or(NAN);
     std::string verdict = c.target;
     if (c.min_ratio > 0 && std::isfinite(ratio)) verdict += ratio >= c.min_ratio ? " met" : " NOT met";
-    fmt::print(out, "{:<50} {:>12} {:>12} {:>7}  {:<18} {:>10.1f} {:>7.1f} ({})\n", c.label,
+    std::string spread = fmt::format("{}", c.pageio_runs.size());
+    if (c.ratios.size() > 1) {
+      spread = fmt::format("{}: {:.2f}-{:.2f}", c.ratios.size(), *std::min_element(c.ratios.begin(), c.ratios.end()),
+                           *std::max_element(c.ratios.begin(), c.ratios.end()));
+    }
+    fmt::print(out, "{:<50} {:>12} {:>12} {:>7} {:>13}  {:<18} {:>10.1f} {:>7.1f} ({})\n", c.label,
                c.pageio_ops_s ? fmt::format("{:.0f}", *c.pageio_ops_s) : "-",
-               c.db_bench_ops_s ? fmt::format("{:.0f}", *c.db_bench_ops_s) : "-", times(ratio), verdict,
+               c.db_bench_ops_s ? fmt::format("{:.0f}", *c.db_bench_ops_s) : "-", times(ratio), spread, verdict,
                c.pageio_p99_us, static_cast<double>(c.pageio_max_rss) / 1048576.0,
                c.pageio_max_rss <= c.rss_budget ? "within budget" : "OVER budget");
   }
@@ -216,9 +249,10 @@ nlohmann::json kv_compare_json(const kv_compare_results& r) {
                           {"target", c.target},
                           {"pageio_ops_s", opt(c.pageio_ops_s)},
                           {"db_bench_ops_s", opt(c.db_bench_ops_s)},
-                          {"ratio", c.pageio_ops_s && c.db_bench_ops_s ? nlohmann::json(*c.pageio_ops_s /
-                                                                                        *c.db_bench_ops_s)
-                                                                       : nlohmann::json()},
+                          {"ratio", opt(c.ratio)},
+                          {"pageio_ops_s_rounds", c.pageio_runs},
+                          {"db_bench_ops_s_rounds", c.db_bench_runs},
+                          {"ratio_rounds", c.ratios},
                           {"pageio_p99_us", c.pageio_p99_us},
                           {"pageio_max_rss_bytes", c.pageio_max_rss},
                           {"rss_budget_bytes", c.rss_budget},

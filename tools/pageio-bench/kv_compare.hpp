@@ -6,6 +6,8 @@
 //   - readrandom over those keys with a 16 MiB cache (db_bench: direct
 //     reads), 1 and 4 threads;
 //   - readrandom with everything cached (a readseq first warms both);
+// each timed case in several rounds, pageio and db_bench alternating, the
+// median of the rounds' ratios reported with their spread;
 // and, for pageio alone, the data file's size after 1,000,000 overwrites of
 // 100,000 keys against its size after loading them, and each run's peak
 // resident size against the cache + the log buffer + 64 MiB.
@@ -24,6 +26,7 @@ namespace pageio::bench {
 struct kv_compare_options {
   std::filesystem::path dir;  // data directory: the stores go in subdirectories, removed afterwards
   double seconds = 3;         // per timed run (--duration)
+  unsigned rounds = 3;        // of each timed case, the tools alternating (the fill at bulk load: once)
   std::uint64_t keys = 1'000'000;
   bool use_db_bench = true;
 };
@@ -32,9 +35,12 @@ struct kv_case_result {
   std::string label;      // "fillrandom --sync=1, 64 threads"
   std::string target;     // what the issue asks of the ratio, e.g. ">= 2.0x"
   double min_ratio = 0;   // 0: report only
-  std::optional<double> pageio_ops_s, db_bench_ops_s;
+  // Medians over the rounds; `ratios` holds each round's (pageio over
+  // db_bench, both from the same round), and `ratio` their median.
+  std::optional<double> pageio_ops_s, db_bench_ops_s, ratio;
+  std::vector<double> pageio_runs, db_bench_runs, ratios;
   double pageio_p99_us = 0;
-  std::uint64_t pageio_max_rss = 0, rss_budget = 0;
+  std::uint64_t pageio_max_rss = 0, rss_budget = 0;  // the largest of the rounds
   std::string pageio_command, db_bench_command;
 };
 

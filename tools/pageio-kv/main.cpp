@@ -212,6 +212,7 @@ int main(int argc, char** argv) {
   bench->add_option("--db", bf.db, "the store's directory (default: $PAGEIO_DATA_DIR/kv-bench or ./pageio-data/kv-bench)");
   bench->add_option("--seed", bf.seed, "random seed (0: from the clock)")->capture_default_str();
   bench->add_option("--backend", bf.backend, "the store's I/O backend: uring, aio, sync or default (the best that starts)")
+      ->check(CLI::IsMember({"default", "uring", "aio", "sync"}))
       ->capture_default_str();
   bench->add_flag("--json", bf.json, "one JSON object instead of the lines");
   try {
