@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,28 @@ TEST_F(kv_tool_test, TheShellAnswersEveryRequestOnOneLine) {
   const auto jl = lines(json.out);
   ASSERT_EQ(jl.size(), 2u) << json.out;
   EXPECT_EQ(nlohmann::json::parse(jl[0]), (nlohmann::json{{"key", "b"}, {"value", "2"}}));
+}
+
+TEST_F(kv_tool_test, VersionAndTheRunInEveryJsonDocument) {
+  const run_output v = run_tool("--version", "", dir_->path());
+  EXPECT_EQ(v.status, 0);
+  EXPECT_TRUE(std::regex_match(v.out, std::regex("pageio-kv [0-9]+\\.[0-9]+\\.[0-9]+\n"))) << v.out;
+  ASSERT_EQ(run_tool("put " + db() + " k v", "", dir_->path()).status, 0);
+  for (const std::string cmd : {"stats", "check"}) {
+    const run_output r = run_tool(cmd + " " + db() + " --json", "", dir_->path());
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("tool"), "pageio-kv") << cmd;
+    EXPECT_EQ(j.at("version").get<std::string>() + "\n", v.out.substr(std::string("pageio-kv ").size())) << cmd;
+    EXPECT_EQ(j.at("schema"), 1) << cmd;
+    EXPECT_TRUE(std::regex_match(j.at("time").get<std::string>(),
+                                 std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")))
+        << cmd;
+    EXPECT_FALSE(j.at("kernel").get<std::string>().empty()) << cmd;
+    // The store's directory is on a real disk (test_dir refuses tmpfs).
+    ASSERT_TRUE(j.at("device").is_object()) << cmd << ": " << r.out;
+    EXPECT_FALSE(j.at("device").at("filesystem").get<std::string>().empty()) << cmd;
+  }
 }
 
 TEST_F(kv_tool_test, CommandsExitZeroOneOrTwo) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <regex>
 #include <string>
 
 #include "support/test_dir.hpp"
@@ -100,6 +101,12 @@ TEST_F(wal_tool_test, UsageErrorsExitTwo) {
   EXPECT_EQ(run_tool("verify").status, 2);
   EXPECT_EQ(run_tool("frobnicate " + dir()).status, 2);
   EXPECT_EQ(run_tool("verify '" + (dir_->path() / "nope").string() + "'").status, 2);
+}
+
+TEST_F(wal_tool_test, VersionPrintsTheToolAndItsVersion) {
+  const auto r = run_tool("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_TRUE(std::regex_match(r.out, std::regex("pageio-wal [0-9]+\\.[0-9]+\\.[0-9]+\n"))) << r.out;
 }
 
 TEST_F(wal_tool_test, ADirectoryWithoutSegmentsIsNotALog) {

@@ -1,5 +1,7 @@
 #include "compare.hpp"
 
+#include "run_info.hpp"
+
 #include "chart.hpp"
 #include "compare_report.hpp"
 #include "errors.hpp"
@@ -318,7 +320,9 @@ int run_compare(const compare_options& o) {
   if (res.kv) print_kv_compare(stdout, *res.kv);
   {
     std::ofstream out(o.json_out);
-    out << compare_json(res).dump(2) << '\n';
+    nlohmann::json j = compare_json(res);
+    tools::stamp(j, "pageio-bench", o.dir);
+    out << j.dump(2) << '\n';
     if (!out) {
       fmt::print(stderr, "pageio-bench: cannot write {}\n", o.json_out.string());
       failed = true;

@@ -15,7 +15,12 @@
 #include "test_file.hpp"
 #include "wal_bench.hpp"
 
+#include <pageio/version.hpp>
+
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "run_info.hpp"
 
 #include <cstdio>
 
@@ -23,9 +28,11 @@ namespace pageio::bench {
 
 namespace {
 
-void print_result(const run_result& r, bool json) {
+void print_result(const run_result& r, bool json, const std::filesystem::path& file) {
   if (json) {
-    fmt::print("{}\n", to_json(r).dump());
+    nlohmann::json j = to_json(r);
+    tools::stamp(j, "pageio-bench", file);
+    fmt::print("{}\n", j.dump());
   } else {
     print_run(stdout, r);
     if (!r.command.empty()) fmt::print("  command: {}\n", r.command);
@@ -36,14 +43,16 @@ int io_command(const io_cli& cli) {
   const workload_params p = to_workload(cli);
   start_backend(p);  // built and dropped: a bad name or queue depth is reported before the file is written
   prepare_test_file(p.file, p.size_bytes);
-  print_result(run_workload(p), cli.json);
+  print_result(run_workload(p), cli.json, p.file);
   return 0;
 }
 
 int wal_command(const wal_params& p, bool json) {
   const wal_result r = run_wal_bench(p);
   if (json) {
-    fmt::print("{}\n", to_json(r).dump());
+    nlohmann::json j = to_json(r);
+    tools::stamp(j, "pageio-bench", p.dir);
+    fmt::print("{}\n", j.dump());
   } else {
     print_wal_result(stdout, r);
   }
@@ -51,9 +60,12 @@ int wal_command(const wal_params& p, bool json) {
 }
 
 int cache_command(const cache_cli& cli) {
-  const cache_result r = run_cache_bench(to_cache(cli));
+  const cache_params cp = to_cache(cli);
+  const cache_result r = run_cache_bench(cp);
   if (cli.json) {
-    fmt::print("{}\n", to_json(r).dump());
+    nlohmann::json j = to_json(r);
+    tools::stamp(j, "pageio-bench", cp.file);
+    fmt::print("{}\n", j.dump());
   } else {
     print_cache_result(stdout, r);
   }
@@ -63,7 +75,7 @@ int cache_command(const cache_cli& cli) {
 int fio_command(const io_cli& cli) {
   const fio_params p = to_fio(cli);
   prepare_test_file(p.file, p.size_bytes);
-  print_result(run_fio(p), cli.json);
+  print_result(run_fio(p), cli.json, p.file);
   return 0;
 }
 
@@ -74,6 +86,7 @@ int fio_command(const io_cli& cli) {
 int main(int argc, char** argv) {
   using namespace pageio::bench;
   CLI::App app{"pageio-bench: measure pageio's I/O backends, alone or against fio"};
+  app.set_version_flag("--version", std::string("pageio-bench ") + pageio::version_string, "print the version and exit");
   app.require_subcommand(1, 1);
   app.footer("Exit status: 0 success, 2 usage error, 1 runtime failure.");
 

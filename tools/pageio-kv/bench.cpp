@@ -1,3 +1,4 @@
+#include "run_info.hpp"
 #include "bench.hpp"
 
 #include <pageio/kv/store.hpp>
@@ -422,6 +423,7 @@ int run_bench(const bench_flags& f) {
     out["backend"] = f.backend;
     out["db"] = run.db_path().string();
     out["max_rss_bytes"] = max_rss_bytes();
+    pageio::tools::stamp(out, "pageio-kv", run.db_path());
     fmt::print("{}\n", out.dump());
   } else {
     fmt::print("max resident size: {:.1f} MiB\n", static_cast<double>(max_rss_bytes()) / 1048576.0);

@@ -22,6 +22,10 @@
 #include "shell.hpp"
 #include "stats_json.hpp"
 
+#include <pageio/version.hpp>
+
+#include "run_info.hpp"
+
 #include <pageio/kv/store.hpp>
 
 #include <CLI/CLI.hpp>
@@ -105,7 +109,9 @@ int cmd_stats(const cli& c) {
   store db(open_options(c, false));
   const statistics s = db.stats();
   if (c.json) {
-    fmt::print("{}\n", tool::stats_json(s).dump());
+    nlohmann::json j = tool::stats_json(s);
+    pageio::tools::stamp(j, "pageio-kv", c.dir);
+    fmt::print("{}\n", j.dump());
     return exit_ok;
   }
   fmt::print("store          {}\n", c.dir);
@@ -122,17 +128,18 @@ int cmd_check(const cli& c) {
   if (c.json) {
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : r.problems) problems.push_back({{"page", p.page}, {"what", p.what}});
-    fmt::print("{}\n", nlohmann::json{{"clean", r.clean()},
-                                      {"pages", r.pages},
-                                      {"leaf_pages", r.leaf_pages},
-                                      {"internal_pages", r.internal_pages},
-                                      {"overflow_pages", r.overflow_pages},
-                                      {"free_list_pages", r.trunk_pages},
-                                      {"free_pages", r.free_pages},
-                                      {"keys", r.keys},
-                                      {"height", r.height},
-                                      {"problems", problems}}
-                           .dump());
+    nlohmann::json j{{"clean", r.clean()},
+                     {"pages", r.pages},
+                     {"leaf_pages", r.leaf_pages},
+                     {"internal_pages", r.internal_pages},
+                     {"overflow_pages", r.overflow_pages},
+                     {"free_list_pages", r.trunk_pages},
+                     {"free_pages", r.free_pages},
+                     {"keys", r.keys},
+                     {"height", r.height},
+                     {"problems", problems}};
+    pageio::tools::stamp(j, "pageio-kv", c.dir);
+    fmt::print("{}\n", j.dump());
   } else {
     fmt::print("{}: {} pages ({} leaf, {} internal, {} overflow, {} free-list, {} free), {} keys, height {}\n",
                c.dir, r.pages, r.leaf_pages, r.internal_pages, r.overflow_pages, r.trunk_pages, r.free_pages, r.keys,
@@ -161,6 +168,7 @@ int cmd_shell(const cli& c) {
 
 int main(int argc, char** argv) {
   CLI::App app{"pageio-kv: the pageio key-value store from the command line"};
+  app.set_version_flag("--version", std::string("pageio-kv ") + pageio::version_string, "print the version and exit");
   app.require_subcommand(1, 1);
   app.footer("Exit status: 0 success, 1 failure (damage, not found, store in use, I/O error), 2 usage error.");
   cli c;

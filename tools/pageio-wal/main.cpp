@@ -8,6 +8,8 @@
 // damaged before its end (segment, page and offset named); 2 a usage error,
 // a directory that cannot be read or holds no segment files, or a --from
 // past the last record.
+#include <pageio/version.hpp>
+
 #include <pageio/wal/reader.hpp>
 
 #include <CLI/CLI.hpp>
@@ -163,6 +165,7 @@ int stats(const std::string& dir) {
 
 int main(int argc, char** argv) {
   CLI::App app{"pageio-wal: verify, dump and summarise a pageio write-ahead log"};
+  app.set_version_flag("--version", std::string("pageio-wal ") + pageio::version_string, "print the version and exit");
   app.require_subcommand(1, 1);
   app.footer("Exit status: 0 clean or torn tail, 1 corruption before the end, 2 usage error, unreadable directory,\n"
              "a directory without segment files, or --from past the last record.");
