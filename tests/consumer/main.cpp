@@ -5,6 +5,7 @@
 #include <pageio/engine/file.hpp>
 #include <pageio/engine/request.hpp>
 #include <pageio/pagecache/buffer_pool.hpp>
+#include <pageio/version.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
                    static_cast<long long>(r.result));
       return 1;
     }
+    std::printf("consumer: pageio %s\n", pageio::version_string);
     std::printf("consumer: read %lld bytes through the %s backend%s\n", static_cast<long long>(r.result),
                 backend->name().c_str(), opts.direct ? " with O_DIRECT" : "");
     return 0;

@@ -27,6 +27,11 @@ run("install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
 if(NOT EXISTS "${prefix}/include/pageio/engine/backend.hpp")
   message(FATAL_ERROR "consumer test: the install has no pageio headers under ${prefix}/include")
 endif()
+foreach(f include/pageio/version.hpp share/doc/pageio/LICENSE)
+  if(NOT EXISTS "${prefix}/${f}")
+    message(FATAL_ERROR "consumer test: the install has no ${f}")
+  endif()
+endforeach()
 
 set(configure_args -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
     "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_BUILD_TYPE=Release)
