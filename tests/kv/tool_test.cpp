@@ -178,6 +178,14 @@ TEST_F(kv_tool_test, CommandsExitZeroOneOrTwo) {
   EXPECT_EQ(nope.status, 2) << nope.out;
   EXPECT_EQ(nope.out.find("fillrandom"), std::string::npos) << nope.out;
   EXPECT_FALSE(std::filesystem::exists(bench_db));
+  // A --db in a directory that does not exist: a usage error, and no
+  // directory made on the way (no mkdir -p of a mistyped path).
+  const auto missing = dir_->path() / "missing" / "deeper";
+  const run_output nodir = run_tool("bench --num 10 --db '" + (missing / "db").string() + "'", "", dir_->path());
+  EXPECT_EQ(nodir.status, 2) << nodir.out;
+  EXPECT_NE(nodir.out.find("does not exist"), std::string::npos) << nodir.out;
+  EXPECT_EQ(nodir.out.find("fillrandom"), std::string::npos) << nodir.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "missing"));
 }
 
 TEST_F(kv_tool_test, CheckReportsAPageDamagedByHandAndGetNeverReturnsItsData) {

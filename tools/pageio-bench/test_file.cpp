@@ -1,5 +1,7 @@
 #include "test_file.hpp"
 
+#include "errors.hpp"
+
 #include "size_parse.hpp"
 
 #include <pageio/engine/file.hpp>
@@ -39,6 +41,25 @@ std::string ram_file_system(const std::filesystem::path& dir) {
 
 }  // namespace
 
+void ensure_data_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return;
+  if (std::filesystem::exists(dir, ec)) {
+    throw usage_error(fmt::format("{} is not a directory: point --dir, --file or PAGEIO_DATA_DIR elsewhere", dir.string()));
+  }
+  // Only the default ./pageio-data is made here, and only that one level:
+  // a directory the user named must exist (no mkdir -p of a mistyped path).
+  const char* env = std::getenv("PAGEIO_DATA_DIR");
+  const bool is_default = (env == nullptr || *env == '\0') && dir == std::filesystem::path("pageio-data");
+  if (!is_default) {
+    throw usage_error(fmt::format("the directory {} does not exist: create it (mkdir -p {}) or point --dir, "
+                                  "--file or PAGEIO_DATA_DIR at one that does",
+                                  dir.string(), dir.string()));
+  }
+  std::filesystem::create_directory(dir, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot create the data directory {}: {}", dir.string(), ec.message()));
+}
+
 void check_data_dir(const std::filesystem::path& dir) {
   if (const std::string fs = ram_file_system(dir); !fs.empty()) {
     throw std::runtime_error(fmt::format(
@@ -46,9 +67,7 @@ void check_data_dir(const std::filesystem::path& dir) {
         "PAGEIO_DATA_DIR at a directory on a disk file system (ext4, xfs, btrfs)",
         dir.string(), fs));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
+  ensure_data_dir(dir);
   if (std::string why; !supports_direct_io(dir, &why)) {
     throw std::runtime_error(fmt::format(
         "{}\nbenchmarks need direct I/O to reach the device; point --dir or PAGEIO_DATA_DIR at a disk", why));

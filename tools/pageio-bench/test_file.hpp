@@ -9,10 +9,13 @@ namespace pageio::bench {
 // $PAGEIO_DATA_DIR, else ./pageio-data.
 std::filesystem::path default_data_dir();
 
-// Creates `dir` if needed. Throws std::runtime_error when `dir` is on a RAM
+// ensure_data_dir(dir), then throws std::runtime_error when `dir` is on a RAM
 // file system (tmpfs, ramfs) or cannot open files with O_DIRECT, saying so:
 // numbers measured there would say nothing about a disk.
 void check_data_dir(const std::filesystem::path& dir);
+// `dir` exists, or is the default ./pageio-data, which it creates (one
+// level); any other missing directory is a usage_error: nothing is made.
+void ensure_data_dir(const std::filesystem::path& dir);
 
 // Whether `path` must be (re)written before it holds `size_bytes` of data.
 bool test_file_needs_writing(const std::filesystem::path& path, std::uint64_t size_bytes);

@@ -1,5 +1,7 @@
 #include "wal_bench.hpp"
 
+#include "test_file.hpp"
+
 #include "errors.hpp"
 #include "histogram.hpp"
 #include "meter.hpp"
@@ -37,9 +39,8 @@ wal_result run_wal_bench(const wal_params& p) {
                       ": choose auto (the log's default), dsync (RWF_DSYNC writes) or fdatasync (write, then fdatasync)");
   }
   if (!(p.checkpoint_ms >= 0)) throw usage_error("--checkpoint-ms must be 0 (never) or positive");
+  ensure_data_dir(p.dir);
   std::error_code ec;
-  std::filesystem::create_directories(p.dir, ec);
-  if (ec) throw std::system_error(ec, "creating " + p.dir.string());
   dir_remover cleanup{p.dir / fmt::format("pageio-bench-wal-{}", ::getpid())};
   std::filesystem::remove_all(cleanup.dir, ec);
 

@@ -172,10 +172,27 @@ class runner {
     std::filesystem::remove_all(p);
   }
 
+  // The store makes its own directory; the one holding it must exist, but
+  // for the default ./pageio-data, made here (one level: never a mkdir -p
+  // of a mistyped --db).
+  void ensure_parent() const {
+    const std::filesystem::path parent = db_path().parent_path().empty() ? "." : db_path().parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(parent, ec)) {
+      const char* env = std::getenv("PAGEIO_DATA_DIR");
+      if (!f_.db.empty() || (env != nullptr && *env != '\0') || parent != std::filesystem::path("pageio-data")) {
+        throw std::invalid_argument("the directory " + parent.string() + " (for the store at " + db_path().string() +
+                                    ") does not exist: create it (mkdir -p " + parent.string() +
+                                    ") or give another --db");
+      }
+      std::filesystem::create_directory(parent);
+    }
+  }
+
   void open_store(bool fresh) {
     db_.reset();
     if (fresh) destroy_store();
-    std::filesystem::create_directories(db_path().parent_path().empty() ? "." : db_path().parent_path());
+    ensure_parent();
     db_ = std::make_unique<store>(store_options());
   }
 
@@ -351,6 +368,7 @@ int run_bench(const bench_flags& f) {
   const std::uint64_t seed =
       f.seed != 0 ? f.seed : static_cast<std::uint64_t>(clock_type::now().time_since_epoch().count());
   runner run(f);
+  run.ensure_parent();  // before anything is printed
   if (!f.json) {
     fmt::print("pageio-kv bench\n");
     fmt::print("Keys:       {} bytes each\n", f.key_size);
