@@ -1,4 +1,5 @@
 #include "cache_bench.hpp"
+#include "numbers.hpp"
 
 #include "errors.hpp"
 #include "histogram.hpp"
@@ -161,12 +162,6 @@ struct fd_closer {
   }
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 // After the run, on this thread: finds resident pages, checks them against a
 // buffered pread, then times fetch()+release of them and a buffered pread of
 // the same pages from the OS page cache.
@@ -283,9 +278,9 @@ void measure_hit_cost(pc::buffer_pool& pool, pc::file_id fid, const cache_params
   r.hit_loop_misses = s1.misses - s0.misses;
   r.hit_iterations = hit_iters;
   r.hit_repetitions = reps;
-  r.ns_per_hit = median(bare);
-  r.ns_per_hit_latched = median(full);
-  r.pread_hit_ns = median(pr);
+  r.ns_per_hit = median_of(bare);
+  r.ns_per_hit_latched = median_of(full);
+  r.pread_hit_ns = median_of(pr);
   r.hit_vs_pread = r.ns_per_hit / r.pread_hit_ns;
   r.hit_latched_vs_pread = r.ns_per_hit_latched / r.pread_hit_ns;
   [[maybe_unused]] volatile std::uint64_t keep = sink;  // the bytes read are used
@@ -503,7 +498,7 @@ cache_result run_cache_bench(const cache_params& p) {
 }
 
 nlohmann::json to_json(const cache_result& r) {
-  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  const auto num = number_or_null;
   return {{"tool", "pageio"},
           {"workload", "cache"},
           {"backend", r.backend},

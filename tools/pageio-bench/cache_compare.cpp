@@ -1,4 +1,5 @@
 #include "cache_compare.hpp"
+#include "numbers.hpp"
 
 #include "errors.hpp"
 #include "pool_file.hpp"
@@ -14,8 +15,6 @@ namespace pageio::bench {
 
 namespace {
 
-std::string times(double r) { return std::isfinite(r) ? fmt::format("{:.2f}x", r) : "-"; }
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 std::string shape_label(const cache_result& c) {
   std::string dist = c.dist == "zipf" ? fmt::format("zipf {:g}", c.zipf_theta) : c.dist;

@@ -1,4 +1,5 @@
 #include "compare.hpp"
+#include "numbers.hpp"
 
 #include "run_info.hpp"
 
@@ -39,14 +40,6 @@ std::string mmss(double s) {
 }
 
 }  // namespace
-
-double median_of(std::vector<double> v) {
-  std::erase_if(v, [](double x) { return !std::isfinite(x); });
-  if (v.empty()) return not_measured;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 namespace {
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cache_compare.hpp"
+#include "numbers.hpp"
 #include "result.hpp"
 #include "kv_compare.hpp"
 #include "wal_compare.hpp"
@@ -66,8 +67,6 @@ struct engine_spec {
   std::string label() const { return tool + " " + engine; }
 };
 
-// The median of the finite values of `v` (not_measured when there are none).
-double median_of(std::vector<double> v);
 
 // Every run of one engine on one case, and their median.
 struct cell {

@@ -1,4 +1,5 @@
 #include "compare_report.hpp"
+#include "numbers.hpp"
 
 #include "report.hpp"
 #include "size_parse.hpp"
@@ -13,9 +14,7 @@ namespace {
 
 bool has_numbers(const cell* c) { return c != nullptr && !c->runs.empty(); }
 
-std::string times(double ratio) { return std::isfinite(ratio) ? fmt::format("{:.2f}x", ratio) : "-"; }
 
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "kv_compare.hpp"
+#include "numbers.hpp"
 
 #include "process.hpp"
 
@@ -13,7 +14,6 @@ namespace pageio::bench {
 
 namespace {
 
-std::string times(double r) { return std::isfinite(r) ? fmt::format("{:.2f}x", r) : "-"; }
 
 // pageio-kv beside this program (build tree: ../pageio-kv/; installed: the
 // same directory), else on $PATH.
@@ -156,10 +156,8 @@ kv_compare_results run_kv_compare(const kv_compare_options& o, bool* failed) {
       std::fflush(stdout);
     }
     auto median = [](std::vector<double> v) -> std::optional<double> {
-      if (v.empty()) return std::nullopt;
-      std::sort(v.begin(), v.end());
-      const std::size_t n = v.size();
-      return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+      const double m = median_of(std::move(v));
+      return std::isfinite(m) ? std::optional<double>(m) : std::nullopt;
     };
     c.pageio_ops_s = median(c.pageio_runs);
     c.db_bench_ops_s = median(c.db_bench_runs);
@@ -170,18 +168,25 @@ kv_compare_results run_kv_compare(const kv_compare_options& o, bool* failed) {
   const std::uint64_t small_cache = 16u << 20, big_cache = 1u << 30;
 
   const unsigned rounds = std::max(1u, o.rounds);
-  run_case({"fillrandom --sync=1, 1 thread", ">= 1.2x", 1.2}, "fillrandom", "fillrandom", 1, {"--sync=1", secs}, {},
+  auto kv_case = [](std::string label, std::string target, double min_ratio) {
+    kv_case_result c;
+    c.label = std::move(label);
+    c.target = std::move(target);
+    c.min_ratio = min_ratio;
+    return c;
+  };
+  run_case(kv_case("fillrandom --sync=1, 1 thread", ">= 1.2x", 1.2), "fillrandom", "fillrandom", 1, {"--sync=1", secs}, {},
            small_cache, rounds);
-  run_case({"fillrandom --sync=1, 64 threads", ">= 2.0x", 2.0}, "fillrandom", "fillrandom", 64, {"--sync=1", secs},
+  run_case(kv_case("fillrandom --sync=1, 64 threads", ">= 2.0x", 2.0), "fillrandom", "fillrandom", 64, {"--sync=1", secs},
            {}, small_cache, rounds);
   // The bulk load runs once: the reads below read what it wrote.
-  run_case({fmt::format("fillseq --sync=0, {} keys", o.keys), "report (aim 0.5x)", 0}, "fillseq", "fillseq", 1,
+  run_case(kv_case(fmt::format("fillseq --sync=0, {} keys", o.keys), "report (aim 0.5x)", 0), "fillseq", "fillseq", 1,
            {"--sync=0"}, {}, small_cache, 1);
-  run_case({"readrandom, 16 MiB cache, direct reads, 1 thread", ">= 1.0x", 1.0}, "readrandom", "readrandom", 1,
+  run_case(kv_case("readrandom, 16 MiB cache, direct reads, 1 thread", ">= 1.0x", 1.0), "readrandom", "readrandom", 1,
            {"--use_existing_db=1", secs}, {"--use_direct_reads=true"}, small_cache, rounds);
-  run_case({"readrandom, 16 MiB cache, direct reads, 4 threads", ">= 1.0x", 1.0}, "readrandom", "readrandom", 4,
+  run_case(kv_case("readrandom, 16 MiB cache, direct reads, 4 threads", ">= 1.0x", 1.0), "readrandom", "readrandom", 4,
            {"--use_existing_db=1", secs}, {"--use_direct_reads=true"}, small_cache, rounds);
-  run_case({"readrandom, everything cached (after a readseq)", ">= 1.5x", 1.5}, "readseq,readrandom", "readrandom", 1,
+  run_case(kv_case("readrandom, everything cached (after a readseq)", ">= 1.5x", 1.5), "readseq,readrandom", "readrandom", 1,
            {"--use_existing_db=1", secs}, {}, big_cache, rounds);
 
   // Space: 100,000 keys loaded, then 1,000,000 overwrites of them.

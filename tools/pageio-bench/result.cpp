@@ -1,4 +1,5 @@
 #include "result.hpp"
+#include "numbers.hpp"
 
 #include <cmath>
 
@@ -25,7 +26,7 @@ std::optional<rw_mode> parse_rw(std::string_view s) noexcept {
 }
 
 nlohmann::json to_json(const run_result& r) {
-  auto num = [](double v) -> nlohmann::json { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  const auto num = number_or_null;
   nlohmann::json j = {
       {"tool", r.tool},
       {"backend", r.engine},

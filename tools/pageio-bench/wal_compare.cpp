@@ -1,4 +1,5 @@
 #include "wal_compare.hpp"
+#include "numbers.hpp"
 
 #include "process.hpp"
 #include "report.hpp"
@@ -13,7 +14,6 @@ namespace pageio::bench {
 
 namespace {
 
-std::string times(double r) { return std::isfinite(r) ? fmt::format("{:.2f}x", r) : "-"; }
 
 // db_bench fillrandom with every write synced; ops/s from its report line.
 std::optional<double> run_db_bench(const wal_compare_options& o, unsigned threads, std::string* command,
