@@ -177,10 +177,19 @@ std::error_code file::check_io(const void* buf, std::size_t length, std::uint64_
   return {};
 }
 
+std::string memory_file_system(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  if (ec) p = path;
+  while (!std::filesystem::exists(p, ec) && p.has_relative_path()) p = p.parent_path();
+  const std::string fs = fs_name(p);
+  return fs == "tmpfs" || fs == "ramfs" ? fs : std::string();
+}
+
 bool supports_direct_io(const std::filesystem::path& dir, std::string* why) {
   // Since Linux 6.6 tmpfs accepts O_DIRECT, but it keeps files in memory:
   // nothing there reaches a disk, so it is no place for data or measurements.
-  if (const std::string fs = fs_name(dir); fs == "tmpfs" || fs == "ramfs") {
+  if (const std::string fs = memory_file_system(dir); !fs.empty()) {
     if (why) {
       *why = dir.string() + " is on " + fs +
              ", which keeps files in memory (older kernels refuse O_DIRECT there); "

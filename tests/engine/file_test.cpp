@@ -39,6 +39,11 @@ bool is_tmpfs(const std::filesystem::path& p) {
   return ::statfs(p.c_str(), &s) == 0 && s.f_type == TMPFS_MAGIC;
 }
 
+TEST_F(FileTest, ADiskFileSystemIsNotAMemoryOne) {
+  EXPECT_EQ(memory_file_system(path("")), "");
+  EXPECT_EQ(memory_file_system(path("not/made/yet")), "");
+}
+
 TEST(FileOpen, TmpfsIsNoPlaceForDirectIo) {
   const std::filesystem::path shm = "/dev/shm";
   if (!is_tmpfs(shm)) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
@@ -46,6 +51,10 @@ TEST(FileOpen, TmpfsIsNoPlaceForDirectIo) {
   std::string why;
   EXPECT_FALSE(supports_direct_io(shm, &why));
   EXPECT_THAT(why, AllOf(HasSubstr("/dev/shm"), HasSubstr("tmpfs"), HasSubstr("disk file system")));
+  // Told without trying, also for a path not made yet (its nearest existing
+  // ancestor is asked).
+  EXPECT_EQ(memory_file_system(shm), "tmpfs");
+  EXPECT_EQ(memory_file_system(shm / "not" / "made" / "yet"), "tmpfs");
 
   const auto p = shm / ("pageio-test-" + std::to_string(::getpid()));
   const int probe = ::open(p.c_str(), O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);

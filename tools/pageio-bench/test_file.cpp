@@ -7,8 +7,6 @@
 #include <pageio/engine/file.hpp>
 
 #include <fmt/format.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,20 +22,6 @@ std::filesystem::path default_data_dir() {
 }
 
 namespace {
-
-// "tmpfs" or "ramfs" when `dir` keeps its files in RAM, else empty. Since Linux
-// 6.6 tmpfs accepts O_DIRECT, so trying it no longer tells RAM from a disk.
-// `dir` need not exist yet: its nearest existing ancestor is asked.
-std::string ram_file_system(const std::filesystem::path& dir) {
-  std::filesystem::path p = std::filesystem::absolute(dir);
-  std::error_code ec;
-  while (!std::filesystem::exists(p, ec) && p.has_relative_path()) p = p.parent_path();
-  struct statfs sfs {};
-  if (::statfs(p.c_str(), &sfs) != 0) return {};
-  if (sfs.f_type == TMPFS_MAGIC) return "tmpfs";
-  if (sfs.f_type == RAMFS_MAGIC) return "ramfs";
-  return {};
-}
 
 }  // namespace
 
@@ -61,7 +45,7 @@ void ensure_data_dir(const std::filesystem::path& dir) {
 }
 
 void check_data_dir(const std::filesystem::path& dir) {
-  if (const std::string fs = ram_file_system(dir); !fs.empty()) {
+  if (const std::string fs = memory_file_system(dir); !fs.empty()) {
     throw std::runtime_error(fmt::format(
         "{} is on {}, a file system in RAM: its numbers would say nothing about a disk; point --dir, --file or "
         "PAGEIO_DATA_DIR at a directory on a disk file system (ext4, xfs, btrfs)",

@@ -71,6 +71,12 @@ class file {
   dio_alignment align_;
 };
 
+// "tmpfs" or "ramfs" when `path` (or, if it does not exist yet, its nearest
+// existing ancestor) is on a file system that keeps files in memory; empty
+// otherwise. Since Linux 6.6 tmpfs accepts O_DIRECT, so trying it no longer
+// tells memory from a disk.
+std::string memory_file_system(const std::filesystem::path& path);
+
 // Whether `dir` is on a disk file system whose files open with O_DIRECT,
 // found by trying; memory file systems (tmpfs, ramfs) count as no, even where
 // the kernel accepts O_DIRECT on them. `why` receives the reason when not.
