@@ -50,8 +50,8 @@ struct options {
   std::string backend = "default";
   // Tests: backends and file systems for the log and the pool (crash and
   // fault wrappers). Empty: the real ones.
-  std::function<std::unique_ptr<io_backend>()> make_backend;
-  std::shared_ptr<file_system> fs;
+  std::function<std::unique_ptr<io_backend>()> make_backend{};
+  std::shared_ptr<file_system> fs{};
   // A background checkpoint runs when this many bytes were logged since the
   // last one, or this long after it with anything logged; 0 turns each off.
   std::uint64_t checkpoint_log_bytes = 64ull << 20;

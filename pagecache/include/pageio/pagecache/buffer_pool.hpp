@@ -72,7 +72,7 @@ struct options {
   // misses borrows one from a small pool of them; they are never shared by
   // two threads at once.
   std::string backend = "default";
-  std::function<std::unique_ptr<io_backend>()> make_backend;
+  std::function<std::unique_ptr<io_backend>()> make_backend{};
   unsigned queue_depth = 64;
   // The backend for a lone request a thread then waits for (a fetch that
   // misses one page, a write-back of one page, a sync): "sync" does it as a
@@ -111,7 +111,7 @@ struct options {
   bool doublewrite = true;
   // Where add_file opens (and creates) data files: a crash_file_system or
   // fault_file_system in tests. Empty: posix_file_system().
-  std::shared_ptr<file_system> fs;
+  std::shared_ptr<file_system> fs{};
 };
 
 // An I/O error reading or writing a page: which file, page, offset, and why.

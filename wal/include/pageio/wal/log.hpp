@@ -25,6 +25,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace pageio::wal {
@@ -43,12 +44,12 @@ struct options {
   // Backend by name ("default", "sync", "aio", "uring"); `make_backend`,
   // when set, builds it instead (tests wrap fault and crash backends).
   std::string backend = "default";
-  std::function<std::unique_ptr<io_backend>()> make_backend;
+  std::function<std::unique_ptr<io_backend>()> make_backend{};
   // Every file operation that is not a group commit's write or flush:
   // creating, preallocating, renaming and syncing segments, and reading them
   // at recovery. Empty: posix_file_system(). Tests wrap crash_file_system
   // and fault_file_system.
-  std::shared_ptr<file_system> fs;
+  std::shared_ptr<file_system> fs{};
   // Size of each segment file, a multiple of 4 KiB, at least 2 pages. An
   // existing log keeps the size it was created with.
   std::uint64_t segment_bytes = 64ull << 20;
@@ -113,6 +114,9 @@ class log final : public durable_log {
   // append() then flush(). Records appended while a group commit is in
   // flight share the next one (see docs/wal-format.md, "Group commit").
   lsn_t commit(std::span<const std::byte> record);
+  // The same for character data: the record is the string's bytes.
+  lsn_t append(std::string_view record) { return append(std::as_bytes(std::span(record))); }
+  lsn_t commit(std::string_view record) { return commit(std::as_bytes(std::span(record))); }
 
   // Calls `done` once every record up to `lsn` is durable (with no error) or
   // the log has failed (with its error), from the flusher thread, or at once
