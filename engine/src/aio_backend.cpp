@@ -59,7 +59,7 @@ class aio_backend final : public io_backend {
     }
     const int rc = io_setup(static_cast<int>(opts.queue_depth), &ctx_);
     if (rc < 0) {
-      const std::error_code ec(-rc, std::system_category());
+      const std::error_code ec = result_code(rc);
       if (rc == -EAGAIN) {
         throw backend_unavailable(
             ec, "aio: io_setup(" + std::to_string(opts.queue_depth) +

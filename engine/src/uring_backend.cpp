@@ -71,7 +71,7 @@ class uring_backend final : public io_backend {
       rc = io_uring_queue_init_params(opts.queue_depth, &ring_, &p);
     }
     if (rc < 0) {
-      const std::error_code ec(-rc, std::system_category());
+      const std::error_code ec = result_code(rc);
       std::string why = "uring: io_uring_queue_init(" + std::to_string(opts.queue_depth) +
                         ") failed: " + std::strerror(-rc);
       if (rc == -ENOSYS) why += "; this kernel has no io_uring";

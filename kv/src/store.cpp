@@ -169,7 +169,7 @@ void store::close() {
 }
 
 void store::impl::check_open() const {
-  if (closed) throw std::logic_error("the store is closed");
+  if (closed) throw pageio::error(errc::closed, "kv: the store is closed: open it again to use it");
 }
 
 void store::impl::recover() {

@@ -237,7 +237,7 @@ void buffer_pool::finish_read(frame* f, std::int64_t result, const std::string& 
     if (result < 0) {
       // Unpublished before anyone hears: a later fetch reads it afresh.
       s.erase_locked(f);
-      f->error = std::error_code(static_cast<int>(-result), std::system_category());
+      f->error = result_code(result);
       f->error_what = what;
       f->state.store(detail::st_failed, std::memory_order_release);
       f->pins.fetch_or(detail::pin_failed, std::memory_order_acq_rel);
@@ -269,7 +269,8 @@ void buffer_pool::finish_checked_read(frame* f) noexcept {
 }
 
 [[noreturn]] void buffer_pool::throw_failure(std::error_code ec, const std::string& what) {
-  if (ec == std::error_code(EUCLEAN, std::system_category())) throw corruption_error(ec, what);
+  // A page that failed its check travels as EUCLEAN to every waiter.
+  if (ec == errno_code(EUCLEAN)) throw corruption_error(make_error_code(errc::corruption), what);
   throw io_error(ec, what);
 }
 

@@ -254,7 +254,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
     return q.result >= 0 && static_cast<std::uint64_t>(q.result) < asked;
   };
   auto io_ec = [&](const io_request& q, std::size_t asked) {
-    return short_of(q, asked) ? std::error_code(EIO, std::system_category()) : q.error();
+    return short_of(q, asked) ? errno_code(EIO) : q.error();
   };
   auto why = [&](const io_request& q, std::size_t asked) {
     return short_of(q, asked) ? "short write: " + std::to_string(q.result) + " of " + std::to_string(asked) +

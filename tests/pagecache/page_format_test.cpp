@@ -79,7 +79,7 @@ TEST_P(pool_page_format_test, ABitFlippedOnDiskIsReportedAsCorruptionNamingFileP
       page_ref r = pool.fetch({f, 2});
       ADD_FAILURE() << "a page with a flipped bit was handed out (attempt " << attempt << ")";
     } catch (const corruption_error& e) {
-      EXPECT_EQ(e.code(), std::error_code(EUCLEAN, std::system_category()));
+      EXPECT_EQ(e.code(), pageio::errc::corruption);
       const std::string what = e.what();
       EXPECT_NE(what.find(path("data.dat").string()), std::string::npos) << what;
       EXPECT_NE(what.find("page 2"), std::string::npos) << what;

@@ -166,7 +166,7 @@ TEST_P(wal_test, AFailedWriteReachesEveryWaiterAndNothingIsAcknowledgedAfter) {
       try {
         w.commit(make_record(100 + t, 80));
       } catch (const log_error& e) {
-        if (e.code() == std::error_code(EIO, std::system_category())) ++errors;
+        if (e.code() == pageio::errc::log_failed && e.cause() == std::error_code(EIO, std::system_category())) ++errors;
       }
     });
   }

@@ -57,7 +57,8 @@ TEST(wal_out_of_memory, BadAllocInTheFlusherFailsTheLogNotTheProcess) {
     w.flush(l);
     FAIL() << "LSN 2 was acknowledged although the flusher could not form its group commit";
   } catch (const log_error& e) {
-    EXPECT_EQ(e.code(), std::make_error_code(std::errc::not_enough_memory)) << e.what();
+    EXPECT_EQ(e.code(), pageio::errc::log_failed) << e.what();
+    EXPECT_EQ(e.cause(), std::make_error_code(std::errc::not_enough_memory)) << e.what();
   }
   fail_one_elsewhere = false;
   EXPECT_EQ(w.failure(), std::make_error_code(std::errc::not_enough_memory));

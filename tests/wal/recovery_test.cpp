@@ -90,6 +90,7 @@ class recovery_test : public ::testing::Test {
       FAIL() << "the writer opened a corrupt log";
     } catch (const corruption_error& e) {
       EXPECT_EQ(e.where().segment, s);
+      EXPECT_EQ(e.code(), pageio::errc::corruption);
       EXPECT_EQ(e.where().page, p);
       EXPECT_NE(std::string(e.what()).find(segment_file_name(s)), std::string::npos) << e.what();
     }

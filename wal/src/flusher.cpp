@@ -136,7 +136,7 @@ void log::impl::batch_io_done(io_request& r) noexcept {
                             std::to_string(b->lsn) + ")";
   if (r.result < 0) {
     const int e = static_cast<int>(-r.result);
-    b->ec = std::error_code(e, std::system_category());
+    b->ec = errno_code(e);
     b->what = (is_write ? "wal: writing " + std::to_string(b->n_pages) + " page(s) of " + where
                         : "wal: fdatasync of " + where) +
               ": " + std::strerror(e);

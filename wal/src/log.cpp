@@ -27,7 +27,7 @@ void futex_wait_while_zero(std::atomic<std::uint32_t>& word) {
 }  // namespace
 
 corruption_error::corruption_error(damage d)
-    : std::runtime_error("write-ahead log damaged in " + d.file.string() + " (segment " + std::to_string(d.segment) +
+    : pageio::error(errc::corruption, "write-ahead log damaged in " + d.file.string() + " (segment " + std::to_string(d.segment) +
                          ", page " + std::to_string(d.page) + ", byte offset " + std::to_string(d.offset) +
                          "): " + d.what +
                          ". Nothing was cut; inspect it with `pageio-wal verify` and restore the segment from a "
@@ -153,8 +153,8 @@ lsn_t log::append(std::span<const std::byte> record) {
     m.space_cv.wait(lock, room);
     --m.space_waiters;
   }
-  if (m.failure) throw log_error(m.failure, "wal: the log failed earlier: " + m.failure_what);
-  if (m.stop) throw log_error(make_error_code(std::errc::operation_canceled), "wal: the log is closing");
+  if (m.failure) throw log_error(errc::log_failed, "wal: the log failed earlier: " + m.failure_what, m.failure);
+  if (m.stop) throw log_error(errc::closed, "wal: the log is closing");
 
   const std::uint64_t cut_before = m.last_cut;
   // A group commit ends at a page that ends a record. Records packed end to
@@ -265,10 +265,11 @@ void log::flush(lsn_t lsn) {
   }
   if (m.durable_lsn >= lsn) return;
   if (!m.failure) {
-    throw log_error(make_error_code(std::errc::operation_canceled),
+    throw log_error(errc::closed,
                     "wal: LSN " + std::to_string(lsn) + " is not durable: the log was closed before it was written");
   }
-  throw log_error(m.failure, "wal: LSN " + std::to_string(lsn) + " is not durable: " + m.failure_what);
+  throw log_error(errc::log_failed, "wal: LSN " + std::to_string(lsn) + " is not durable: " + m.failure_what,
+                  m.failure);
 }
 
 std::size_t log::truncate_before(lsn_t lsn) {
@@ -276,7 +277,7 @@ std::size_t log::truncate_before(lsn_t lsn) {
   std::vector<std::uint64_t> victims;
   {
     std::lock_guard lock(m.mu);
-    if (m.failure) throw log_error(m.failure, "wal: the log failed earlier: " + m.failure_what);
+    if (m.failure) throw log_error(errc::log_failed, "wal: the log failed earlier: " + m.failure_what, m.failure);
     if (m.segment_last_lsn.empty()) return 0;
     // Never the segment holding the oldest page not yet durable, nor later
     // ones; never the one holding the newest durable record, which tells a
@@ -297,7 +298,7 @@ std::size_t log::truncate_before(lsn_t lsn) {
     // reopening reads what the directory holds.
     std::lock_guard lock(m.mu);
     m.fail_locked(e.code(), e.what());
-    throw log_error(e.code(), e.what());
+    throw log_error(errc::log_failed, e.what(), e.code());
   }
   std::lock_guard lock(m.mu);
   for (std::size_t i = 0; i < done; ++i) m.segment_last_lsn.erase(victims[i]);

@@ -1,6 +1,8 @@
 // The unit of work every backend executes: a caller-owned I/O request.
 #pragma once
 
+#include <pageio/engine/error.hpp>
+
 #include <sys/uio.h>
 
 #include <boost/intrusive/list.hpp>
@@ -63,10 +65,7 @@ struct io_request {
 
   // --- convenience -------------------------------------------------------
   bool failed() const noexcept { return result < 0; }
-  std::error_code error() const noexcept {
-    return result < 0 ? std::error_code(static_cast<int>(-result), std::system_category())
-                      : std::error_code();
-  }
+  std::error_code error() const noexcept { return result_code(result); }
   // Bytes this request asks to move (0 for flushes).
   std::size_t total_bytes() const noexcept;
 

@@ -13,6 +13,8 @@
 // time; a second gets locked_error at once.
 #pragma once
 
+#include <pageio/engine/error.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -67,16 +69,17 @@ struct options {
 };
 
 // The store is open in another process (or another store object here).
-class locked_error : public std::runtime_error {
+// code() is pageio::errc::locked.
+class locked_error : public pageio::error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit locked_error(const std::string& what) : pageio::error(errc::locked, what) {}
 };
 // The data file or the log holds something the store cannot have written
 // (a page of the wrong kind, a record that does not apply): which page and
-// what is wrong are in what().
-class corruption_error : public std::runtime_error {
+// what is wrong are in what(). code() is pageio::errc::corruption.
+class corruption_error : public pageio::error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit corruption_error(const std::string& what) : pageio::error(errc::corruption, what) {}
 };
 
 // An atomic group of puts and deletes: all of them or none survive a crash.
@@ -164,7 +167,7 @@ class store {
 
   // Each returns the LSN of its log record. Throws std::invalid_argument for
   // an empty key, a key over max_key_bytes or a value over max_value_bytes
-  // (nothing changes), std::logic_error once closed.
+  // (nothing changes), pageio::error with errc::closed once closed.
   lsn_t put(std::string_view key, std::string_view value);
   // Returns 0 (and logs nothing) when the key is absent.
   lsn_t del(std::string_view key);

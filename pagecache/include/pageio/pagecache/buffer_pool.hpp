@@ -22,6 +22,7 @@
 
 #include <pageio/engine/backend.hpp>
 #include <pageio/engine/durable_log.hpp>
+#include <pageio/engine/error.hpp>
 #include <pageio/engine/file_system.hpp>
 #include <pageio/pagecache/page_format.hpp>
 
@@ -122,17 +123,17 @@ class io_error : public std::system_error {
 
 // A page read from disk did not check (page_format.hpp): torn, damaged,
 // misplaced, or not a data page. The message names the file, the page, its
-// byte offset and what was wrong. code() is EUCLEAN ("structure needs
-// cleaning", as ext4 and XFS report a metadata checksum failure).
+// byte offset and what was wrong. code() is pageio::errc::corruption.
 class corruption_error : public io_error {
  public:
   using io_error::io_error;
 };
 
-// Every frame stayed pinned for options::pin_wait.
-class pool_exhausted : public std::runtime_error {
+// Every frame stayed pinned for options::pin_wait. code() is
+// pageio::errc::pool_exhausted.
+class pool_exhausted : public pageio::error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit pool_exhausted(const std::string& what) : pageio::error(errc::pool_exhausted, what) {}
 };
 
 namespace detail {

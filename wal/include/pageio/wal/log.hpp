@@ -14,6 +14,7 @@
 
 #include <pageio/engine/backend.hpp>
 #include <pageio/engine/durable_log.hpp>
+#include <pageio/engine/error.hpp>
 #include <pageio/engine/file_system.hpp>
 #include <pageio/wal/reader.hpp>
 
@@ -67,14 +68,17 @@ struct options {
   std::uint32_t lazy_flush_ms = 20;
 };
 
-// The log failed (a write or flush error), or was closed.
-class log_error : public std::system_error {
+// The log failed: code() is errc::log_failed, and cause() the error of the
+// write, flush or rename that failed it (EIO, ENOSPC...); or it was closed
+// (errc::closed) before the call or before the record was written.
+class log_error : public pageio::error {
  public:
-  using std::system_error::system_error;
+  log_error(errc code, const std::string& what, std::error_code cause = {}) : pageio::error(code, what, cause) {}
 };
 
-// The log on disk is damaged before its end: nothing was cut.
-class corruption_error : public std::runtime_error {
+// The log on disk is damaged before its end: nothing was cut. code() is
+// errc::corruption; where() says where.
+class corruption_error : public pageio::error {
  public:
   explicit corruption_error(damage d);
   const damage& where() const noexcept { return where_; }

@@ -124,8 +124,7 @@ struct asio_op final : asio_op_base {
     std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
     if (how == finish::destroy) return;  // `h` and `w` are destroyed unrun
 
-    const std::error_code ec =
-        res < 0 ? std::error_code(static_cast<int>(-res), std::system_category()) : std::error_code();
+    const std::error_code ec = result_code(res);
     const std::size_t n = res < 0 ? 0 : static_cast<std::size_t>(res);
     auto call = [h = std::move(h), ec, n]() mutable { std::move(h)(ec, n); };
     const handler_executor ex = w.get_executor();
