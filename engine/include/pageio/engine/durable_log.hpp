@@ -4,7 +4,7 @@
 // implements it.
 #pragma once
 
-#include <cstdint>
+#include <pageio/engine/units.hpp>
 
 namespace pageio {
 
@@ -12,10 +12,10 @@ class durable_log {
  public:
   virtual ~durable_log() = default;
   // Every record up to this LSN is durable.
-  virtual std::uint64_t durable_lsn() const = 0;
+  virtual lsn_t durable_lsn() const = 0;
   // Returns once every record up to `lsn` is durable; throws if the log
   // cannot make it so (it failed).
-  virtual void make_durable(std::uint64_t lsn) = 0;
+  virtual void make_durable(lsn_t lsn) = 0;
 };
 
 }  // namespace pageio

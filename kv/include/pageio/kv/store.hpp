@@ -14,6 +14,7 @@
 #pragma once
 
 #include <pageio/engine/error.hpp>
+#include <pageio/engine/units.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -34,7 +35,7 @@ class file_system;
 
 namespace pageio::kv {
 
-using lsn_t = std::uint64_t;
+using pageio::lsn_t;
 
 inline constexpr std::size_t max_key_bytes = 1024;
 inline constexpr std::uint64_t max_value_bytes = 64ull << 20;

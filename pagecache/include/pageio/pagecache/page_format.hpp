@@ -21,13 +21,15 @@
 // sectors atomically, not pages), damage on the device, or a misplaced write.
 #pragma once
 
+#include <pageio/engine/units.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
 namespace pageio::pagecache {
 
-inline constexpr std::size_t page_size = 4096;
-using lsn_t = std::uint64_t;
+using pageio::lsn_t;
+using pageio::page_size;
 
 namespace format {
 

@@ -47,13 +47,15 @@
 // the next one); segments are made full-size and their numbers have no gaps.
 #pragma once
 
+#include <pageio/engine/units.hpp>
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 
 namespace pageio::wal::format {
 
-inline constexpr std::size_t page_size = 4096;
+using pageio::page_size;
 inline constexpr std::uint32_t page_magic = 0x4c415750;  // "PWAL" in little-endian byte order
 inline constexpr std::uint8_t version = 2;
 inline constexpr std::uint8_t flag_segment_end = 1;

@@ -141,7 +141,7 @@ class log final : public durable_log {
 
   lsn_t durable_lsn() const override;
   // durable_log: flush(lsn), for a page cache's write-back.
-  void make_durable(std::uint64_t lsn) override { flush(lsn); }
+  void make_durable(lsn_t lsn) override { flush(lsn); }
   lsn_t last_lsn() const;
   // The error that failed the log, or empty.
   std::error_code failure() const;

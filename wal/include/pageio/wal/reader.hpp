@@ -3,6 +3,8 @@
 // damage with valid data after it (corruption, never silently cut).
 #pragma once
 
+#include <pageio/engine/units.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -19,7 +21,7 @@ class file_system;
 
 namespace pageio::wal {
 
-using lsn_t = std::uint64_t;  // records are numbered 1, 2, 3, ...; 0 means none
+using pageio::lsn_t;  // records are numbered 1, 2, 3, ...; 0 means none
 
 // One record, valid during the callback only.
 struct record_view {
