@@ -136,7 +136,7 @@ class aio_backend final : public io_backend {
 
   bool cancel_in_kernel(io_request& r) override {
     io_event ev{};
-    const int rc = io_cancel(ctx_, &slots_[r.internal_.slot].cb, &ev);
+    const int rc = io_cancel(ctx_, &slots_[slot_of(r)].cb, &ev);
     // 0 would hand the event back here; current kernels answer -EINPROGRESS and
     // post it to the ring, and regular files answer -EINVAL (not cancellable).
     if (rc == 0) {

@@ -137,7 +137,7 @@ std::size_t forwarding_backend::deliver_due() {
 }
 
 bool forwarding_backend::cancel_in_kernel(io_request& r) {
-  shadow& s = shadows_[r.internal_.slot];
+  shadow& s = shadows_[slot_of(r)];
   if (s.skip_inner || !s.in_use) return false;
   return inner_->cancel(s.inner);
 }

@@ -202,7 +202,7 @@ class uring_backend final : public io_backend {
   }
 
   void fill_sq() {
-    while (in_kernel() < caps_.queue_depth && has_queued()) {
+    while (in_kernel() < caps().queue_depth && has_queued()) {
       io_uring_sqe* sqe = get_sqe();
       if (!sqe) return;
       io_request* r = pop_queued();

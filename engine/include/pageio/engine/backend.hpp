@@ -199,10 +199,11 @@ class io_backend {
     std::uint64_t offset;
   };
   static segment next_segment(const io_request& r) noexcept;
-
-  capabilities caps_;
+  // The slot entered_kernel() gave `r`.
+  static std::uint32_t slot_of(const io_request& r) noexcept { return r.internal_.slot; }
 
  private:
+  const capabilities caps_;  // found when the backend started; never changes
   void enqueue(io_request& r) noexcept;
   void start_submitted();
   std::size_t run_completions() noexcept;

@@ -37,7 +37,8 @@ using completion_fn = void (*)(io_request&);
 //
 // Lifetime rule: the request, its buffer and its iovec array must stay alive and
 // unmodified from submit() until its completion callback has run. The backend
-// links it into its own queues through `hook`, so submitting allocates nothing.
+// links it into its own queues through a hook inside it, so submitting
+// allocates nothing.
 //
 // Result semantics are those of pread/pwrite retried until done: `result` is the
 // number of bytes transferred, or -errno. A count shorter than requested happens
@@ -84,15 +85,24 @@ struct io_request {
   void prep_fdatasync(int file) noexcept { set_rw(op_code::fdatasync, file, nullptr, 0, 0); }
   void prep_fsync(int file) noexcept { set_rw(op_code::fsync, file, nullptr, 0, 0); }
 
-  // --- owned by the backend while submitted -----------------------------
+
+ private:
+  friend class io_backend;
+  // Owned by the backend while submitted (io_backend's bookkeeping).
   enum class state : std::uint8_t { idle, queued, in_kernel, completing };
-  boost::intrusive::list_member_hook<> hook;
-  struct internal {
+  boost::intrusive::list_member_hook<> hook_;
+  struct backend_state {
     std::size_t progress = 0;  // bytes already transferred by earlier partial rounds
     std::uint32_t slot = 0;    // backend-specific slot while in the kernel
     state st = state::idle;
     bool cancel_requested = false;
   } internal_;
+
+ public:
+  // A list of requests, linked through the request itself: submitting one
+  // allocates nothing.
+  using list = boost::intrusive::list<
+      io_request, boost::intrusive::member_hook<io_request, boost::intrusive::list_member_hook<>, &io_request::hook_>>;
 
  private:
   void set_rw(op_code o, int file, void* buffer, std::size_t len, std::uint64_t off) noexcept {
@@ -117,9 +127,7 @@ struct io_request {
   }
 };
 
-using request_list = boost::intrusive::list<
-    io_request, boost::intrusive::member_hook<io_request, boost::intrusive::list_member_hook<>,
-                                              &io_request::hook>>;
+using request_list = io_request::list;
 
 // A human-readable account of a failed request: the operation, fd, offset,
 // length, the error, and what the caller can do about it.
