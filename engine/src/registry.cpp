@@ -45,6 +45,12 @@ std::unique_ptr<io_backend> make_backend(std::string_view name, const backend_op
                                 ", default");
 }
 
+std::vector<std::string> backend_names() {
+  std::vector<std::string> out;
+  for (const entry& e : backends) out.emplace_back(e.name);
+  return out;
+}
+
 std::vector<backend_status> probe_backends() {
   std::vector<backend_status> out;
   backend_options small;

@@ -159,7 +159,9 @@ TEST_F(crash_file_system_test, ARenameBetweenDirectoriesNeedsBothSynced) {
     fs.settle(seed);
     const bool back = std::filesystem::exists(d / "x" / "f");
     EXPECT_NE(back, std::filesystem::exists(d / "y" / "f")) << "seed " << seed << ": one name, exactly";
-    if (seed % 2 == 0) EXPECT_FALSE(back) << "seed " << seed << ": a covered rename was undone";
+    if (seed % 2 == 0) {
+      EXPECT_FALSE(back) << "seed " << seed << ": a covered rename was undone";
+    }
     undone += back;
   }
   EXPECT_GT(undone, 0u);
@@ -202,8 +204,12 @@ TEST_F(crash_file_system_test, AKeptRenameOfAFileWhoseCreateWasUndoneIsSkipped) 
     EXPECT_EQ(rep.names_kept + rep.names_undone, 2u);
     const bool tmp = std::filesystem::exists(d / "tmp"), fin = std::filesystem::exists(d / "final");
     EXPECT_FALSE(tmp && fin) << "seed " << seed << ": one file under two names";
-    if (fin) EXPECT_EQ(std::filesystem::file_size(d / "final"), 100u);
-    if (tmp) EXPECT_EQ(std::filesystem::file_size(d / "tmp"), 100u);
+    if (fin) {
+      EXPECT_EQ(std::filesystem::file_size(d / "final"), 100u);
+    }
+    if (tmp) {
+      EXPECT_EQ(std::filesystem::file_size(d / "tmp"), 100u);
+    }
     outcomes.insert(tmp ? "tmp" : fin ? "final" : "none");
   }
   EXPECT_EQ(outcomes.size(), 3u) << "expected every outcome: none, tmp, final";

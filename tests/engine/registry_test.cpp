@@ -105,3 +105,24 @@ TEST(AvailableBackends, AreTheProbedOnesInOrderAndDefaultIsTheFirst) {
 
 }  // namespace
 }  // namespace pageio
+
+namespace pageio {
+namespace {
+
+TEST(BackendNames, AreEveryBackendBuiltInBestFirstAsTheProbeListsThem) {
+  std::vector<std::string> probed;
+  for (const auto& st : probe_backends()) probed.push_back(st.name);
+  EXPECT_EQ(backend_names(), probed) << "the names a tool offers are the ones make_backend knows";
+  for (const auto& n : backend_names()) {
+    try {
+      make_backend(n);
+    } catch (const backend_unavailable&) {
+      // known, only not startable here
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << n << ": " << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pageio

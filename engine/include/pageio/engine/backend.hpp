@@ -228,6 +228,9 @@ struct backend_status {
   bool available = false;
   std::string reason;  // why not, when unavailable
 };
+// The names of every backend built in, best first, without starting any
+// ("default" is not one: it picks the first that starts).
+std::vector<std::string> backend_names();
 // Every backend, best first, each probed by starting it.
 std::vector<backend_status> probe_backends();
 // Names of the backends that start here, best first.
