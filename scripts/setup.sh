@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libaio-dev liburing-dev libboost1.81-dev
   libgtest-dev googletest libgmock-dev libbenchmark-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev help2man
   fio
 )
 # Extra packages a caller can ask for: PAGEIO_EXTRA_PACKAGES="gnuplot rocksdb-tools"

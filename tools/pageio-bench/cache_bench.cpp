@@ -108,7 +108,6 @@ class page_dist {
  public:
   page_dist(std::uint64_t n, bool zipf, double theta, std::uint64_t seed) : n_(n), zipf_(zipf), perm_(n, seed) {
     if (!zipf_) return;
-    theta_ = theta;
     alpha_ = 1 / (1 - theta);
     zetan_ = zeta(n, theta);
     const double zeta2 = zeta(std::min<std::uint64_t>(n, 2), theta);
@@ -135,7 +134,7 @@ class page_dist {
   std::uint64_t n_;
   bool zipf_;
   page_permutation perm_;
-  double theta_ = 0, alpha_ = 0, zetan_ = 0, eta_ = 0, half_pow_theta_ = 0;
+  double alpha_ = 0, zetan_ = 0, eta_ = 0, half_pow_theta_ = 0;
 };
 
 // One thread's figures, on its own cache lines.

@@ -1,14 +1,17 @@
-// The command-line surface of pageio-bench: options as typed, and their
-// conversion into checked parameters.
+// The command-line surface of pageio-bench: each command's options as typed.
+// Every value is checked while CLI11 parses (tools/common/validators.hpp),
+// so a bad one is refused before anything touches the disk; cli_convert.hpp
+// turns the checked text into each workload's parameters.
+//
+// The same names mean the same things in every command: -f/--file is a
+// file, -d/--dir a directory, --json prints JSON on stdout instead of the
+// table, --json-out FILE also writes the JSON to FILE, --backend takes the
+// engine's registry names, and fio's names work beside ours (fio_names.hpp).
 #pragma once
-
-#include "cache_bench.hpp"
-#include "compare.hpp"
-#include "fio_runner.hpp"
-#include "workload.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace pageio::bench {
@@ -19,11 +22,13 @@ struct io_cli {
   std::string rw = "randread";
   std::string bs = "4k";
   unsigned qd = 1;
+  unsigned numjobs = 1;  // io only
   double seconds = 4;
   double warmup_seconds = 0.5;
   std::string file;  // empty: <data dir>/pageio-bench.dat
   std::string size = "1g";
   bool json = false;
+  std::string json_out;
   bool uring_register = false;
   unsigned callback_batch = 0;
   long long resubmit_gap_ns = -1;
@@ -32,6 +37,21 @@ struct io_cli {
   std::uint64_t seed = 0x5eed;
   int cpu = -1;
   std::string api = "raw";
+};
+
+// Options of `wal`.
+struct wal_cli {
+  std::string backend = "default";
+  std::string dir;  // empty: the data directory
+  unsigned writers = 1;
+  std::string record_size = "100";
+  double seconds = 4;
+  double warmup_seconds = 0.5;
+  std::string mode = "auto";
+  double checkpoint_ms = 50;
+  std::string segment_size = "64m";
+  bool json = false;
+  std::string json_out;
 };
 
 // Options of `cache` as given on the command line.
@@ -53,6 +73,7 @@ struct cache_cli {
   std::uint64_t seed = 0x5eed;
   bool no_hit_cost = false;
   bool json = false;
+  std::string json_out;
 };
 
 struct compare_cli {
@@ -81,13 +102,8 @@ struct compare_cli {
 };
 
 void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio);
-void add_compare_options(CLI::App& cmd, compare_cli& o);
+void add_wal_options(CLI::App& cmd, wal_cli& o);
 void add_cache_options(CLI::App& cmd, cache_cli& o);
-
-// Throw usage_error when a value makes no sense.
-workload_params to_workload(const io_cli& o);
-fio_params to_fio(const io_cli& o);
-compare_options to_compare(const compare_cli& o);
-cache_params to_cache(const cache_cli& o);
+void add_compare_options(CLI::App& cmd, compare_cli& o);
 
 }  // namespace pageio::bench

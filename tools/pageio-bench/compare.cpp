@@ -71,12 +71,13 @@ run_result median_run(const std::vector<run_result>& runs) {
 
 std::vector<std::string> chosen_backends(const compare_options& o, const std::vector<backend_status>& probed) {
   std::vector<std::string> out;
-  for (const char* name : {"sync", "aio", "uring"}) {  // the reference first
+  // The engine's registry, in the reverse of its best-first order: the
+  // reference (sync) first.
+  for (auto it = probed.rbegin(); it != probed.rend(); ++it) {
+    const std::string& name = it->name;
     const bool wanted = o.only_backends.empty() ||
                         std::find(o.only_backends.begin(), o.only_backends.end(), name) != o.only_backends.end();
-    const bool works = std::any_of(probed.begin(), probed.end(),
-                                   [&](const backend_status& s) { return s.name == name && s.available; });
-    if (wanted && works) out.push_back(name);
+    if (wanted && it->available) out.push_back(name);
   }
   return out;
 }

@@ -6,12 +6,13 @@
 //   pageio-bench cache   T threads x N fetches in flight through the buffer pool; hit cost vs a cached pread
 //   pageio-bench compare every backend and fio side by side; table, JSON and SVG chart
 //
-// Exit status: 0 success, 2 usage error, 1 runtime failure (message on stderr).
+// Exit status: 0 success, 2 usage error (one line and a hint on stderr,
+// nothing on disk touched), 1 runtime failure (message on stderr).
 #include "cache_bench.hpp"
+#include "cli_convert.hpp"
 #include "cli_options.hpp"
 #include "errors.hpp"
 #include "report.hpp"
-#include "size_parse.hpp"
 #include "test_file.hpp"
 #include "wal_bench.hpp"
 
@@ -20,62 +21,62 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "json_out.hpp"
 #include "run_info.hpp"
+#include "usage.hpp"
 
 #include <cstdio>
+#include <functional>
 
 namespace pageio::bench {
 
 namespace {
 
-void print_result(const run_result& r, bool json, const std::filesystem::path& file) {
+const char* const tool = "pageio-bench";
+
+// --json prints the document instead of the table; --json-out also writes it.
+void emit(nlohmann::json j, const std::filesystem::path& measured, bool json, const std::string& json_out,
+          const std::function<void()>& print_table) {
+  tools::stamp(j, tool, measured);
   if (json) {
-    nlohmann::json j = to_json(r);
-    tools::stamp(j, "pageio-bench", file);
     fmt::print("{}\n", j.dump());
   } else {
-    print_run(stdout, r);
-    if (!r.command.empty()) fmt::print("  command: {}\n", r.command);
+    print_table();
   }
+  if (!json_out.empty()) tools::write_json_out(json_out, j);
 }
 
 int io_command(const io_cli& cli) {
   const workload_params p = to_workload(cli);
   start_backend(p);  // built and dropped: a bad name or queue depth is reported before the file is written
   prepare_test_file(p.file, p.size_bytes);
-  print_result(run_workload(p), cli.json, p.file);
-  return 0;
-}
-
-int wal_command(const wal_params& p, bool json) {
-  const wal_result r = run_wal_bench(p);
-  if (json) {
-    nlohmann::json j = to_json(r);
-    tools::stamp(j, "pageio-bench", p.dir);
-    fmt::print("{}\n", j.dump());
-  } else {
-    print_wal_result(stdout, r);
-  }
-  return 0;
-}
-
-int cache_command(const cache_cli& cli) {
-  const cache_params cp = to_cache(cli);
-  const cache_result r = run_cache_bench(cp);
-  if (cli.json) {
-    nlohmann::json j = to_json(r);
-    tools::stamp(j, "pageio-bench", cp.file);
-    fmt::print("{}\n", j.dump());
-  } else {
-    print_cache_result(stdout, r);
-  }
+  const run_result r = run_workload(p);
+  emit(to_json(r), p.file, cli.json, cli.json_out, [&] { print_run(stdout, r); });
   return 0;
 }
 
 int fio_command(const io_cli& cli) {
   const fio_params p = to_fio(cli);
   prepare_test_file(p.file, p.size_bytes);
-  print_result(run_fio(p), cli.json, p.file);
+  const run_result r = run_fio(p);
+  emit(to_json(r), p.file, cli.json, cli.json_out, [&] {
+    print_run(stdout, r);
+    if (!r.command.empty()) fmt::print("  command: {}\n", r.command);
+  });
+  return 0;
+}
+
+int wal_command(const wal_cli& cli) {
+  const wal_params p = to_wal(cli);
+  const wal_result r = run_wal_bench(p);
+  emit(to_json(r), p.dir, cli.json, cli.json_out, [&] { print_wal_result(stdout, r); });
+  return 0;
+}
+
+int cache_command(const cache_cli& cli) {
+  const cache_params p = to_cache(cli);
+  const cache_result r = run_cache_bench(p);
+  emit(to_json(r), p.file, cli.json, cli.json_out, [&] { print_cache_result(stdout, r); });
   return 0;
 }
 
@@ -85,8 +86,8 @@ int fio_command(const io_cli& cli) {
 
 int main(int argc, char** argv) {
   using namespace pageio::bench;
-  CLI::App app{"pageio-bench: measure pageio's I/O backends, alone or against fio"};
-  app.set_version_flag("--version", std::string("pageio-bench ") + pageio::version_string, "print the version and exit");
+  CLI::App app{"pageio-bench: measure pageio's I/O backends, alone or against fio", tool};
+  pageio::tools::set_common_flags(app, pageio::version_string);
   app.require_subcommand(1, 1);
   app.footer("Exit status: 0 success, 2 usage error, 1 runtime failure.");
 
@@ -98,32 +99,9 @@ int main(int argc, char** argv) {
   auto* fio = app.add_subcommand("fio", "run the same workload with fio and the matching engine (fio on $PATH)");
   add_io_options(*fio, fio_opts, true);
 
-  wal_params wal_opts;
-  std::string wal_dir, wal_record = "100";
-  bool wal_json = false;
+  wal_cli wal_opts;
   auto* walc = app.add_subcommand("wal", "W threads committing records back to back through the write-ahead log");
-  walc->add_option("--backend,-b", wal_opts.backend, "sync, aio, uring, or default")->capture_default_str();
-  walc->add_option("--dir,-d", wal_dir,
-                   "directory for the log (a fresh subdirectory, removed afterwards); default: the data directory, "
-                   "$PAGEIO_DATA_DIR or ./pageio-data");
-  walc->add_option("--writers,-w", wal_opts.writers, "committing threads")->check(CLI::Range(1u, 4096u))->capture_default_str();
-  walc->add_option("--record-size", wal_record, "bytes per record (suffixes allowed: 64k)")->capture_default_str();
-  walc->add_option("--seconds,-t", wal_opts.seconds, "measured duration")->check(CLI::PositiveNumber)->capture_default_str();
-  walc->add_option("--warmup", wal_opts.warmup_seconds, "seconds run first and not counted")->check(CLI::NonNegativeNumber)->capture_default_str();
-  walc->add_option("--mode", wal_opts.mode,
-                   "auto (RWF_DSYNC for group commits up to 64 KiB, else write then fdatasync), dsync (RWF_DSYNC "
-                   "writes) or fdatasync (write, then fdatasync)")
-      ->check(CLI::IsMember({"auto", "dsync", "fdatasync"}))
-      ->capture_default_str();
-  walc->add_option("--checkpoint-ms", wal_opts.checkpoint_ms,
-                   "a checkpoint (truncate_before the durable LSN, recycling old segments) this often; 0: never, so "
-                   "every segment is a new zero-filled file")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  std::string wal_segment = "64m";
-  walc->add_option("--segment-size", wal_segment, "size of each log segment file (suffixes allowed: 64m, 1g)")
-      ->capture_default_str();
-  walc->add_flag("--json", wal_json, "print one JSON object instead of the table");
+  add_wal_options(*walc, wal_opts);
 
   cache_cli cache_opts;
   auto* cachec = app.add_subcommand(
@@ -135,32 +113,18 @@ int main(int argc, char** argv) {
   auto* cmp = app.add_subcommand("compare", "every backend against each other and against fio; table, JSON, SVG");
   add_compare_options(*cmp, cmp_opts);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help or the parse error
-    return code == 0 ? 0 : exit_usage;
-  }
+  if (auto code = pageio::tools::parse_command_line(app, argc, argv)) return *code;
 
   try {
     if (*io) return io_command(io_opts);
     if (*fio) return fio_command(fio_opts);
-    if (*walc) {
-      wal_opts.dir = wal_dir.empty() ? default_data_dir() : std::filesystem::path(wal_dir);
-      wal_opts.record_size = parse_size(wal_record, "--record-size");
-      wal_opts.segment_bytes = parse_size(wal_segment, "--segment-size");
-      if (wal_opts.segment_bytes % 4096 != 0 || wal_opts.segment_bytes < 8192) {
-        throw usage_error("--segment-size must be a multiple of 4 KiB and at least 8 KiB");
-      }
-      return wal_command(wal_opts, wal_json);
-    }
+    if (*walc) return wal_command(wal_opts);
     if (*cachec) return cache_command(cache_opts);
     if (*cmp) return run_compare(to_compare(cmp_opts));
   } catch (const usage_error& e) {
-    fmt::print(stderr, "pageio-bench: {}\nRun with --help for usage.\n", e.what());
-    return exit_usage;
+    return pageio::tools::report_usage_error(tool, e.what());
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pageio-bench: {}\n", e.what());
+    pageio::tools::report_failure(tool, e.what());
     return exit_runtime;
   }
   return exit_usage;

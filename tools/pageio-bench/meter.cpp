@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace pageio::bench {
@@ -56,6 +57,34 @@ run_result run_meter::result(std::string tool, std::string engine) const {
   r.lat_mean_us = hist_.mean_ns() / 1e3;
   r.lat_max_us = static_cast<double>(hist_.max_ns()) / 1e3;
   if (ios_ > 0) r.cpu_us_per_io = (cpu_end_ - cpu_start_) * 1e6 / static_cast<double>(ios_);
+  return r;
+}
+
+run_result run_meter::combined(const std::vector<run_meter>& jobs, std::string tool, std::string engine) {
+  if (jobs.empty()) throw std::logic_error("run_meter::combined of no jobs");
+  run_result r = jobs.front().result(tool, engine);  // the shape, and the check of the first job
+  latency_histogram all;
+  double iops = 0, cpu_start = jobs.front().cpu_start_, cpu_end = jobs.front().cpu_end_;
+  std::uint64_t ios = 0;
+  for (const run_meter& m : jobs) {
+    const run_result one = m.result(tool, engine);
+    all.merge(m.hist_);
+    ios += one.ios;
+    iops += one.iops;
+    r.seconds = std::max(r.seconds, one.seconds);
+    cpu_start = std::min(cpu_start, m.cpu_start_);
+    cpu_end = std::max(cpu_end, m.cpu_end_);
+  }
+  r.numjobs = static_cast<unsigned>(jobs.size());
+  r.ios = ios;
+  r.iops = iops;
+  r.mib_s = iops * static_cast<double>(r.bs) / (1024.0 * 1024.0);
+  r.lat_p50_us = all.percentile_ns(50) / 1e3;
+  r.lat_p99_us = all.percentile_ns(99) / 1e3;
+  r.lat_p999_us = all.percentile_ns(99.9) / 1e3;
+  r.lat_mean_us = all.mean_ns() / 1e3;
+  r.lat_max_us = static_cast<double>(all.max_ns()) / 1e3;
+  r.cpu_us_per_io = ios > 0 ? (cpu_end - cpu_start) * 1e6 / static_cast<double>(ios) : not_measured;
   return r;
 }
 

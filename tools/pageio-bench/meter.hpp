@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pageio::bench {
 
@@ -42,6 +43,12 @@ class run_meter {
   // The figures of the run. Throws std::runtime_error when it ended before
   // its warm-up did.
   run_result result(std::string tool, std::string engine) const;
+
+  // The figures of jobs run side by side, one meter each (numjobs): I/Os,
+  // IOPS and MiB/s summed, the latency histograms merged, the process's CPU
+  // time from the first job's measuring start to the last one's stop per
+  // I/O of them all. Throws as result() does when any job ended early.
+  static run_result combined(const std::vector<run_meter>& jobs, std::string tool, std::string engine);
 
  private:
   void begin_measuring(std::uint64_t now);

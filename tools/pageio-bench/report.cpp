@@ -28,9 +28,9 @@ std::string fixed(double v, int decimals) {
 }
 
 void print_run(std::FILE* out, const run_result& r) {
-  fmt::print(out, "{} {}{}: {} {} QD{}, {:.2f} s measured, {} I/Os{}\n", r.tool, r.engine,
+  fmt::print(out, "{} {}{}: {} {} QD{}{}, {:.2f} s measured, {} I/Os{}\n", r.tool, r.engine,
              r.api.empty() || r.api == "raw" ? std::string() : fmt::format(" (api {})", r.api), to_string(r.rw),
-             format_size(r.bs), r.qd, r.seconds, group_thousands(static_cast<double>(r.ios)),
+             format_size(r.bs), r.qd, r.numjobs > 1 ? fmt::format(" x {} jobs", r.numjobs) : std::string(), r.seconds, group_thousands(static_cast<double>(r.ios)),
              r.cpu >= 0 ? fmt::format(", pinned to CPU {}", r.cpu) : std::string());
   fmt::print(out, "  IOPS          {:>12}\n", group_thousands(r.iops));
   fmt::print(out, "  MiB/s         {:>12}\n", fixed(r.mib_s, 1));

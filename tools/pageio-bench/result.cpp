@@ -33,6 +33,7 @@ nlohmann::json to_json(const run_result& r) {
       {"rw", to_string(r.rw)},
       {"bs", r.bs},
       {"qd", r.qd},
+      {"numjobs", r.numjobs},
       {"seconds", r.seconds},
       {"ios", r.ios},
       {"iops", num(r.iops)},

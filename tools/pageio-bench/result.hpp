@@ -41,11 +41,12 @@ struct run_result {
   std::string engine;  // pageio backend ("sync", "aio", "uring") or fio ioengine
   rw_mode rw = rw_mode::randread;
   std::uint64_t bs = 0;
-  unsigned qd = 0;
-  double seconds = 0;  // measured window, warm-up excluded
+  unsigned qd = 0;       // per job
+  unsigned numjobs = 1;  // threads, each with its own backend (pageio) or job (fio)
+  double seconds = 0;  // measured window, warm-up excluded (the longest job's)
   std::uint64_t ios = 0;
-  double iops = 0;
-  double mib_s = 0;
+  double iops = 0;   // every job's, summed
+  double mib_s = 0;  // every job's, summed
   // Latency from submission to completion, in µs. For fio this is its "lat"
   // (slat + clat); its clat percentiles are kept separately.
   double lat_p50_us = not_measured;

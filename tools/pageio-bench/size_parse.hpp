@@ -7,9 +7,10 @@
 
 namespace pageio::bench {
 
-// Binary suffixes (k = 1024, m, g, t), case-insensitive, with optional "b",
-// "ib" or "iB". Throws usage_error naming `what` (the option) when `text` is
-// not a size, or does not come to a whole number of bytes.
+// tools::parse_size (validators.hpp): binary suffixes (k = 1024, m, g, t),
+// case-insensitive, with optional "b", "ib" or "iB". Throws usage_error
+// naming `what` (the option) when `text` is not a size, or does not come to
+// a whole number of bytes.
 std::uint64_t parse_size(std::string_view text, std::string_view what);
 
 // "4 KiB", "1 GiB", "1536 KiB", "512 B": exact, for messages and tables.

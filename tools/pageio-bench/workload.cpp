@@ -14,9 +14,13 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <exception>
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace pageio::bench {
@@ -85,11 +89,18 @@ namespace {
 
 // Keeps `qd` requests in flight: every completion records its latency, picks
 // the next offset and resubmits itself, until the deadline. Everything the
-// loop touches is allocated before the first submission.
+// loop touches is allocated before the first submission. Job `job` of
+// p.numjobs keeps to its own part of the file (workload_params::numjobs).
 class runner {
  public:
-  runner(const workload_params& p, io_backend& backend, const file& f)
-      : p_(p), backend_(backend), rng_(p.seed), blocks_(p.size_bytes / p.bs), slots_(p.qd), meter_(p) {
+  runner(const workload_params& p, io_backend& backend, const file& f, unsigned job = 0)
+      : p_(p),
+        backend_(backend),
+        rng_(p.seed + job),
+        blocks_(p.size_bytes / p.bs / p.numjobs),
+        first_block_(blocks_ * job),
+        slots_(p.qd),
+        meter_(p) {
     const std::size_t align = std::max<std::size_t>(4096, f.alignment().memory);
     arena_ = aligned_buffer(p.bs * p.qd, align);
     if (is_write(p.rw)) {
@@ -129,6 +140,15 @@ class runner {
   }
 
   run_result run() {
+    run_loop();
+    run_result r = meter_.result("pageio", backend_.name());
+    r.api = "raw";
+    return r;
+  }
+
+  // Runs until the deadline; throws std::runtime_error naming the first
+  // failed request. The figures are then in meter().
+  void run_loop() {
     std::vector<io_request*> batch;
     for (slot& s : slots_) batch.push_back(&s.req);
 
@@ -148,10 +168,9 @@ class runner {
     meter_.stop();
     backend_.drain();  // completions after the deadline are neither counted nor resubmitted
     if (!failure_.empty()) throw std::runtime_error(failure_);
-    run_result r = meter_.result("pageio", backend_.name());
-    r.api = "raw";
-    return r;
   }
+
+  const run_meter& meter() const noexcept { return meter_; }
 
  private:
   struct slot {
@@ -186,8 +205,8 @@ class runner {
   }
 
   std::uint64_t next_offset() noexcept {
-    if (is_random(p_.rw)) return rng_.below(blocks_) * p_.bs;
-    const std::uint64_t off = cursor_ * p_.bs;
+    if (is_random(p_.rw)) return (first_block_ + rng_.below(blocks_)) * p_.bs;
+    const std::uint64_t off = (first_block_ + cursor_) * p_.bs;
     if (++cursor_ == blocks_) cursor_ = 0;
     return off;
   }
@@ -195,7 +214,8 @@ class runner {
   const workload_params& p_;
   io_backend& backend_;
   xoshiro256 rng_;
-  const std::uint64_t blocks_;
+  const std::uint64_t blocks_;       // of this job's part of the file
+  const std::uint64_t first_block_;  // where that part starts
   std::uint64_t cursor_ = 0;
   aligned_buffer arena_;
   std::vector<slot> slots_;
@@ -207,6 +227,11 @@ class runner {
 void check_params(const workload_params& p) {
   if (p.bs == 0) throw usage_error("--bs must be at least 1 byte");
   if (p.qd == 0) throw usage_error("--qd must be at least 1");
+  if (p.numjobs == 0) throw usage_error("--numjobs must be at least 1");
+  if (p.numjobs > 1 && p.api != "raw") throw usage_error("--numjobs works with --api raw only");
+  if (p.size_bytes / std::max<std::uint64_t>(p.bs, 1) < p.numjobs) {
+    throw usage_error("--numjobs: fewer blocks in --size than jobs");
+  }
   if (!(p.seconds > 0)) throw usage_error("--seconds must be positive");
   if (p.warmup_seconds < 0) throw usage_error("the warm-up cannot be negative");
   if (p.size_bytes < p.bs) {
@@ -232,22 +257,73 @@ file open_test_file(const workload_params& p) {
   return f;
 }
 
+// Checks what the backend `p` asks for can do.
+void check_backend(const workload_params& p, const io_backend& backend) {
+  if (p.uring_register && p.api != "raw") throw usage_error("--uring-register works with --api raw only");
+  if (p.uring_register && !backend.caps().registered_buffers) {
+    throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
+                                  "use --backend uring",
+                                  backend.name()));
+  }
+}
+
+// p.numjobs threads, each building, driving and destroying its own backend
+// (as uring_single_thread requires) over the shared descriptor of `f`. They
+// set up, wait for each other, and start together.
+run_result run_jobs(const workload_params& p, const file& f) {
+  const unsigned n = p.numjobs;
+  std::vector<run_meter> meters(n, run_meter(p));
+  std::vector<std::string> names(n);
+  std::vector<std::exception_ptr> errors(n);
+  std::atomic<bool> setup_failed{false};
+  std::barrier ready(static_cast<std::ptrdiff_t>(n));
+  auto job = [&](unsigned j) {
+    bool arrived = false;
+    try {
+      const cpu_pin pin(p.cpu);
+      auto backend = start_backend(p);
+      check_backend(p, *backend);
+      runner r(p, *backend, f, j);
+      arrived = true;
+      ready.arrive_and_wait();
+      if (setup_failed.load()) return;
+      r.run_loop();
+      meters[j] = r.meter();
+      names[j] = backend->name();
+      backend->forget_fd(f.fd());
+    } catch (...) {
+      errors[j] = std::current_exception();
+      if (!arrived) {
+        setup_failed.store(true);
+        ready.arrive_and_wait();
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    threads.reserve(n);
+    for (unsigned j = 0; j < n; ++j) threads.emplace_back(job, j);
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  run_result r = run_meter::combined(meters, "pageio", names.front());
+  r.api = "raw";
+  return r;
+}
+
 }  // namespace
 
 run_result run_workload(const workload_params& p) {
   check_params(p);
+  if (p.numjobs > 1) return run_jobs(p, open_test_file(p));
   const cpu_pin pin(p.cpu);  // before the backend, so that its ring is set up from the pinned thread
   if (p.api == "asio-file") {
     if (p.uring_register) throw usage_error("--uring-register works with --api raw only");
     return run_asio_file_workload(p, open_test_file(p));
   }
   auto backend = start_backend(p);
-  if (p.uring_register && p.api != "raw") throw usage_error("--uring-register works with --api raw only");
-  if (p.uring_register && !backend->caps().registered_buffers) {
-    throw usage_error(fmt::format("--uring-register: the {} backend cannot register files or buffers; "
-                                  "use --backend uring",
-                                  backend->name()));
-  }
+  check_backend(p, *backend);
   const file f = open_test_file(p);
   if (p.api == "asio") return run_asio_workload(p, std::move(backend), f);
   runner r(p, *backend, f);

@@ -25,6 +25,11 @@ struct workload_params : workload_shape {
   // backend_options::resubmit_gap in nanoseconds; negative keeps the engine's default.
   long long resubmit_gap_ns = -1;
   std::uint64_t seed = 0x5eed;
+  // Threads, each with its own backend and its own region of the file:
+  // job j of N does its I/O in the j-th of N equal parts of [0, size_bytes)
+  // (block-aligned), with the seed seed + j. Their IOPS and MiB/s are summed
+  // and their latency histograms merged. With api "raw" only.
+  unsigned numjobs = 1;
   // Who drives the I/O: "raw" (completion callbacks resubmitting through
   // io_backend), "asio" (one C++20 coroutine per request in flight, through
   // pageio::asio_driver) or "asio-file" (the same coroutines on Boost.Asio's

@@ -1,6 +1,6 @@
 // pageio-kv: the command-line face of pageio::kv.
 //
-//   pageio-kv shell --dir D [--no-sync]          the line protocol (shell.hpp)
+//   pageio-kv shell --dir D [--no-sync]          the line protocol (shell.hpp; -d D is --dir D)
 //   pageio-kv get --dir D KEY                    the value, raw, and a newline
 //   pageio-kv put --dir D KEY VALUE              OK <lsn> once durable
 //   pageio-kv del --dir D KEY                    OK <lsn>, or NOTFOUND
@@ -16,7 +16,8 @@
 //
 // Exit status: 0 success (check: the store is sound); 1 failure: the store
 // is damaged (check names the page and what is wrong), a key is not found
-// (get), the store is open elsewhere, an I/O error; 2 usage.
+// (get), the store is open elsewhere, an I/O error; 2 usage (one line and a
+// hint on stderr, tools/common/usage.hpp).
 #include "bench.hpp"
 #include "escape.hpp"
 #include "shell.hpp"
@@ -24,7 +25,10 @@
 
 #include <pageio/version.hpp>
 
+#include "backend_option.hpp"
 #include "run_info.hpp"
+#include "usage.hpp"
+#include "validators.hpp"
 
 #include <pageio/kv/store.hpp>
 
@@ -167,12 +171,15 @@ int cmd_shell(const cli& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"pageio-kv: the pageio key-value store from the command line"};
-  app.set_version_flag("--version", std::string("pageio-kv ") + pageio::version_string, "print the version and exit");
+  const char* const tool_name = "pageio-kv";
+  CLI::App app{"pageio-kv: the pageio key-value store from the command line", tool_name};
+  pageio::tools::set_common_flags(app, pageio::version_string);
   app.require_subcommand(1, 1);
   app.footer("Exit status: 0 success, 1 failure (damage, not found, store in use, I/O error), 2 usage error.");
   cli c;
-  auto add_dir = [&](CLI::App* s) { s->add_option("--dir", c.dir, "the store's directory")->required(); };
+  auto add_dir = [&](CLI::App* s) {
+    s->add_option("-d,--dir", c.dir, "the store's directory")->required()->type_name("DIR");
+  };
   auto* shell = app.add_subcommand("shell", "requests on stdin, one reply each on stdout (put, get, del, batch, "
                                             "scan, checkpoint, stats, quit; see the README)");
   add_dir(shell);
@@ -191,44 +198,50 @@ int main(int argc, char** argv) {
   add_dir(scan);
   scan->add_option("--from", c.from, "first key (inclusive)");
   scan->add_option("--to", c.to, "end key (exclusive)");
-  scan->add_option("--limit", c.limit, "at most this many pairs (0: all)");
-  scan->add_flag("--json", c.json, "JSON Lines: {\"key\": K, \"value\": V}, escaped as in the shell");
+  pageio::tools::as_count(scan->add_option("--limit", c.limit, "at most this many pairs (0: all)"), 0);
+  scan->add_flag("--json", c.json,
+                 "print JSON Lines on stdout instead of the pairs: {\"key\": K, \"value\": V}, escaped as in "
+                 "the shell");
   auto* stats = app.add_subcommand("stats", "pages, tree height, log positions");
   add_dir(stats);
-  stats->add_flag("--json", c.json, "one JSON object");
+  stats->add_flag("--json", c.json, "print one JSON object on stdout instead of the table");
   auto* check = app.add_subcommand("check", "read every page and check the tree; exit 1 on damage");
   add_dir(check);
-  check->add_flag("--json", c.json, "one JSON object with the problems found");
+  check->add_flag("--json", c.json, "print one JSON object with the problems found on stdout instead of the report");
   tool::bench_flags bf;
   auto* bench = app.add_subcommand("bench", "db_bench's workloads, flags and output lines (see bench.hpp)");
+  using pageio::tools::as_count;
   bench->add_option("--benchmarks", bf.benchmarks,
                     "comma-separated: fillseq, fillrandom, overwrite, readrandom, readseq, seekrandom, "
                     "readwhilewriting, deleterandom")
       ->capture_default_str();
-  bench->add_option("--num", bf.num, "keys (and operations per thread)")->capture_default_str();
-  bench->add_option("--reads", bf.reads, "reads per thread (-1: --num)")->capture_default_str();
-  bench->add_option("--writes", bf.writes, "writes per thread (-1: --num)")->capture_default_str();
-  bench->add_option("--threads", bf.threads, "threads running each benchmark")->capture_default_str();
-  bench->add_option("--duration", bf.duration, "seconds each benchmark runs at most (0: no limit)")
+  as_count(bench->add_option("--num", bf.num, "keys (and operations per thread)"), 0)->capture_default_str();
+  as_count(bench->add_option("--reads", bf.reads, "reads per thread (-1: --num)"), -1)->capture_default_str();
+  as_count(bench->add_option("--writes", bf.writes, "writes per thread (-1: --num)"), -1)->capture_default_str();
+  as_count(bench->add_option("--threads", bf.threads, "threads running each benchmark"), 1, 4096)
       ->capture_default_str();
-  bench->add_option("--key_size", bf.key_size, "bytes per key")->capture_default_str();
-  bench->add_option("--value_size", bf.value_size, "bytes per value")->capture_default_str();
+  pageio::tools::as_seconds(
+      bench->add_option("--duration", bf.duration, "seconds each benchmark runs at most (0: no limit; 30s, 2m)"),
+      pageio::tools::seconds_from::zero)
+      ->capture_default_str();
+  as_count(bench->add_option("--key_size", bf.key_size, "bytes per key"), 1, 1024)->capture_default_str();
+  as_count(bench->add_option("--value_size", bf.value_size, "bytes per value"), 0, 64u << 20)->capture_default_str();
   bench->add_option("--sync", bf.sync, "1: every write durable when it returns")->capture_default_str();
-  bench->add_option("--cache_size", bf.cache_size, "buffer pool bytes")->capture_default_str();
+  as_count(bench->add_option("--cache_size", bf.cache_size, "buffer pool bytes"), 0, INT64_MAX)
+      ->capture_default_str();
   bench->add_option("--use_existing_db", bf.use_existing_db, "1: run on the store at --db as it is")
       ->capture_default_str();
-  bench->add_option("--db", bf.db, "the store's directory (default: $PAGEIO_DATA_DIR/kv-bench or ./pageio-data/kv-bench)");
-  bench->add_option("--seed", bf.seed, "random seed (0: from the clock)")->capture_default_str();
-  bench->add_option("--backend", bf.backend, "the store's I/O backend: uring, aio, sync or default (the best that starts)")
-      ->check(CLI::IsMember({"default", "uring", "aio", "sync"}))
+  bench->add_option("--db,-d,--dir", bf.db,
+                    "the store's directory (default: $PAGEIO_DATA_DIR/kv-bench or ./pageio-data/kv-bench)")
+      ->type_name("DIR");
+  as_count(bench->add_option("--seed", bf.seed, "random seed (0: from the clock)"), 0)->capture_default_str();
+  pageio::tools::as_backend(
+      bench->add_option("--backend", bf.backend,
+                        "the store's I/O backend: " + pageio::tools::backend_list(true) + " (the best that starts)"),
+      true)
       ->capture_default_str();
-  bench->add_flag("--json", bf.json, "one JSON object instead of the lines");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? exit_ok : exit_usage;
-  }
+  bench->add_flag("--json", bf.json, "print one JSON object on stdout instead of the lines");
+  if (auto code = pageio::tools::parse_command_line(app, argc, argv)) return *code;
   c.has_from = scan->count("--from") > 0;
   c.has_to = scan->count("--to") > 0;
   try {
@@ -241,10 +254,9 @@ int main(int argc, char** argv) {
     if (*check) return cmd_check(c);
     if (*bench) return tool::run_bench(bf);
   } catch (const std::invalid_argument& e) {
-    fmt::print(stderr, "pageio-kv: {}\n", e.what());
-    return exit_usage;
+    return pageio::tools::report_usage_error(tool_name, e.what());
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pageio-kv: {}\n", e.what());
+    pageio::tools::report_failure(tool_name, e.what());
     return exit_failure;
   }
   return exit_usage;

@@ -4,6 +4,9 @@
 //   pageio-wal dump DIR [--from LSN] [--json]   one line per record
 //   pageio-wal stats DIR                  segments, records, bytes, LSN range
 //
+// DIR may also be given as -d/--dir DIR, as in the other tools. A usage
+// error is one line and a hint on stderr (tools/common/usage.hpp).
+//
 // Exit status: 0 the log is clean or ends in a torn tail (reported); 1 it is
 // damaged before its end (segment, page and offset named); 2 a usage error,
 // a directory that cannot be read or holds no segment files, or a --from
@@ -12,6 +15,9 @@
 
 #include <pageio/wal/reader.hpp>
 
+#include "usage.hpp"
+#include "validators.hpp"
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -19,6 +25,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -130,11 +137,12 @@ int dump(const std::string& dir, lsn_t from, bool json) {
   if (!json && !r.tail.empty()) fmt::print(stderr, "torn tail: {}\n", r.tail);
   if (from > r.last_lsn) {
     if (r.last_lsn == 0) {
-      fmt::print(stderr, "pageio-wal: --from {} is past the end of the log: it holds no records\n", from);
-    } else {
-      fmt::print(stderr, "pageio-wal: --from {} is past the end of the log: the last LSN is {}\n", from, r.last_lsn);
+      return pageio::tools::report_usage_error(
+          "pageio-wal", fmt::format("--from {}: past the end of the log, which holds no records", from));
     }
-    return exit_usage;
+    return pageio::tools::report_usage_error(
+        "pageio-wal", fmt::format("--from {}: past the end of the log: the last LSN is {}; give {} or less", from,
+                                  r.last_lsn, r.last_lsn));
   }
   if (from != 0 && from < r.first_lsn) {
     fmt::print(stderr, "pageio-wal: note: the log starts at LSN {}; records before it were recycled by a checkpoint\n",
@@ -164,41 +172,43 @@ int stats(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"pageio-wal: verify, dump and summarise a pageio write-ahead log"};
-  app.set_version_flag("--version", std::string("pageio-wal ") + pageio::version_string, "print the version and exit");
+  const char* const tool = "pageio-wal";
+  CLI::App app{"pageio-wal: verify, dump and summarise a pageio write-ahead log", tool};
+  pageio::tools::set_common_flags(app, pageio::version_string);
   app.require_subcommand(1, 1);
   app.footer("Exit status: 0 clean or torn tail, 1 corruption before the end, 2 usage error, unreadable directory,\n"
              "a directory without segment files, or --from past the last record.");
   std::string dir;
   lsn_t from = 0;
   bool json = false;
+  // The log's directory, as the first argument or as -d/--dir (the name every tool gives a directory).
+  auto add_dir = [&](CLI::App* cmd) {
+    auto* positional = cmd->add_option("DIR", dir, "the log directory")->type_name("");
+    cmd->add_option("-d,--dir", dir, "the log directory, instead of DIR")->type_name("DIR")->excludes(positional);
+  };
   auto* v = app.add_subcommand("verify", "check every page and record; report where the log ends");
-  v->add_option("DIR", dir, "the log directory")->required();
+  add_dir(v);
   auto* d = app.add_subcommand("dump", "one line per record: LSN, length, checksum, where, first bytes");
-  d->add_option("DIR", dir, "the log directory")->required();
-  d->add_option("--from", from, "first LSN to print");
-  d->add_flag("--json", json, "one JSON object per line");
+  add_dir(d);
+  pageio::tools::as_count(d->add_option("--from", from, "first LSN to print"), 0);
+  d->add_flag("--json", json, "print one JSON object per record on stdout instead of the table");
   auto* s = app.add_subcommand("stats", "segments, records, bytes, first and last LSN");
-  s->add_option("DIR", dir, "the log directory")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : exit_usage;
+  add_dir(s);
+  if (auto code = pageio::tools::parse_command_line(app, argc, argv)) return *code;
+  if (dir.empty()) {
+    return pageio::tools::report_usage_error(tool, "DIR is required: give the log's directory (or -d DIR)");
   }
   try {
     if (!std::filesystem::is_directory(dir)) {
-      fmt::print(stderr, "pageio-wal: {} is not a directory (or cannot be read)\n", dir);
-      return exit_usage;
+      return pageio::tools::report_usage_error(
+          tool, fmt::format("{}: not a directory (or it cannot be read); give the log's directory", dir));
     }
     if (*v) return verify(dir);
     if (*d) return dump(dir, from, json);
     if (*s) return stats(dir);
-  } catch (const not_a_log& e) {
-    fmt::print(stderr, "pageio-wal: {}\n", e.what());
-    return exit_usage;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pageio-wal: {}\n", e.what());
+    // not_a_log, and a directory that cannot be read: the log cannot be examined.
+    pageio::tools::report_failure(tool, e.what());
     return exit_usage;
   }
   return exit_usage;
