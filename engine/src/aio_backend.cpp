@@ -219,7 +219,7 @@ class aio_backend final : public io_backend {
         io_prep_fsync(cb, r.fd);
         break;
     }
-    if (r.flags & io_flags::dsync) cb->aio_rw_flags = RWF_DSYNC;
+    if (has(r.flags, io_flags::dsync)) cb->aio_rw_flags = RWF_DSYNC;
     cb->data = &r;
     if (existing_notify_fd() >= 0) io_set_eventfd(cb, existing_notify_fd());
   }

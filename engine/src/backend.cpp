@@ -23,12 +23,12 @@ int validate(const io_request& r) {
   if (is_vector(r.op)) {
     if (r.iov_count > IOV_MAX) return -EINVAL;
     if (r.iov == nullptr && r.iov_count != 0) return -EFAULT;
-    if (r.flags & io_flags::fixed_buffer) return -EINVAL;
+    if (has(r.flags, io_flags::fixed_buffer)) return -EINVAL;
   }
-  if ((r.flags & io_flags::dsync) && r.op != op_code::write && r.op != op_code::writev) {
+  if (has(r.flags, io_flags::dsync) && r.op != op_code::write && r.op != op_code::writev) {
     return -EINVAL;
   }
-  if ((r.flags & io_flags::fixed_buffer) && !is_transfer(r.op)) return -EINVAL;
+  if (has(r.flags, io_flags::fixed_buffer) && !is_transfer(r.op)) return -EINVAL;
   if (r.offset > static_cast<std::uint64_t>(LLONG_MAX)) return -EINVAL;
   return 0;
 }

@@ -104,7 +104,7 @@ void crash_backend::after_complete(shadow& s) {
   if (op.is_flush) {
     state_->complete_flush(op.flush);
   } else {
-    state_->complete_write(op.seq, static_cast<std::size_t>(s.result), (s.inner.flags & io_flags::dsync) != 0);
+    state_->complete_write(op.seq, static_cast<std::size_t>(s.result), has(s.inner.flags, io_flags::dsync));
   }
 }
 

@@ -68,7 +68,7 @@ void fault_backend::after_complete(shadow& s) {
   // A queued fault for this kind of operation comes first.
   for (auto it = next_.begin(); it != next_.end(); ++it) {
     if (it->target == target || (target == fault_target::write && it->target == fault_target::flush &&
-                                 (s.inner.flags & io_flags::dsync) != 0)) {
+                                 has(s.inner.flags, io_flags::dsync))) {
       err = it->err;
       next_.erase(it);
       break;
@@ -84,7 +84,7 @@ void fault_backend::after_complete(shadow& s) {
           err = ENOSPC;
         } else if (opts_.write_eio > 0 && uniform() < opts_.write_eio) {
           err = EIO;
-        } else if ((s.inner.flags & io_flags::dsync) != 0 && opts_.flush_eio > 0 && uniform() < opts_.flush_eio) {
+        } else if (has(s.inner.flags, io_flags::dsync) && opts_.flush_eio > 0 && uniform() < opts_.flush_eio) {
           err = EIO;  // the write landed, making it durable failed
         }
         break;

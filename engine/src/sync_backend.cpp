@@ -45,7 +45,7 @@ class sync_backend final : public io_backend {
  private:
   static std::int64_t execute(const io_request& r) noexcept {
     const segment s = next_segment(r);
-    const int rwf = (r.flags & io_flags::dsync) ? RWF_DSYNC : 0;
+    const int rwf = has(r.flags, io_flags::dsync) ? RWF_DSYNC : 0;
     for (;;) {
       ssize_t n = -1;
       switch (s.op) {

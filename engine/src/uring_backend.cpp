@@ -224,7 +224,7 @@ class uring_backend final : public io_backend {
       fd = file_index_[static_cast<std::size_t>(fd)];
       fixed_file = true;
     }
-    const bool fixed_buf = (r.flags & io_flags::fixed_buffer) && r.buf_index < buffers_;
+    const bool fixed_buf = has(r.flags, io_flags::fixed_buffer) && r.buf_index < buffers_;
     switch (s.op) {
       case op_code::read:
         if (fixed_buf) {
@@ -255,7 +255,7 @@ class uring_backend final : public io_backend {
         io_uring_prep_fsync(sqe, fd, 0);
         break;
     }
-    if (r.flags & io_flags::dsync) sqe->rw_flags = RWF_DSYNC;
+    if (has(r.flags, io_flags::dsync)) sqe->rw_flags = RWF_DSYNC;
     if (fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data(sqe, &r);
   }

@@ -51,7 +51,7 @@ struct op_spec {
   unsigned file = 0;
   std::uint64_t offset = 0;
   std::vector<std::uint32_t> segs;  // transfer segments (one for read/write)
-  std::uint32_t flags = io_flags::none;
+  io_flags flags = io_flags::none;
   std::uint32_t tag = 0;  // pattern of the bytes a write writes
 
   bool is_read() const { return op == op_code::read || op == op_code::readv; }
@@ -70,7 +70,7 @@ std::ostream& operator<<(std::ostream& os, const op_spec& o) {
   if (!o.is_flush()) {
     os << " [" << o.offset << ", " << o.end() << ") in " << o.segs.size() << " segment(s)";
   }
-  if (o.flags & io_flags::dsync) os << " dsync";
+  if (has(o.flags, io_flags::dsync)) os << " dsync";
   return os;
 }
 

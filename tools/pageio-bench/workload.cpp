@@ -109,7 +109,7 @@ class runner {
         std::memcpy(arena_.data() + i, &w, 8);
       }
     }
-    std::uint32_t flags = io_flags::none;
+    io_flags flags = io_flags::none;
     if (p.uring_register) {
       const int fd = f.fd();
       backend_.register_files({&fd, 1});

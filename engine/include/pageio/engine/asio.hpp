@@ -265,7 +265,7 @@ class async_file {
  private:
   template <typename BufferSequence>
   detail::asio_io_args transfer_args(op_code one, op_code vectored, std::uint64_t offset,
-                                     const BufferSequence& buffers, std::uint32_t flags) const {
+                                     const BufferSequence& buffers, io_flags flags) const {
     detail::asio_io_args a;
     a.fd = fd_;
     a.offset = offset;

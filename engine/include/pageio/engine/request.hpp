@@ -17,8 +17,8 @@ enum class op_code : std::uint8_t { read, write, readv, writev, fdatasync, fsync
 
 const char* to_string(op_code op) noexcept;
 
-// Per-request flags. They combine with `|`.
-enum io_flags : std::uint32_t {
+// Per-request flags. They combine with `|`; has(set, flag) tests one.
+enum class io_flags : std::uint32_t {
   none = 0,
   // A write that is durable when it completes (RWF_DSYNC): write and flush in one request.
   dsync = 1u << 0,
@@ -26,6 +26,15 @@ enum io_flags : std::uint32_t {
   // register_buffers(); backends that support it skip pinning pages per I/O.
   fixed_buffer = 1u << 1,
 };
+
+constexpr io_flags operator|(io_flags a, io_flags b) noexcept {
+  return static_cast<io_flags>(static_cast<std::uint32_t>(a) | static_cast<std::uint32_t>(b));
+}
+constexpr io_flags operator&(io_flags a, io_flags b) noexcept {
+  return static_cast<io_flags>(static_cast<std::uint32_t>(a) & static_cast<std::uint32_t>(b));
+}
+constexpr io_flags& operator|=(io_flags& a, io_flags b) noexcept { return a = a | b; }
+constexpr bool has(io_flags set, io_flags flag) noexcept { return (set & flag) != io_flags::none; }
 
 struct io_request;
 // Runs exactly once per submission, on the thread that calls reap()/poll().
@@ -46,7 +55,7 @@ using completion_fn = void (*)(io_request&);
 // request; the sync backend is the reference.
 struct io_request {
   op_code op = op_code::read;
-  std::uint32_t flags = io_flags::none;
+  io_flags flags = io_flags::none;
   int fd = -1;
   // read/write: the buffer and its length.
   void* buf = nullptr;

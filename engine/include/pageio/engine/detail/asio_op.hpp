@@ -33,7 +33,7 @@ struct asio_io_args {
   op_code op = op_code::read;
   int fd = -1;
   std::uint64_t offset = 0;
-  std::uint32_t flags = io_flags::none;
+  io_flags flags = io_flags::none;
   // read/write: one buffer; readv/writev: the vector (copied into the op).
   void* buf = nullptr;
   std::size_t length = 0;
