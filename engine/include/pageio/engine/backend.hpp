@@ -15,6 +15,8 @@
 
 namespace pageio {
 
+// How a backend runs. Why each default is what it is, with the measurements
+// behind it: docs/engine.md.
 struct backend_options {
   // Requests the backend keeps in the kernel at once; more are queued inside
   // the backend (backpressure, never loss). 1..65536 (uring: 1..32768, the
@@ -24,42 +26,28 @@ struct backend_options {
   // because libaio performs buffered I/O synchronously inside io_submit.
   bool allow_buffered = false;
   // Requests submitted from completion callbacks go to the kernel as soon as
-  // this many have gathered, and the rest when the callbacks are done. Larger
-  // groups cost fewer syscalls but leave the device idle longer. 0 = the
-  // backend's measured choice (aio 1, uring 2 or 1 with uring_single_thread;
-  // see docs/engine.md).
+  // this many have gathered, and the rest when the callbacks are done.
+  // 0 = the backend's default (aio 1, uring 2, or 1 with uring_single_thread).
   unsigned callback_batch = 0;
-  // aio: while waiting, take completions from the kernel one io_getevents
-  // call per completion (as fio does) rather than all that are ready from the
-  // shared ring. It costs a system call per completion but keeps the stream
-  // of requests steady, which on this project's virtual disk keeps the queue
-  // full: random 4 KiB writes at QD32 went from ~144k to ~170k IOPS
-  // (docs/engine.md). poll() always takes everything that is ready.
+  // aio: while waiting, take completions from the kernel with one
+  // io_getevents call per completion rather than all that are ready from the
+  // shared ring (a system call each; a steadier stream of resubmissions).
+  // poll() always takes everything that is ready.
   bool aio_paced_reap = true;
   // uring: the caller promises that one thread drives this backend for its
   // whole life (the first to submit, reap or poll; also the one that destroys
-  // it). The ring then runs completion work when that thread waits instead of
-  // interrupting it (IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN, as fio sets
-  // up its rings, with a completion queue as deep as the queue depth), and
-  // callback resubmissions go out one at a time: random 4 KiB writes at QD32
-  // measured ~143k against ~133k IOPS without (docs/engine.md). Another
-  // thread that drives it gets std::logic_error. Ignored where the kernel
-  // lacks these flags (before 6.1).
+  // it). The ring is then set up with IORING_SETUP_SINGLE_ISSUER |
+  // DEFER_TASKRUN, so completion work runs when that thread waits, and
+  // callback resubmissions go out one at a time. Another thread that drives
+  // it gets std::logic_error. Ignored where the kernel lacks these flags
+  // (before 6.1).
   bool uring_single_thread = false;
   // The least time between two trips to the kernel made for requests that
   // completion callbacks resubmitted during one reap(): the thread waits out
-  // the rest of the gap (spinning; it would otherwise have slept) before the
-  // next one. A wave of completions then goes back to the device as a steady
-  // stream instead of a burst. On this project's virtual disk a burst makes
-  // the device answer in waves again, and random 4 KiB writes at QD32 stay
-  // at 0.84x fio's io_uring rate; 500 ns gaps brought them to 1.03x
-  // (docs/engine.md). A gap caps one thread's resubmission rate near
-  // 1 / (gap + one submit call): on a device much faster than this one, set
-  // it to 0. Negative = the backend's measured choice: 500 ns for uring with
-  // uring_single_thread, 0 otherwise (sync; aio, whose paced reaping already
-  // puts an io_getevents call between two resubmissions, and which lost
-  // 25-40% with gaps of 1.5 µs and more; a shared uring ring, which
-  // resubmits in groups).
+  // the rest of the gap (spinning) before the next one. It caps one
+  // thread's resubmission rate near 1 / (gap + one submit call): on a very
+  // fast device, set it to 0. Negative = the backend's default: 500 ns for
+  // uring with uring_single_thread, 0 otherwise.
   std::chrono::nanoseconds resubmit_gap{-1};
 };
 

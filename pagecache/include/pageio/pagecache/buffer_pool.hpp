@@ -77,10 +77,9 @@ struct options {
   unsigned queue_depth = 64;
   // The backend for a lone request a thread then waits for (a fetch that
   // misses one page, a write-back of one page, a sync): "sync" does it as a
-  // plain system call on that thread, which on the machine measured was
-  // 5-10% faster than a ring submission at one in flight (docs/pagecache.md,
-  // "Lone reads"). Empty: `backend` for those too. Not used with
-  // make_backend (which builds every lane).
+  // plain system call on that thread (docs/pagecache.md, "Lone requests").
+  // Empty: `backend` for those too. Not used with make_backend (which
+  // builds every lane).
   std::string lone_backend = "sync";
   // The WAL rule: a dirty page is written only once log->durable_lsn() has
   // reached its LSN (log->make_durable() is called first if needed). Null:

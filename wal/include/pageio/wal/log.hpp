@@ -33,11 +33,8 @@ namespace pageio::wal {
 
 // How a group commit is made durable: plain writes followed by one
 // fdatasync, or writes carrying RWF_DSYNC, or (automatic, the default) the
-// first for large group commits and the second for small ones. Measured here
-// (docs/wal-format.md): a small RWF_DSYNC write costs about one write plus
-// half a flush, with no second round trip (and, on io_uring, no trip through
-// its worker threads, where an fsync op goes); a large group commit does
-// better as a write whose fdatasync overlaps the next group's write.
+// first for large group commits and the second for small ones
+// (options::dsync_max_bytes; why: docs/wal-format.md).
 enum class durability { automatic, write_then_fdatasync, dsync_writes };
 
 struct options {
