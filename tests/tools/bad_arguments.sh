@@ -98,8 +98,17 @@ if [ "$bench" != "-" ]; then
   check "$bench" compare --backends sync,nope
   check "$bench" compare --kv-seconds 0
   check "$bench" compare --runtime 2x
+  # A file system in RAM is refused by every benchmark, before anything is written there.
+  if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
+    check "$bench" io --dir /dev/shm --seconds 1
+    check "$bench" wal --dir /dev/shm --seconds 1
+    check "$bench" cache --dir /dev/shm --seconds 1
+  fi
 fi
 check "$kv"
+if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
+  check "$kv" bench --db /dev/shm/pageio-kv-bad-arguments --num 10
+fi
 check "$kv" frob
 check "$kv" get
 check "$kv" scan -d db --limit many

@@ -13,6 +13,8 @@
 
 #include <pageio/engine/asio.hpp>
 #include <pageio/engine/backend.hpp>
+#include <pageio/engine/detail/splitmix64.hpp>
+#include <pageio/engine/file.hpp>
 #include <pageio/pagecache/asio.hpp>
 #include <pageio/pagecache/buffer_pool.hpp>
 
@@ -44,12 +46,6 @@ namespace pc = pageio::pagecache;
 
 namespace {
 
-std::uint64_t mix64(std::uint64_t z) noexcept {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // A bijection of [0, n): a 4-round Feistel network over the smallest even
 // number of bits that holds n, walking the cycle until the result is below n
 // (at most ~4 steps on average). Zipf ranks go through it, so the hot pages
@@ -62,7 +58,7 @@ class page_permutation {
     if (bits % 2 != 0) ++bits;
     half_ = bits / 2;
     mask_ = (std::uint64_t{1} << half_) - 1;
-    for (auto& k : keys_) k = mix64(seed += 0x9e3779b97f4a7c15ULL);
+    for (auto& k : keys_) k = pageio::detail::splitmix64(seed);
   }
 
   std::uint64_t operator()(std::uint64_t x) const noexcept {
@@ -76,7 +72,7 @@ class page_permutation {
   std::uint64_t encrypt(std::uint64_t x) const noexcept {
     std::uint64_t l = x >> half_, r = x & mask_;
     for (const std::uint64_t k : keys_) {
-      const std::uint64_t t = l ^ (mix64(r ^ k) & mask_);
+      const std::uint64_t t = l ^ (pageio::detail::splitmix64_mix(r ^ k) & mask_);
       l = r;
       r = t;
     }
@@ -153,14 +149,6 @@ constexpr unsigned sample_mask = 31;  // latency of 1 lookup in 32
 std::size_t byte_of(std::uint64_t page) noexcept { return static_cast<std::size_t>((page * 67) & 2047); }
 static_assert(2048 <= pc::usable_size);
 
-// Closes a plain fd.
-struct fd_closer {
-  int fd = -1;
-  ~fd_closer() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // After the run, on this thread: finds resident pages, checks them against a
 // buffered pread, then times fetch()+release of them and a buffered pread of
 // the same pages from the OS page cache.
@@ -190,13 +178,15 @@ void measure_hit_cost(pc::buffer_pool& pool, pc::file_id fid, const cache_params
 
   // The same file through the OS page cache.
   const std::string file = pool.file_path(fid);
-  fd_closer buffered{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (buffered.fd < 0) {
-    throw std::system_error(errno, std::system_category(), "opening " + file + " without O_DIRECT");
+  pageio::file buffered;
+  try {
+    buffered = pageio::file::open(file, {.direct = false, .writable = false});
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "opening " + file + " without O_DIRECT");
   }
   alignas(4096) static thread_local std::byte buf[pc::page_size];
   auto pread_page = [&](std::uint64_t pg) {
-    const ssize_t n = ::pread(buffered.fd, buf, pc::page_size, static_cast<off_t>(pg * pc::page_size));
+    const ssize_t n = ::pread(buffered.fd(), buf, pc::page_size, static_cast<off_t>(pg * pc::page_size));
     if (n != static_cast<ssize_t>(pc::page_size)) {
       throw std::system_error(n < 0 ? errno : EIO, std::system_category(),
                               fmt::format("buffered pread of page {} of {}", pg, file));
@@ -223,7 +213,7 @@ void measure_hit_cost(pc::buffer_pool& pool, pc::file_id fid, const cache_params
   // EAGAIN for a page that would need the disk.
   for (const std::uint64_t pg : pages) {
     iovec v{buf, pc::page_size};
-    const ssize_t n = ::preadv2(buffered.fd, &v, 1, static_cast<off_t>(pg * pc::page_size), RWF_NOWAIT);
+    const ssize_t n = ::preadv2(buffered.fd(), &v, 1, static_cast<off_t>(pg * pc::page_size), RWF_NOWAIT);
     if (n != static_cast<ssize_t>(pc::page_size)) {
       ++r.pread_not_cached;
       pread_page(pg);

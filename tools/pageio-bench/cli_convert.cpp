@@ -22,8 +22,9 @@ rw_mode rw_from(const std::string& s) {
   throw usage_error(fmt::format("--rw {}: choose one of randread, randwrite, read, write", s));
 }
 
-std::filesystem::path file_from(const std::string& s) {
-  return s.empty() ? default_data_dir() / test_file_name : std::filesystem::path(s);
+std::filesystem::path file_from(const std::string& file, const std::string& dir) {
+  if (!file.empty()) return file;
+  return (dir.empty() ? default_data_dir() : std::filesystem::path(dir)) / test_file_name;
 }
 
 void check_json_out(const std::string& file) {
@@ -36,7 +37,7 @@ cache_params to_cache(const cache_cli& o) {
   check_json_out(o.json_out);
   cache_params p;
   p.backend = o.backend;
-  p.file = file_from(o.file);
+  p.file = file_from(o.file, o.dir);
   p.size_bytes = parse_size(o.size, "--size");
   p.cache_mb = o.cache_mb;
   p.threads = o.threads;
@@ -64,7 +65,7 @@ workload_params to_workload(const io_cli& o) {
   p.numjobs = o.numjobs;
   p.seconds = o.seconds;
   p.warmup_seconds = o.warmup_seconds;
-  p.file = file_from(o.file);
+  p.file = file_from(o.file, o.dir);
   p.size_bytes = parse_size(o.size, "--size");
   p.uring_register = o.uring_register;
   p.callback_batch = o.callback_batch;

@@ -72,8 +72,16 @@ void add_json(CLI::App& cmd, bool& json, std::string& json_out) {
 }
 
 const char* const file_help =
-    "test file, created or extended by writing it; default: <data dir>/pageio-bench.dat, data dir = "
-    "$PAGEIO_DATA_DIR or ./pageio-data";
+    "test file, created or extended by writing it; default: <dir>/pageio-bench.dat";
+
+// -f FILE, or -d DIR for the default file's directory, as every subcommand
+// has them (-d: the data directory; compare and wal take only -d).
+void add_file_and_dir(CLI::App& cmd, std::string& file, std::string& dir, const char* help) {
+  auto* f = cmd.add_option("--file,-f", file, help)->type_name("FILE");
+  cmd.add_option("--dir,-d", dir, "data directory for the default file (default: $PAGEIO_DATA_DIR or ./pageio-data)")
+      ->type_name("DIR")
+      ->excludes(f);
+}
 
 }  // namespace
 
@@ -101,7 +109,7 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
   as_seconds(cmd.add_option("--warmup", o.warmup_seconds, "time run first and not counted (500ms, 2s)"),
              seconds_from::zero)
       ->capture_default_str();
-  cmd.add_option("--file,-f", o.file, file_help)->type_name("FILE");
+  add_file_and_dir(cmd, o.file, o.dir, file_help);
   as_size(cmd.add_option("--size,-s", o.size, "bytes of the file to use (suffixes allowed: 512m, 1g)"), 1)
       ->capture_default_str();
   add_json(cmd, o.json, o.json_out);
@@ -173,10 +181,8 @@ void add_cache_options(CLI::App& cmd, cache_cli& o) {
                                    backend_help("the pool's own reads (--inflight 1) and each thread's asio_driver")),
                     true)
       ->capture_default_str();
-  cmd.add_option("--file,-f", o.file,
-                 "file the pages come from, created or extended by writing it; default: <data dir>/pageio-bench.dat, "
-                 "data dir = $PAGEIO_DATA_DIR or ./pageio-data")
-      ->type_name("FILE");
+  add_file_and_dir(cmd, o.file, o.dir,
+                   "file the pages come from, created or extended by writing it; default: <dir>/pageio-bench.dat");
   as_size(cmd.add_option("--size,-s", o.size,
                          "bytes of the file the pages are picked from (suffixes allowed: 512m, 1g)"),
           4096)

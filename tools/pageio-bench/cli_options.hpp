@@ -25,7 +25,8 @@ struct io_cli {
   unsigned numjobs = 1;  // io only
   double seconds = 4;
   double warmup_seconds = 0.5;
-  std::string file;  // empty: <data dir>/pageio-bench.dat
+  std::string file;  // empty: <dir>/pageio-bench.dat
+  std::string dir;   // empty: the data directory
   std::string size = "1g";
   bool json = false;
   std::string json_out;
@@ -57,7 +58,8 @@ struct wal_cli {
 // Options of `cache` as given on the command line.
 struct cache_cli {
   std::string backend = "default";
-  std::string file;  // empty: <data dir>/pageio-bench.dat
+  std::string file;  // empty: <dir>/pageio-bench.dat
+  std::string dir;   // empty: the data directory
   std::string size = "1g";
   std::uint64_t cache_mb = 16;
   unsigned threads = 1;

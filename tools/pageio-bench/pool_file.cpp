@@ -3,6 +3,7 @@
 #include "size_parse.hpp"
 #include "test_file.hpp"
 
+#include <pageio/engine/file.hpp>
 #include <pageio/pagecache/page_format.hpp>
 
 #include <fcntl.h>
@@ -79,8 +80,13 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
       }
     }
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail("creating " + path.string());
+  pageio::file out;
+  try {
+    out = pageio::file::open(path, {.direct = false, .writable = true, .create = true});
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "creating " + path.string());
+  }
+  const int fd = out.fd();
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   constexpr std::uint64_t chunk_pages = 256;
   std::vector<std::byte> buf(chunk_pages * pc::page_size);
@@ -90,9 +96,6 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
     for (std::uint64_t k = 0; k < n; ++k) fill_page(buf.data() + k * pc::page_size, first + k);
     const auto bytes = static_cast<ssize_t>(n * pc::page_size);
     if (::pwrite(fd, buf.data(), static_cast<std::size_t>(bytes), static_cast<off_t>(first * pc::page_size)) != bytes) {
-      const int e = errno;
-      ::close(fd);
-      errno = e;
       fail("writing " + path.string());
     }
     const int pct = static_cast<int>((first + n) * 100 / pages);
@@ -102,13 +105,8 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
       std::fflush(stderr);
     }
   }
-  if (::fsync(fd) != 0) {
-    const int e = errno;
-    ::close(fd);
-    errno = e;
-    fail("fsync " + path.string());
-  }
-  ::close(fd);
+  if (::fsync(fd) != 0) fail("fsync " + path.string());
+  out.close();
   drop_cached(path);
   if (tty) fmt::print(stderr, "\n");
 }

@@ -2,6 +2,8 @@
 // splitmix64 (both by Blackman and Vigna). Not for anything secret.
 #pragma once
 
+#include <pageio/engine/detail/splitmix64.hpp>
+
 #include <cstdint>
 
 namespace pageio::bench {
@@ -9,7 +11,7 @@ namespace pageio::bench {
 class xoshiro256 {
  public:
   explicit xoshiro256(std::uint64_t seed) noexcept {
-    for (auto& word : s_) word = splitmix64(seed);
+    for (auto& word : s_) word = pageio::detail::splitmix64(seed);
   }
 
   std::uint64_t next() noexcept {
@@ -31,12 +33,6 @@ class xoshiro256 {
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
-  static std::uint64_t splitmix64(std::uint64_t& state) noexcept {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
 
   std::uint64_t s_[4];
 };

@@ -4,6 +4,8 @@
 
 #include "size_parse.hpp"
 
+#include "data_dir.hpp"
+
 #include <pageio/engine/file.hpp>
 
 #include <fmt/format.h>
@@ -16,41 +18,16 @@
 
 namespace pageio::bench {
 
-std::filesystem::path default_data_dir() {
-  if (const char* env = std::getenv("PAGEIO_DATA_DIR"); env != nullptr && *env != '\0') return env;
-  return std::filesystem::path("pageio-data");
-}
+std::filesystem::path default_data_dir() { return tools::default_data_dir(); }
 
 namespace {
-
+constexpr std::string_view where_options = "--dir, --file or PAGEIO_DATA_DIR";
 }  // namespace
 
-void ensure_data_dir(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(dir, ec)) return;
-  if (std::filesystem::exists(dir, ec)) {
-    throw usage_error(fmt::format("{} is not a directory: point --dir, --file or PAGEIO_DATA_DIR elsewhere", dir.string()));
-  }
-  // Only the default ./pageio-data is made here, and only that one level:
-  // a directory the user named must exist (no mkdir -p of a mistyped path).
-  const char* env = std::getenv("PAGEIO_DATA_DIR");
-  const bool is_default = (env == nullptr || *env == '\0') && dir == std::filesystem::path("pageio-data");
-  if (!is_default) {
-    throw usage_error(fmt::format("the directory {} does not exist: create it (mkdir -p {}) or point --dir, "
-                                  "--file or PAGEIO_DATA_DIR at one that does",
-                                  dir.string(), dir.string()));
-  }
-  std::filesystem::create_directory(dir, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot create the data directory {}: {}", dir.string(), ec.message()));
-}
+void ensure_data_dir(const std::filesystem::path& dir) { tools::ensure_data_dir(dir, where_options); }
 
 void check_data_dir(const std::filesystem::path& dir) {
-  if (const std::string fs = memory_file_system(dir); !fs.empty()) {
-    throw std::runtime_error(fmt::format(
-        "{} is on {}, a file system in RAM: its numbers would say nothing about a disk; point --dir, --file or "
-        "PAGEIO_DATA_DIR at a directory on a disk file system (ext4, xfs, btrfs)",
-        dir.string(), fs));
-  }
+  tools::refuse_memory_file_system(dir, where_options);
   ensure_data_dir(dir);
   if (std::string why; !supports_direct_io(dir, &why)) {
     throw std::runtime_error(fmt::format(

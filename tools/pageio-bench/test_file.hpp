@@ -9,9 +9,10 @@ namespace pageio::bench {
 // $PAGEIO_DATA_DIR, else ./pageio-data.
 std::filesystem::path default_data_dir();
 
-// ensure_data_dir(dir), then throws std::runtime_error when `dir` is on a RAM
-// file system (tmpfs, ramfs) or cannot open files with O_DIRECT, saying so:
-// numbers measured there would say nothing about a disk.
+// Throws usage_error when `dir` is on a RAM file system (tmpfs, ramfs), then
+// ensure_data_dir(dir), then throws std::runtime_error when it cannot open
+// files with O_DIRECT, saying so: numbers measured there would say nothing
+// about a disk (the rules: tools/common/data_dir.hpp).
 void check_data_dir(const std::filesystem::path& dir);
 // `dir` exists, or is the default ./pageio-data, which it creates (one
 // level); any other missing directory is a usage_error: nothing is made.

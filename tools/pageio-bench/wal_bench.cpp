@@ -39,7 +39,7 @@ wal_result run_wal_bench(const wal_params& p) {
                       ": choose auto (the log's default), dsync (RWF_DSYNC writes) or fdatasync (write, then fdatasync)");
   }
   if (!(p.checkpoint_ms >= 0)) throw usage_error("--checkpoint-ms must be 0 (never) or positive");
-  ensure_data_dir(p.dir);
+  check_data_dir(p.dir);
   std::error_code ec;
   dir_remover cleanup{p.dir / fmt::format("pageio-bench-wal-{}", ::getpid())};
   std::filesystem::remove_all(cleanup.dir, ec);

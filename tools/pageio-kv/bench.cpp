@@ -1,4 +1,6 @@
+#include "data_dir.hpp"
 #include "run_info.hpp"
+#include "usage.hpp"
 #include "bench.hpp"
 
 #include <pageio/kv/store.hpp>
@@ -175,18 +177,12 @@ class runner {
   // The store makes its own directory; the one holding it must exist, but
   // for the default ./pageio-data, made here (one level: never a mkdir -p
   // of a mistyped --db).
+  // The tools' data-directory rules (tools/common/data_dir.hpp): only the
+  // default ./pageio-data is created, and a file system in RAM is refused.
   void ensure_parent() const {
     const std::filesystem::path parent = db_path().parent_path().empty() ? "." : db_path().parent_path();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(parent, ec)) {
-      const char* env = std::getenv("PAGEIO_DATA_DIR");
-      if (!f_.db.empty() || (env != nullptr && *env != '\0') || parent != std::filesystem::path("pageio-data")) {
-        throw std::invalid_argument("the directory " + parent.string() + " (for the store at " + db_path().string() +
-                                    ") does not exist: create it (mkdir -p " + parent.string() +
-                                    ") or give another --db");
-      }
-      std::filesystem::create_directory(parent);
-    }
+    tools::ensure_data_dir(parent, "--db (or PAGEIO_DATA_DIR)", !f_.db.empty());
+    tools::refuse_memory_file_system(parent, "--db (or PAGEIO_DATA_DIR)");
   }
 
   void open_store(bool fresh) {

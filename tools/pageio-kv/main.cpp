@@ -255,6 +255,8 @@ int main(int argc, char** argv) {
     if (*bench) return tool::run_bench(bf);
   } catch (const std::invalid_argument& e) {
     return pageio::tools::report_usage_error(tool_name, e.what());
+  } catch (const pageio::tools::usage_error& e) {
+    return pageio::tools::report_usage_error(tool_name, e.what());
   } catch (const std::exception& e) {
     pageio::tools::report_failure(tool_name, e.what());
     return exit_failure;
