@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cassert>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -172,8 +171,7 @@ class aio_backend final : public io_backend {
     auto* cb = static_cast<iocb*>(ev.obj);
     auto* s = reinterpret_cast<slot*>(cb);  // cb is the first member of slot
     io_request* r = s->req;
-    s->req = nullptr;
-    free_.push_back(static_cast<std::uint32_t>(s - slots_.data()));
+    release(*s);
     const auto res = static_cast<std::int64_t>(static_cast<long>(ev.res));
     if (res == -EBADF) forget(r->fd);
     kernel_done(*r, res);
@@ -293,7 +291,6 @@ class aio_backend final : public io_backend {
   std::vector<iocb*> batch_;
   std::vector<io_event> events_;
   std::vector<std::uint8_t> fd_mode_;  // by fd: 0 unknown, 1 O_DIRECT, 2 buffered
-  timespec zero_{};
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "crash_state.hpp"
 
+#include <pageio/engine/detail/splitmix64.hpp>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,13 +19,6 @@ namespace pageio::detail {
 namespace {
 
 constexpr std::uint64_t sector = 512;
-
-std::uint64_t splitmix(std::uint64_t& state) noexcept {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 [[noreturn]] void fail(int err, const std::string& what) {
   throw std::system_error(err, std::system_category(), "crash model: " + what);
@@ -351,7 +346,7 @@ void crash_state::settle_data(std::uint64_t& rng, crash_report& rep) {
   for (const auto& [seq, w] : unstable_) {
     if (w.kind != record_kind::truncate) order.push_back(&w);
   }
-  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[splitmix(rng) % i]);
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[splitmix64(rng) % i]);
   const auto put = [](const write_record& w, int fd, std::uint64_t pos, std::uint64_t n) {
     if (w.kind == record_kind::zeros) {
       pwrite_zeros(fd, pos, n);
@@ -361,7 +356,7 @@ void crash_state::settle_data(std::uint64_t& rng, crash_report& rep) {
   };
   for (const write_record* w : order) {
     const int fd = files_.at(w->key).fd;
-    switch (splitmix(rng) % 3) {
+    switch (splitmix64(rng) % 3) {
       case 0:
         ++rep.dropped;
         break;
@@ -376,7 +371,7 @@ void crash_state::settle_data(std::uint64_t& rng, crash_report& rep) {
         const std::uint64_t end = w->offset + w->length;
         while (pos < end) {
           const std::uint64_t next = std::min(end, (pos / sector + 1) * sector);
-          if (splitmix(rng) & 1) put(*w, fd, pos, next - pos);
+          if (splitmix64(rng) & 1) put(*w, fd, pos, next - pos);
           pos = next;
         }
       }
@@ -388,7 +383,7 @@ void crash_state::settle_sizes(std::uint64_t& rng, crash_report& rep) {
   for (auto& [key, f] : files_) {
     std::uint64_t target = f.current_size;
     if (f.current_size != f.durable_size) {
-      if (splitmix(rng) & 1) {
+      if (splitmix64(rng) & 1) {
         ++rep.sizes_kept;
       } else {
         target = f.durable_size;
@@ -412,7 +407,7 @@ void crash_state::settle_names(std::uint64_t& rng, crash_report& rep) {
     apply_op(actual, op);
     bool keep = op.from_synced && op.to_synced;
     if (!keep) {
-      keep = (splitmix(rng) & 1) != 0;
+      keep = (splitmix64(rng) & 1) != 0;
       ++(keep ? rep.names_kept : rep.names_undone);
     }
     if (keep) apply_op(final_ns, op);

@@ -1,5 +1,7 @@
 #include <pageio/engine/fault_backend.hpp>
 
+#include <pageio/engine/detail/splitmix64.hpp>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -43,12 +45,7 @@ fault_backend::counters fault_backend::injected() const {
 }
 
 double fault_backend::uniform() {
-  // splitmix64: small, seeded, and enough for fault rolls.
-  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
+  return detail::splitmix64_unit(rng_state_);
 }
 
 bool fault_backend::before_submit(shadow&) {

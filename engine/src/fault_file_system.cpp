@@ -1,5 +1,7 @@
 #include <pageio/engine/fault_file_system.hpp>
 
+#include <pageio/engine/detail/splitmix64.hpp>
+
 #include <cerrno>
 #include <system_error>
 
@@ -44,12 +46,7 @@ fault_file_system::counters fault_file_system::injected() const {
 }
 
 double fault_file_system::uniform() {
-  // splitmix64, as fault_backend.
-  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
+  return detail::splitmix64_unit(rng_state_);
 }
 
 void fault_file_system::maybe_fail(fs_op op, const std::string& what) {

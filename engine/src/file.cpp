@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <utility>
 
 namespace pageio {
 
@@ -94,14 +95,11 @@ file file::open(const std::filesystem::path& path, const open_options& opts) {
     }
     if (fd < 0) throw_errno(err, "open " + path.string());
   }
+  file f;  // owns fd from here: closed on every throw below
+  f.fd_ = fd;
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw_errno(err, "fstat " + path.string());
-  }
+  if (::fstat(fd, &st) != 0) throw_errno(errno, "fstat " + path.string());
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-    ::close(fd);
     const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
                        : S_ISFIFO(st.st_mode) ? "a FIFO"
                        : S_ISCHR(st.st_mode)  ? "a character device"
@@ -110,13 +108,7 @@ file file::open(const std::filesystem::path& path, const open_options& opts) {
                                               : "not a regular file";
     throw_errno(EINVAL, path.string() + " is " + kind + ", not a regular file");
   }
-  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw_errno(err, "fcntl " + path.string());
-  }
-  file f;
-  f.fd_ = fd;
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) throw_errno(errno, "fcntl " + path.string());
   f.path_ = path;
   f.direct_ = opts.direct;
   if (opts.direct) {
@@ -146,6 +138,8 @@ file& file::operator=(file&& o) noexcept {
 }
 
 file::~file() { close(); }
+
+int file::release() noexcept { return std::exchange(fd_, -1); }
 
 void file::close() noexcept {
   if (fd_ >= 0) ::close(fd_);
@@ -221,23 +215,21 @@ bool supports_direct_io(const std::filesystem::path& dir, std::string* why) {
 void ensure_file_written(const std::filesystem::path& path, std::uint64_t size_bytes,
                          const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
   constexpr std::uint64_t chunk = 1u << 20;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_DIRECT, 0644);
-  const bool direct = fd >= 0;
-  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno(errno, "create " + path.string());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw_errno(err, "fstat " + path.string());
+  // O_DIRECT where the file system has it, else through the OS cache.
+  file f;
+  try {
+    f = file::open(path, {.direct = true, .create = true});
+  } catch (const std::system_error&) {
+    f = file::open(path, {.direct = false, .create = true});
   }
+  const bool direct = f.direct();
+  const int fd = f.fd();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno(errno, "fstat " + path.string());
   // Restart from the last whole chunk: a previous run may have stopped midway.
   std::uint64_t pos = std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), size_bytes);
   pos -= pos % chunk;
-  if (pos >= size_bytes) {
-    ::close(fd);
-    return;
-  }
+  if (pos >= size_bytes) return;
   aligned_buffer buf(chunk);
   std::mt19937_64 rng(0x70616765696fULL);  // fixed: the content is incompressible, not secret
   auto* words = reinterpret_cast<std::uint64_t*>(buf.data());
@@ -248,25 +240,14 @@ void ensure_file_written(const std::filesystem::path& path, std::uint64_t size_b
     std::uint64_t n = std::min(chunk, size_bytes - pos);
     if (direct && n % 4096 != 0) n = (n + 4095) & ~std::uint64_t{4095};
     const ssize_t w = ::pwrite(fd, buf.data(), n, static_cast<off_t>(pos));
-    if (w < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw_errno(err, "write " + path.string() + " at offset " + std::to_string(pos));
-    }
+    if (w < 0) throw_errno(errno, "write " + path.string() + " at offset " + std::to_string(pos));
     pos += static_cast<std::uint64_t>(w);
     if (progress) progress(pos - start, total);
   }
   if (pos != size_bytes && ::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw_errno(err, "truncate " + path.string());
+    throw_errno(errno, "truncate " + path.string());
   }
-  if (::fdatasync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw_errno(err, "fdatasync " + path.string());
-  }
-  ::close(fd);
+  if (::fdatasync(fd) != 0) throw_errno(errno, "fdatasync " + path.string());
 }
 
 }  // namespace pageio

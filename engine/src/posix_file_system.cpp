@@ -3,13 +3,14 @@
 // naming the operation and the path.
 #include <pageio/engine/file_system.hpp>
 
+#include <pageio/engine/aligned_buffer.hpp>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <system_error>
@@ -47,12 +48,10 @@ class posix_fs final : public file_system {
     if (from >= to) return;
     const std::size_t n_alloc = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, to - from));
     const std::size_t alloc = (n_alloc + 4095) & ~std::size_t{4095};
-    std::unique_ptr<char, void (*)(void*)> zeros(static_cast<char*>(std::aligned_alloc(4096, alloc)), &std::free);
-    if (!zeros) throw std::bad_alloc();
-    std::memset(zeros.get(), 0, alloc);
+    const aligned_buffer zeros(alloc, 4096);  // zero-filled
     while (from < to) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(alloc, to - from));
-      const ssize_t w = ::pwrite(f.fd(), zeros.get(), n, static_cast<off_t>(from));
+      const ssize_t w = ::pwrite(f.fd(), zeros.data(), n, static_cast<off_t>(from));
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) fail(errno, "writing zeros to " + f.path().string() + " at byte offset " + std::to_string(from));
       if (w == 0) fail(EIO, "writing zeros to " + f.path().string() + ": no progress at byte offset " + std::to_string(from));

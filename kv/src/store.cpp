@@ -79,12 +79,10 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     sync_dir(std::filesystem::absolute(dir).parent_path());
   }
   const auto lock_path = dir / "LOCK";
-  s.lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (s.lock_fd < 0) throw_errno(errno, "open " + lock_path.string());
-  if (::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  s.lock_file = pageio::file::open(lock_path, {.direct = false, .writable = true, .create = true});
+  if (::flock(s.lock_file.fd(), LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
-    ::close(s.lock_fd);
-    s.lock_fd = -1;
+    s.lock_file.close();
     if (e == EWOULDBLOCK) {
       throw locked_error("store " + dir.string() + " is open in another process (" + lock_path.string() +
                          " is locked); close it there first");
@@ -127,8 +125,7 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
   } catch (...) {
     s.pool.reset();
     s.log.reset();
-    ::close(s.lock_fd);
-    s.lock_fd = -1;
+    s.lock_file.close();
     throw;
   }
   s.bg = std::thread([&s] { s.background(); });
@@ -163,8 +160,7 @@ void store::close() {
   } catch (...) {
     if (!err) err = std::current_exception();
   }
-  if (s.lock_fd >= 0) ::close(s.lock_fd);
-  s.lock_fd = -1;
+  s.lock_file.close();
   if (err) std::rethrow_exception(err);
 }
 

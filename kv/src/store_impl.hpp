@@ -19,6 +19,7 @@
 #include "tree_lock.hpp"
 #include "tree_writer.hpp"
 
+#include <pageio/engine/file.hpp>
 #include <pageio/kv/store.hpp>
 #include <pageio/pagecache/buffer_pool.hpp>
 #include <pageio/wal/log.hpp>
@@ -35,7 +36,7 @@ namespace pageio::kv {
 
 struct store::impl {
   options opts;
-  int lock_fd = -1;
+  pageio::file lock_file;  // LOCK, flock()ed from opening to close(): one process at a time
   std::unique_ptr<wal::log> log;
   std::unique_ptr<pagecache::buffer_pool> pool;
   pagecache::file_id file = 0;

@@ -3,27 +3,15 @@
 
 #include "doublewrite.hpp"
 
+#include <pageio/engine/aligned_buffer.hpp>
 #include <pageio/engine/crc32c.hpp>
 
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <system_error>
 
 namespace pageio::pagecache::doublewrite {
 
 namespace {
-
-struct aligned_pages {
-  explicit aligned_pages(std::size_t n) {
-    void* mem = nullptr;
-    if (::posix_memalign(&mem, page_size, n * page_size) != 0) throw std::bad_alloc();
-    p.reset(static_cast<std::byte*>(mem));
-    std::memset(mem, 0, n * page_size);
-  }
-  std::byte* get() const noexcept { return p.get(); }
-  std::unique_ptr<std::byte, decltype(&std::free)> p{nullptr, &std::free};
-};
 
 std::uint32_t header_crc(const std::byte* h) noexcept { return crc32c(h + 8, page_size - 8); }
 
@@ -67,29 +55,29 @@ void make_header(std::byte* header, std::uint64_t batch, std::span<const std::ui
 
 recovery recover(const pageio::file& data, const pageio::file& dw, file_system& fs, const run_fn& run) {
   recovery out;
-  aligned_pages header(1);
-  if (fs.read(dw, header.get(), page_size, 0) < page_size) return out;  // empty or short: nothing written yet
-  if (load<std::uint32_t>(header.get()) != magic || load<std::uint32_t>(header.get() + 4) != header_crc(header.get())) {
+  aligned_buffer header(page_size, page_size);
+  if (fs.read(dw, header.data(), page_size, 0) < page_size) return out;  // empty or short: nothing written yet
+  if (load<std::uint32_t>(header.data()) != magic || load<std::uint32_t>(header.data() + 4) != header_crc(header.data())) {
     return out;  // cleared, or torn while being written: its batch never reached the data file
   }
-  const std::uint32_t count = load<std::uint32_t>(header.get() + 16);
+  const std::uint32_t count = load<std::uint32_t>(header.data() + 16);
   if (count > max_pages) return out;
-  out.batch = load<std::uint64_t>(header.get() + 8);
-  aligned_pages image(1), current(1);
+  out.batch = load<std::uint64_t>(header.data() + 8);
+  aligned_buffer image(page_size, page_size), current(page_size, page_size);
   std::vector<io_request> reqs(1);
   for (std::uint32_t i = 0; i < count; ++i) {
-    const std::uint64_t page = load<std::uint64_t>(header.get() + header_fixed + 8 * i);
+    const std::uint64_t page = load<std::uint64_t>(header.data() + header_fixed + 8 * i);
     if (page > (std::uint64_t{1} << 51) - 1) continue;
-    if (fs.read(dw, image.get(), page_size, (1 + std::uint64_t{i}) * page_size) < page_size) break;
+    if (fs.read(dw, image.data(), page_size, (1 + std::uint64_t{i}) * page_size) < page_size) break;
     lsn_t lsn = 0;
-    if (format::check_page(image.get(), page, &lsn) != format::page_state::valid) continue;
+    if (format::check_page(image.data(), page, &lsn) != format::page_state::valid) continue;
     ++out.images;
-    const std::size_t got = fs.read(data, current.get(), page_size, page * page_size);
-    if (got < page_size) std::memset(current.get() + got, 0, page_size - got);
-    const format::page_state st = format::check_page(current.get(), page, &lsn);
+    const std::size_t got = fs.read(data, current.data(), page_size, page * page_size);
+    if (got < page_size) std::memset(current.data() + got, 0, page_size - got);
+    const format::page_state st = format::check_page(current.data(), page, &lsn);
     if (st == format::page_state::valid || st == format::page_state::empty) continue;  // its old or its new version
     reqs[0] = io_request{};
-    reqs[0].prep_write(data.fd(), image.get(), page_size, page * page_size);
+    reqs[0].prep_write(data.fd(), image.data(), page_size, page * page_size);
     run(reqs);
     check(reqs[0], page_size,
           "pagecache: repairing page " + std::to_string(page) + " of " + data.path().string() + " from " +
@@ -110,9 +98,9 @@ recovery recover(const pageio::file& data, const pageio::file& dw, file_system& 
 }
 
 void clear(const pageio::file& dw, const run_fn& run) {
-  aligned_pages zero(1);
+  aligned_buffer zero(page_size, page_size);
   std::vector<io_request> reqs(2);
-  reqs[0].prep_write(dw.fd(), zero.get(), page_size, 0);
+  reqs[0].prep_write(dw.fd(), zero.data(), page_size, 0);
   run(std::span(reqs).first(1));
   check(reqs[0], page_size, "pagecache: clearing the double-write area " + dw.path().string());
   reqs[1].prep_fdatasync(dw.fd());

@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <new>
+
+#include <pageio/engine/aligned_buffer.hpp>
 
 #include "doublewrite.hpp"
 #include "pool_internal.hpp"
@@ -119,12 +121,13 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   std::sort(items.begin(), items.end(), [](const item& a, const item& b) {
     return a.f->id.file != b.f->id.file ? a.f->id.file < b.f->id.file : a.f->id.page < b.f->id.page;
   });
-  void* mem = nullptr;
-  if (::posix_memalign(&mem, page_size, items.size() * page_size) != 0) {
+  aligned_buffer copy;
+  try {
+    copy = aligned_buffer(items.size() * page_size, page_size);
+  } catch (const std::bad_alloc&) {
     for (auto& it : items) unpin(it.f);
-    throw std::bad_alloc();
+    throw;
   }
-  std::unique_ptr<std::byte, void (*)(void*)> copy(static_cast<std::byte*>(mem), &std::free);
   lsn_t max_lsn = 0;
   std::size_t kept = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
@@ -138,7 +141,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
     }
     items[kept] = items[i];
     item& it = items[kept];
-    std::byte* image = copy.get() + kept * page_size;
+    std::byte* image = copy.data() + kept * page_size;
     ++kept;
     std::memcpy(image, f->data, page_size);
     std::lock_guard lock(dirty_mu_);
@@ -263,7 +266,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   };
 
   // Double-write area: header and images in one write per file, then a sync of each.
-  std::vector<std::unique_ptr<std::byte, void (*)(void*)>> headers;
+  std::vector<aligned_buffer> headers;
   if (dw) {
     std::vector<io_request> reqs;
     std::vector<std::vector<iovec>> iovs;
@@ -274,15 +277,17 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
       if (!g.ok) continue;
       std::vector<std::uint64_t> pages;
       for (std::size_t i = g.begin; i < g.end; ++i) pages.push_back(items[i].f->id.page);
-      void* h = nullptr;
-      if (::posix_memalign(&h, page_size, page_size) != 0) {
+      aligned_buffer h;
+      try {
+        h = aligned_buffer(page_size, page_size);
+      } catch (const std::bad_alloc&) {
         fail_group(g);
         note_error(std::make_error_code(std::errc::not_enough_memory), "pagecache: no memory for a double-write header");
         continue;
       }
-      headers.emplace_back(static_cast<std::byte*>(h), &std::free);
-      doublewrite::make_header(headers.back().get(), ++g.fe->dw_batches, pages);
-      iovs.push_back({{headers.back().get(), page_size}, {copy.get() + g.begin * page_size, (g.end - g.begin) * page_size}});
+      headers.push_back(std::move(h));
+      doublewrite::make_header(headers.back().data(), ++g.fe->dw_batches, pages);
+      iovs.push_back({{headers.back().data(), page_size}, {copy.data() + g.begin * page_size, (g.end - g.begin) * page_size}});
       reqs.emplace_back();
       reqs.back().prep_writev(g.fe->dw.fd(), iovs.back().data(), 2, 0);
       who.push_back(&g);
@@ -334,7 +339,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   std::vector<io_request> reqs(runs.size());
   for (std::size_t k = 0; k < runs.size(); ++k) {
     const run& r = runs[k];
-    reqs[k].prep_write(run_group[k]->fe->f.fd(), copy.get() + r.first * page_size, r.count * page_size,
+    reqs[k].prep_write(run_group[k]->fe->f.fd(), copy.data() + r.first * page_size, r.count * page_size,
                        items[r.first].f->id.page * page_size);
   }
   run_all(reqs);

@@ -13,7 +13,9 @@
 
 #include <bit>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "../support/test_dir.hpp"
 
@@ -122,6 +124,50 @@ TEST_F(FileTest, OpenCreateTruncateAndMove) {
   g.close();
   EXPECT_FALSE(g.is_open());
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "close() closes the descriptor";
+}
+
+TEST_F(FileTest, ReleaseGivesUpTheDescriptorWithoutClosingIt) {
+  open_options o;
+  o.create = true;
+  int fd = -1;
+  {
+    file f = file::open(path("a"), o);
+    const int owned = f.fd();
+    fd = f.release();
+    EXPECT_EQ(fd, owned);
+    EXPECT_FALSE(f.is_open());
+    EXPECT_EQ(f.fd(), -1);
+    EXPECT_EQ(f.release(), -1) << "nothing left to release";
+  }
+  EXPECT_NE(::fcntl(fd, F_GETFD), -1) << "the destructor left the released descriptor open";
+  EXPECT_EQ(::close(fd), 0);
+  EXPECT_EQ(file().release(), -1);
+}
+
+std::size_t open_fd_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_F(FileTest, FailuresAfterOpeningCloseTheDescriptor) {
+  const std::size_t before = open_fd_count();
+  open_options o;
+  o.direct = false;
+  o.writable = false;  // O_RDWR would be refused (EISDIR) before anything is opened
+  try {
+    file::open(dir_->path(), o);
+    FAIL() << "opened a directory as a file";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::error_code(EINVAL, std::system_category()));
+    EXPECT_THAT(e.what(), HasSubstr("a directory"));
+  }
+  EXPECT_EQ(open_fd_count(), before);
+  // A progress callback that throws leaves no descriptor behind either.
+  EXPECT_THROW(ensure_file_written(path("big"), 2 << 20,
+                                   [](std::uint64_t, std::uint64_t) { throw std::runtime_error("stop"); }),
+               std::runtime_error);
+  EXPECT_EQ(open_fd_count(), before);
 }
 
 TEST_F(FileTest, QueryDioAlignmentIsSane) {

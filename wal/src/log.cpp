@@ -53,7 +53,7 @@ log::~log() {
   impl_->segments->release_all(*impl_->backend);
 }
 
-std::byte* log::impl::page_data(std::uint64_t n) noexcept { return arena.get() + (n % ring_pages) * fmt::page_size; }
+std::byte* log::impl::page_data(std::uint64_t n) noexcept { return arena.data() + (n % ring_pages) * fmt::page_size; }
 
 void log::impl::open_next_page_locked() {
   const ring_page cur = ring[head % ring_pages];

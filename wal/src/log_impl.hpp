@@ -3,6 +3,7 @@
 // opening with recovery (log_open.cpp). Segment files are segment_store's.
 #pragma once
 
+#include <pageio/engine/aligned_buffer.hpp>
 #include <pageio/wal/log.hpp>
 
 #include "segment_store.hpp"
@@ -114,7 +115,7 @@ struct log::impl {
   // The buffer: a ring of pages.
   std::size_t ring_pages = 0;
   std::size_t max_batch_pages = 0;
-  std::unique_ptr<std::byte, void (*)(void*)> arena{nullptr, nullptr};
+  aligned_buffer arena;  // ring_pages pages, page-aligned for O_DIRECT
   std::vector<ring_page> ring;
 
   mutable std::mutex mu;

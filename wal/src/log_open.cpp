@@ -7,8 +7,6 @@
 #include <pageio/wal/format.hpp>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 
 namespace pageio::wal {
@@ -103,10 +101,7 @@ void log::impl::open(scan_result& recovered) {
 
   ring_pages = std::max<std::size_t>(opts.buffer_bytes / fmt::page_size, 4);
   max_batch_pages = std::clamp<std::size_t>(opts.max_batch_bytes / fmt::page_size, 1, ring_pages - 1);
-  void* mem = std::aligned_alloc(fmt::page_size, ring_pages * fmt::page_size);
-  if (mem == nullptr) throw std::bad_alloc();
-  std::memset(mem, 0, ring_pages * fmt::page_size);
-  arena = std::unique_ptr<std::byte, void (*)(void*)>(static_cast<std::byte*>(mem), &std::free);
+  arena = aligned_buffer(ring_pages * fmt::page_size, fmt::page_size);  // zero-filled
   ring.resize(ring_pages);
 
   ring_page& first = ring[0];

@@ -58,6 +58,10 @@ class file {
   // Current size from fstat. Throws std::system_error.
   std::uint64_t size() const;
   void close() noexcept;
+  // Gives up ownership without closing, as unique_ptr::release: returns the
+  // descriptor (-1 if none), which the caller must now close, and leaves this
+  // object closed (is_open() false; path() and alignment() stay).
+  int release() noexcept;
 
   // Whether (buffer, length, offset) suit this file; for a direct file a
   // misfit returns EINVAL and, when `why` is given, says which part is off.

@@ -422,7 +422,6 @@ class buffer_pool {
   // For async_fetch (pageio/pagecache/asio.hpp).
   struct begin_result;
   begin_result begin_fetch(page_id id);
-  struct read_plan;
 
  private:
   friend class page_ref;
