@@ -147,6 +147,15 @@ if("cmake" IN_LIST WAYS)
     message(FATAL_ERROR "consumer test: COMPONENTS nosuchpart was not refused by name (${rc}):\n${out}\n${err}")
   endif()
   message(STATUS "consumer test: cmake: an unknown component is refused by name")
+  # A missing dependency: named, with the Debian package that provides it.
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/noboost" -G "${GENERATOR}"
+                          "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+                          -DCMAKE_DISABLE_FIND_PACKAGE_Boost=TRUE
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0 OR NOT err MATCHES "Boost 1.81 or newer was not found" OR NOT err MATCHES "libboost1.81-dev")
+    message(FATAL_ERROR "consumer test: a missing Boost was not reported with its Debian package (${rc}):\n${out}\n${err}")
+  endif()
+  message(STATUS "consumer test: cmake: a missing dependency is named with its Debian package")
 endif()
 
 if("pkgconfig" IN_LIST WAYS)
