@@ -4,7 +4,7 @@
 #include "backend_option.hpp"
 #include "cli_options.hpp"
 #include "fio_names.hpp"
-#include "usage.hpp"
+#include "command_line.hpp"
 
 #include <CLI/CLI.hpp>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // The validators every tool's options go through (tools/common): what each
 // kind of value accepts, and the one line a bad value gets.
 #include "backend_option.hpp"
-#include "usage.hpp"
+#include "command_line.hpp"
 #include "validators.hpp"
 
 #include <CLI/CLI.hpp>

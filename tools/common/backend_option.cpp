@@ -1,6 +1,6 @@
 #include "backend_option.hpp"
 
-#include "usage.hpp"
+#include "command_line.hpp"
 #include "validators.hpp"
 
 #include <pageio/engine/backend.hpp>

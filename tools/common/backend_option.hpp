@@ -3,7 +3,11 @@
 // own, so that a backend added to the engine is offered everywhere at once.
 #pragma once
 
-#include <CLI/CLI.hpp>
+// CLI11 only by name here: the .cpp files that build options include it.
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 #include "validators.hpp"
 
-#include "usage.hpp"
+#include "command_line.hpp"
 
 #include <fmt/format.h>
 

@@ -12,7 +12,7 @@
 // CLI11 parses (before the tool does anything), a duration is rewritten to
 // plain seconds for the option's variable, the help shows the kind (SECONDS,
 // SIZE, N, NUMBER, TEXT:{the choices}), and a bad value is refused by throwing bad_value
-// (usage.hpp) with one line:
+// (command_line.hpp) with one line:
 //
 //   --warmup -1: must be 0 or more seconds, up to a week (e.g. 2, 0.5, 500ms, 2m)
 //
@@ -20,7 +20,11 @@
 // good) and are what the tests call.
 #pragma once
 
-#include <CLI/CLI.hpp>
+// CLI11 only by name here: the .cpp files that build options include it.
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 #include <cstdint>
 #include <optional>

@@ -2,7 +2,7 @@
 
 #include "backend_option.hpp"
 #include "fio_names.hpp"
-#include "usage.hpp"
+#include "command_line.hpp"
 #include "validators.hpp"
 
 #include <fmt/format.h>

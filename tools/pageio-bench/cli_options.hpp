@@ -9,7 +9,11 @@
 // engine's registry names, and fio's names work beside ours (fio_names.hpp).
 #pragma once
 
-#include <CLI/CLI.hpp>
+// CLI11 only by name here: the .cpp files that build options include it.
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 #include <cstdint>
 #include <string>

@@ -1,7 +1,7 @@
 #include "fio_names.hpp"
 
 #include "backend_option.hpp"
-#include "usage.hpp"
+#include "command_line.hpp"
 #include "validators.hpp"
 
 #include <fmt/format.h>

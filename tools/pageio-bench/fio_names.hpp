@@ -7,7 +7,11 @@
 // fio_engine_for() (fio_runner.hpp).
 #pragma once
 
-#include <CLI/CLI.hpp>
+// CLI11 only by name here: the .cpp files that build options include it.
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 #include <optional>
 #include <string>

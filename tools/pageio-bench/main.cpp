@@ -23,7 +23,7 @@
 
 #include "json_out.hpp"
 #include "run_info.hpp"
-#include "usage.hpp"
+#include "command_line.hpp"
 
 #include <cstdio>
 #include <functional>

@@ -27,7 +27,7 @@
 
 #include "backend_option.hpp"
 #include "run_info.hpp"
-#include "usage.hpp"
+#include "command_line.hpp"
 #include "validators.hpp"
 
 #include <pageio/kv/store.hpp>

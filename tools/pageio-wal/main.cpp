@@ -15,7 +15,7 @@
 
 #include <pageio/wal/reader.hpp>
 
-#include "usage.hpp"
+#include "command_line.hpp"
 #include "validators.hpp"
 
 #include <CLI/CLI.hpp>
