@@ -5,7 +5,7 @@
 #
 #   cmake -DSOURCE_DIR=<tests/consumer> -DEXAMPLES_DIR=<examples> -DWORK_DIR=<scratch dir>
 #         -DGENERATOR=<generator> (-DBUILD_DIR=<pageio build dir> | -DSHARED_FROM=<pageio source dir>)
-#         [-DWAYS=cmake;pkgconfig;plain] [-DCXX_COMPILER=<path>] [-DCXX_FLAGS=<flags>]
+#         [-DWAYS=cmake,pkgconfig,plain] [-DCXX_COMPILER=<path>] [-DCXX_FLAGS=<flags>]
 #         -P run_consumer_test.cmake
 #
 # BUILD_DIR: install that build (static libraries). SHARED_FROM: configure
@@ -18,7 +18,16 @@ foreach(var SOURCE_DIR EXAMPLES_DIR WORK_DIR GENERATOR)
   endif()
 endforeach()
 if(NOT DEFINED WAYS)
-  set(WAYS cmake pkgconfig plain)
+  set(WAYS cmake,pkgconfig,plain)
+endif()
+string(REPLACE "," ";" WAYS "${WAYS}")
+foreach(way IN LISTS WAYS)
+  if(NOT way MATCHES "^(cmake|pkgconfig|plain)$")
+    message(FATAL_ERROR "run_consumer_test.cmake: WAYS: no way \"${way}\" (cmake, pkgconfig, plain, comma-separated)")
+  endif()
+endforeach()
+if(NOT WAYS)
+  message(FATAL_ERROR "run_consumer_test.cmake: WAYS is empty")
 endif()
 if(NOT CXX_COMPILER)
   set(CXX_COMPILER c++)
@@ -126,7 +135,7 @@ endif()
 
 if("cmake" IN_LIST WAYS)
   set(configure_args -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
-      "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_BUILD_TYPE=Release "-DEXAMPLES_DIR=${EXAMPLES_DIR}"
+      "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_BUILD_TYPE=None "-DEXAMPLES_DIR=${EXAMPLES_DIR}"
       "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
   if(CXX_FLAGS)
     # A sanitized pageio needs the sanitizer runtime in the program that links it.
