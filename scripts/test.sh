@@ -4,6 +4,7 @@
 #   scripts/test.sh --asan    AddressSanitizer + UndefinedBehaviorSanitizer build in ./build-asan
 #   scripts/test.sh --tsan    ThreadSanitizer build in ./build-tsan
 # Arguments after the mode go to ctest (e.g. scripts/test.sh --tsan -L 'wal|pagecache').
+# Two tests run at a time (PAGEIO_TEST_JOBS): most of them wait on the disk.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-}
@@ -23,4 +24,4 @@ if [[ "$mode" != "" ]]; then
 fi
 "$root/scripts/build.sh" "$build_dir" "${args[@]}"
 cd "$build_dir"
-ctest --output-on-failure -j"${PAGEIO_TEST_JOBS:-1}" "$@"
+ctest --output-on-failure -j"${PAGEIO_TEST_JOBS:-2}" "$@"
