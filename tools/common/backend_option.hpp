@@ -3,11 +3,7 @@
 // own, so that a backend added to the engine is offered everywhere at once.
 #pragma once
 
-// CLI11 only by name here: the .cpp files that build options include it.
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
+#include "cli_fwd.hpp"
 
 #include <string>
 #include <vector>

@@ -20,11 +20,7 @@
 // good) and are what the tests call.
 #pragma once
 
-// CLI11 only by name here: the .cpp files that build options include it.
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
+#include "cli_fwd.hpp"
 
 #include <cstdint>
 #include <optional>

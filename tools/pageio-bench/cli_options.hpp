@@ -9,11 +9,7 @@
 // engine's registry names, and fio's names work beside ours (fio_names.hpp).
 #pragma once
 
-// CLI11 only by name here: the .cpp files that build options include it.
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
+#include "cli_fwd.hpp"
 
 #include <cstdint>
 #include <string>

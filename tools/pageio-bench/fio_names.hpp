@@ -7,11 +7,7 @@
 // fio_engine_for() (fio_runner.hpp).
 #pragma once
 
-// CLI11 only by name here: the .cpp files that build options include it.
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
+#include "cli_fwd.hpp"
 
 #include <optional>
 #include <string>
