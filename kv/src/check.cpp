@@ -273,6 +273,20 @@ check_report store::check() {
   std::lock_guard w(s.writer_mu);
   std::unique_lock tree(s.tree_mu);  // leaf writes too hold off (they take it shared)
   checker(s, r).run();
+  // The write buffer's pairs: a key only there is a key of the store too.
+  std::vector<write_buffer::pair> buffered;
+  s.wbuf->range({}, false, nullptr, buffered);
+  r.buffered_pairs = buffered.size();
+  for (const auto& p : buffered) {
+    try {
+      const auto leaf = s.descend(p.key);
+      bool eq = false;
+      page::view(leaf->page.data()).lower_bound(p.key, &eq);
+      if (!eq) ++r.keys;
+    } catch (const std::exception&) {
+      // A damaged path: reported above by the walk over every page.
+    }
+  }
   return r;
 }
 

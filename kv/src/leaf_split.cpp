@@ -83,6 +83,8 @@ store::impl::leaf_write_result store::impl::try_leaf_split(std::string_view key,
   std::vector<std::unique_lock<pagecache::page_latch>> latches;
   latches.reserve(others.size());
   for (auto& o : others) latches.emplace_back(o.ref.latch());
+  buffer_guard wb(*wbuf, key);  // as in leaf_write.cpp
+  if (wb.buffered()) tw.final_record().buffer_drop(key);
   const auto bytes = tw.final_record().finish();
   const lsn_t lsn = log->append(bytes);
   for (auto& [dst, src] : mine) std::memcpy(dst, src->data(), page::size);
@@ -92,6 +94,7 @@ store::impl::leaf_write_result store::impl::try_leaf_split(std::string_view key,
     std::memcpy(o.ref.data(), o.bytes->data(), page::size);
     o.ref.mark_dirty(lsn);
   }
+  wb.drop();
   note_logged(bytes.size());
   return {leaf_write_result::done, lsn};
 }

@@ -26,7 +26,7 @@
 namespace pageio::kv {
 
 store::impl::leaf_write_result store::impl::try_leaf_write(std::string_view key, std::string_view value, int kind,
-                                                          bool may_read) {
+                                                          bool may_read, bool may_buffer) {
   const bool put = kind == 0;
   std::vector<std::byte> cell;
   if (put) {
@@ -39,6 +39,9 @@ store::impl::leaf_write_result store::impl::try_leaf_write(std::string_view key,
   std::optional<latched_path> path = descend_path(key, may_read, latch_mode::write);
   if (!path) return {leaf_write_result::not_cached};
   pagecache::page_ref& leaf = path->leaf;  // latched exclusively
+  if (put && may_buffer && !leaf.dirty() && wbuf->room_hint(key.size(), value.size())) {
+    return {leaf_write_result::not_cached};
+  }
   std::array<std::byte, page::size> copy;
   std::memcpy(copy.data(), leaf.data(), page::size);
   page::view v(copy.data());
@@ -46,20 +49,30 @@ store::impl::leaf_write_result store::impl::try_leaf_write(std::string_view key,
   const std::size_t at = v.lower_bound(key, &eq);
   if (eq && page::parse_leaf_value(v.cell(at)).overflow) return {leaf_write_result::queue};  // a chain to free
   const auto pg = static_cast<std::uint32_t>(leaf.id().page);
+  // The key's buffered pair, if any, is stale after this change: dropped in
+  // the same record. The buffer's lock is held across the append either way,
+  // so that no buffered put of the key falls between the look-up and the
+  // append (buffered_writes.cpp).
+  buffer_guard wb(*wbuf, key);
   record::builder rec;
   if (put) {
     if (!v.upsert(cell)) return {leaf_write_result::queue};  // a split
     rec.leaf_put(pg, cell);
-  } else {
-    if (!eq) return {leaf_write_result::done, 0};  // nothing to delete
+  } else if (eq) {
     if (v.nslots() == 1) return {leaf_write_result::queue};  // the leaf empties: it may be freed
     v.erase(at);
     rec.leaf_del(pg, key);
+  } else if (!wb.buffered()) {
+    return {leaf_write_result::done, 0};  // nothing to delete
   }
+  if (wb.buffered()) rec.buffer_drop(key);
   const auto bytes = rec.finish();
   const lsn_t lsn = log->append(bytes);
-  std::memcpy(leaf.data(), copy.data(), page::size);
-  leaf.mark_dirty(lsn);
+  if (put || eq) {
+    std::memcpy(leaf.data(), copy.data(), page::size);
+    leaf.mark_dirty(lsn);
+  }
+  wb.drop();
   note_logged(bytes.size());
   return {leaf_write_result::done, lsn};
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <vector>
 
 namespace pageio::kv {
 
@@ -26,7 +27,8 @@ std::optional<store::impl::leaf_ref> store::impl::descend(std::string_view key, 
 }
 
 std::optional<store::impl::latched_path> store::impl::descend_path(std::string_view key, bool may_read,
-                                                                     latch_mode mode) {
+                                                                     latch_mode mode,
+                                                                     std::optional<std::string>* high) {
   // Latch coupling: a page's latch is taken before its parent's is let go,
   // so a walk never sees a child from before a split its parent is from
   // after (splits of a leaf under a parent with room happen under tree_mu
@@ -78,6 +80,14 @@ std::optional<store::impl::latched_path> store::impl::descend_path(std::string_v
       throw corruption_error(where(*this, pg) + ": expected a tree page on the way to a leaf");
     }
     pg = v.child_for(key);
+    if (high) {
+      // The first separator above `key` bounds the child's keys; a deeper
+      // one is tighter.
+      bool eq = false;
+      std::size_t i = v.lower_bound(key, &eq);
+      if (eq) ++i;
+      if (i < v.nslots()) *high = std::string(v.key(i));
+    }
     let_go_above();
     above = std::move(ref);
     above_exclusive = exclusive;
@@ -130,6 +140,11 @@ std::optional<std::string> store::get(std::string_view key) {
     throw std::invalid_argument("key of " + std::to_string(key.size()) + " bytes: keys are 1 to 1024 bytes");
   }
   s.gets.fetch_add(1, std::memory_order_relaxed);
+  // The write buffer first: a buffered pair is newer than the tree's (it
+  // leaves the buffer only once the tree has it or something newer).
+  if (!s.wbuf->empty_hint()) {
+    if (auto v = s.wbuf->get(key)) return v;
+  }
   std::shared_lock tree(s.tree_mu);
   const auto leaf = s.descend(key);  // latched: a leaf write changes it under tree_mu shared
   const page::view v(leaf->page.data());
@@ -164,36 +179,47 @@ void iterator::load() {
   store::impl& s = *db_->impl_;
   s.check_open();
   std::shared_lock tree(s.tree_mu);
-  auto leaf = s.descend(resume_);  // latched, as in get()
+  std::vector<write_buffer::pair> buffered;
+  // A leaf's range at a time, [resume_, its high fence): the tree's pairs
+  // and the write buffer's in that range, the buffer's read under the
+  // leaf's latch (a change of a key in this range that drops its buffered
+  // pair holds that latch: buffered_writes.cpp).
   for (;;) {
-    const page::view v(leaf->page.data());
+    std::optional<std::string> high;
+    auto leaf = s.descend_path(resume_, /*may_read=*/true, store::impl::latch_mode::read, &high);
+    const page::view v(leaf->leaf.data());
+    const std::string* end = high ? &*high : nullptr;
+    if (to_ && (end == nullptr || *to_ < *end)) end = &*to_;
+    buffered.clear();
+    if (!s.wbuf->empty_hint()) s.wbuf->range(resume_, resume_open_, end, buffered);
     std::size_t i = v.lower_bound(resume_, nullptr);
     if (resume_open_ && i < v.nslots() && v.key(i) == resume_) ++i;
-    for (; i < v.nslots(); ++i) {
-      const std::string_view k = v.key(i);
-      if ((to_ && k >= *to_) || (limit_ != 0 && returned_ >= limit_)) {
-        exhausted_ = true;
-        break;
+    std::size_t j = 0;  // into buffered
+    auto full = [&] { return limit_ != 0 && returned_ >= limit_; };
+    while (!full()) {
+      const bool tree_left = i < v.nslots() && (end == nullptr || v.key(i) < *end);
+      const bool buf_left = j < buffered.size();
+      if (!tree_left && !buf_left) break;
+      if (buf_left && (!tree_left || buffered[j].key <= v.key(i))) {
+        if (tree_left && buffered[j].key == v.key(i)) ++i;  // the buffered pair is newer
+        keys_.push_back(std::move(buffered[j].key));
+        values_.push_back(std::move(buffered[j].value));
+        ++j;
+      } else {
+        keys_.emplace_back(v.key(i));
+        values_.push_back(*s.read_value(v.cell(i)));
+        ++i;
       }
-      keys_.emplace_back(k);
-      values_.push_back(*s.read_value(v.cell(i)));
       ++returned_;
     }
-    if (!exhausted_ && v.right() == 0) exhausted_ = true;
-    if (exhausted_ || !keys_.empty()) break;
-    // An empty stretch (a leaf emptied by deletes): on to the right sibling.
-    const std::uint32_t next = v.right();
-    leaf.reset();  // its latch, then its page
-    pagecache::page_ref ref = s.fetch(next);
-    std::shared_lock latch(ref.latch());
-    if (page::view(ref.data()).kind() != page::type::leaf) {
-      throw corruption_error(where(s, next) + ": a leaf's right sibling is not a leaf");
+    if (full() || end == nullptr || (to_ && end == &*to_)) {
+      exhausted_ = true;
+      break;
     }
-    leaf = store::impl::leaf_ref{std::move(ref), std::move(latch)};
-  }
-  if (!keys_.empty()) {
-    resume_ = keys_.back();
-    resume_open_ = true;
+    resume_ = *high;
+    resume_open_ = false;
+    if (!keys_.empty()) break;
+    // An empty stretch (a leaf emptied by deletes): on to the next leaf.
   }
 }
 

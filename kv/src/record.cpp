@@ -48,6 +48,16 @@ void builder::leaf_cut(std::uint32_t pg, std::uint16_t keep, std::uint32_t right
   ++ops_;
 }
 
+void builder::buffer_put(std::span<const std::byte> cell) {
+  add_sized(buf_, op::buffer_put, 0, cell.data(), cell.size());
+  ++ops_;
+}
+
+void builder::buffer_drop(std::string_view key) {
+  add_sized(buf_, op::buffer_drop, 0, key.data(), key.size());
+  ++ops_;
+}
+
 namespace {
 // The longest run of zero bytes in the page: [*from, *to).
 void longest_zero_run(const std::byte* p, std::size_t* from, std::size_t* to) {
@@ -123,7 +133,7 @@ decoded decode(std::span<const std::byte> rec) {
   d.changes.reserve(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     if (rec.size() - at < 5) throw malformed("change " + std::to_string(i) + " cut short");
-    change c{static_cast<op>(rec[at]), page::ld32(rec.data() + at + 1), {}};
+    change c{static_cast<op>(rec[at]), page::ld32(rec.data() + at + 1), {}, {}, 0};
     at += 5;
     std::size_t len = 0;
     switch (c.kind) {
@@ -131,6 +141,8 @@ decoded decode(std::span<const std::byte> rec) {
       case op::leaf_del:
       case op::internal_put:
       case op::leaf_cut:
+      case op::buffer_put:
+      case op::buffer_drop:
         if (rec.size() - at < 2) throw malformed("change " + std::to_string(i) + " cut short");
         len = page::ld16(rec.data() + at);
         at += 2;
@@ -216,6 +228,9 @@ void apply(const change& c, std::byte* bytes) {
       v.set_right(page::ld32(c.bytes.data() + 2));
       return;
     }
+    case op::buffer_put:
+    case op::buffer_drop:
+      throw malformed("a write-buffer change applied to page " + std::to_string(c.page));
     case op::leaf_del: {
       if (v.kind() != page::type::leaf) {
         throw malformed("delete from page " + std::to_string(c.page) + ", which is not a leaf");

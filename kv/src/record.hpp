@@ -31,6 +31,11 @@
 //                        zeroed) and its right sibling becomes `right` (the
 //                        left half of a split, whose right half is a new
 //                        page logged as an image)
+//         op 7 buffer_put:  u16 cell_len, a leaf cell (inline value): the pair
+//                        goes to the write buffer, no page changes (page 0,
+//                        unused; write_buffer.hpp)
+//         op 8 buffer_drop: u16 klen, the key: its buffered pair, if any, is
+//                        stale from here on (page 0, unused)
 #pragma once
 
 #include "page.hpp"
@@ -49,7 +54,10 @@ inline constexpr std::uint8_t kind_changes = 1;
 inline constexpr std::uint8_t kind_checkpoint = 2;
 inline constexpr std::uint8_t flag_partial = 1;
 
-enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5, leaf_cut = 6 };
+enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5, leaf_cut = 6, buffer_put = 7, buffer_drop = 8 };
+// Whether a change is to a page (redone by page LSN) or to the write buffer
+// (redone always).
+inline bool changes_page(op o) noexcept { return o != op::buffer_put && o != op::buffer_drop; }
 
 // Builds a record.
 class builder {
@@ -60,6 +68,8 @@ class builder {
   void leaf_del(std::uint32_t page, std::string_view key);
   void internal_put(std::uint32_t page, std::span<const std::byte> cell);
   void leaf_cut(std::uint32_t page, std::uint16_t keep, std::uint32_t right);
+  void buffer_put(std::span<const std::byte> cell);
+  void buffer_drop(std::string_view key);
   // The page's new content: as image_gap around its longest run of zero
   // bytes, or whole when no run is worth it.
   void image(std::uint32_t page, const std::byte* bytes);

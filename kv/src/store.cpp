@@ -110,6 +110,7 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     po.fs = s.opts.fs;
     s.pool = std::make_unique<pagecache::buffer_pool>(std::move(po));
     s.file = s.pool->add_file(dir / "data");
+    s.wbuf = std::make_unique<write_buffer>(s.opts.write_buffer_bytes);
 
     s.recover();
     s.create_if_new();
@@ -129,6 +130,7 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     throw;
   }
   s.bg = std::thread([&s] { s.background(); });
+  s.merger = std::thread([&s] { s.merge_loop(); });
 }
 
 store::~store() {
@@ -141,6 +143,12 @@ store::~store() {
 void store::close() {
   impl& s = *impl_;
   if (s.closed) return;
+  {
+    std::lock_guard lk(s.merge_mu);
+    s.merge_stop = true;
+  }
+  s.merge_cv.notify_all();
+  if (s.merger.joinable()) s.merger.join();
   {
     std::lock_guard lk(s.bg_mu);
     s.bg_stop = true;
@@ -193,16 +201,34 @@ void store::impl::recover() {
       throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
     }
     if (d.checkpoint != 0) return true;
+    // The write buffer's changes are redone whatever the pages hold: the
+    // buffer starts empty at open.
+    for (const auto& c : d.changes) {
+      if (c.kind == record::op::buffer_put) {
+        const std::size_t n = c.bytes.size();
+        const page::leaf_value v = n >= page::leaf_cell_header ? page::parse_leaf_value(c.bytes) : page::leaf_value{};
+        const std::size_t klen = n >= 2 ? page::ld16(c.bytes.data()) : 0;
+        if (n < page::leaf_cell_header || v.overflow || klen == 0 || page::leaf_cell_header + klen + v.length != n) {
+          throw corruption_error("log record " + std::to_string(r.lsn) + ": a buffered pair of " + std::to_string(n) +
+                                 " bytes that is not a key and an inline value");
+        }
+        const std::string_view key(reinterpret_cast<const char*>(c.bytes.data()) + page::leaf_cell_header, klen);
+        wbuf->put(key, std::string_view(reinterpret_cast<const char*>(v.inline_bytes.data()), v.inline_bytes.size()),
+                  r.lsn);
+      } else if (c.kind == record::op::buffer_drop) {
+        wbuf->drop(std::string_view(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size()));
+      }
+    }
     // Which pages need it, decided once per page before any change of the
     // record is applied (a record may change one page several times). One
     // page is pinned at a time: a record may hold more pages than the pool.
     std::map<std::uint32_t, bool> needs;
     for (const auto& c : d.changes) {
-      if (needs.count(c.page)) continue;
+      if (!record::changes_page(c.kind) || needs.count(c.page)) continue;
       needs[c.page] = fetch(c.page).page_lsn() < r.lsn;
     }
     for (const auto& c : d.changes) {
-      if (!needs[c.page]) continue;
+      if (!record::changes_page(c.kind) || !needs[c.page]) continue;
       pagecache::page_ref ref = fetch(c.page);
       std::lock_guard latch(ref.latch());
       try {
@@ -264,9 +290,12 @@ void store::impl::apply_pages(
   }
 }
 
-lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind) {
+lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind,
+                             const std::vector<write_buffer::pair>* merge) {
   check_open();
-  if (batch) {
+  if (merge) {
+    // The merger's run: its leaves were read by the merger (merge_run).
+  } else if (batch) {
     for (const auto& e : batch->ops_) {
       validate_key(e.key);
       if (e.is_put) validate_value(e.value);
@@ -276,14 +305,18 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     validate_key(key);
     validate_value(value);
   }
-  if (batch) {
+  if (merge) {
+  } else if (batch) {
     // Misses are read here, in parallel with other writers, not by the
     // leader under its locks for a whole group.
     for (const auto& e : batch->ops_) warm_path(e.key);
   } else {
     // Most changes stay in their leaf: those need no queue (leaf_write.cpp).
     // A page not in the pool is read outside the lock, then it tries again.
-    leaf_write_result r = try_leaf_write(key, value, kind, /*may_read=*/false);
+    leaf_write_result r = try_leaf_write(key, value, kind, /*may_read=*/false, /*may_buffer=*/kind == 0);
+    // A put whose leaf is not in the pool goes to the write buffer, if it
+    // has room: no read on the commit path (buffered_writes.cpp).
+    if (r.what == leaf_write_result::not_cached && kind == 0) r = try_buffer_put(key, value);
     if (r.what == leaf_write_result::not_cached) {
       warm_path(key);
       r = try_leaf_write(key, value, kind, /*may_read=*/true);
@@ -305,7 +338,7 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
   // and the lead changes hands about once per group commit, not once per
   // group: each hand-over wakes a sleeping thread, and on a busy machine
   // that wake-up, not the log, was what held the groups back.
-  pending_write me{batch, key, value, kind};
+  pending_write me{batch, key, value, kind, merge};
   // Join the queue: a lock-free stack of writers, newest first (as
   // RocksDB's write thread does). Whoever finds it empty leads.
   pending_write* older = newest_writer.load(std::memory_order_relaxed);
@@ -355,7 +388,7 @@ lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std
     first = next;
   }
   if (me.error) std::rethrow_exception(me.error);
-  if (opts.sync && me.lsn != 0) log->flush(me.lsn);
+  if (opts.sync && me.lsn != 0 && !merge) log->flush(me.lsn);  // nobody waits for a merge
   return me.lsn;
 }
 
@@ -442,40 +475,27 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
   const std::size_t max_record = max_record_bytes();
   tree_writer tw = new_tree_writer();
   std::vector<char> changed(group.size(), 0);
+  std::vector<std::string_view> drops;
   try {
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      const pending_write& pw = *group[i];
-      if (pw.batch) {
-        for (const auto& e : pw.batch->ops_) {
-          if (e.is_put) {
-            tw.put(e.key, e.value);
-            changed[i] = 1;
-          } else if (tw.del(e.key)) {
-            changed[i] = 1;
-          }
-        }
-      } else if (pw.kind == 0) {
-        tw.put(pw.key, pw.value);
-        changed[i] = 1;
-      } else {
-        changed[i] = tw.del(pw.key) ? 1 : 0;
-      }
-    }
+    for (std::size_t i = 0; i < group.size(); ++i) changed[i] = plan_write(tw, *group[i], drops) ? 1 : 0;
   } catch (...) {
     // Nothing of the group's own record was appended: plan each alone.
     throw group_unplannable();
   }
   lsn_t lsn = log->last_lsn();
-  if (tw.finish()) {
+  const bool pages = tw.finish();
+  if (pages || !drops.empty()) {
+    for (std::string_view k : drops) tw.final_record().buffer_drop(k);
     const auto rec = tw.final_record().finish();
     if (rec.size() > max_record) throw group_unplannable();
     lsn = log->append(rec);
     note_logged(rec.size());
-    apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
+    if (pages) apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
+    drop_buffered(drops);
   }
   for (std::size_t i = 0; i < group.size(); ++i) {
     const pending_write& pw = *group[i];
-    group[i]->lsn = changed[i] ? lsn : pw.kind == 1 ? 0 : log->last_lsn();
+    group[i]->lsn = changed[i] ? lsn : (pw.kind == 1 || pw.kind == 3) ? 0 : log->last_lsn();
   }
   return lsn;
 }
@@ -492,20 +512,12 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   check_open();
   const std::size_t max_record = max_record_bytes();
   tree_writer tw = new_tree_writer();
-  if (pw.batch) {
-    for (const auto& e : pw.batch->ops_) {
-      if (e.is_put) {
-        tw.put(e.key, e.value);
-      } else {
-        tw.del(e.key);
-      }
-    }
-  } else if (pw.kind == 0) {
-    tw.put(pw.key, pw.value);
-  } else if (!tw.del(pw.key)) {
-    return 0;
-  }
-  if (!tw.finish()) return log->last_lsn();  // a batch of deletes of absent keys
+  std::vector<std::string_view> drops;
+  const bool changed = plan_write(tw, pw, drops);
+  if (!changed && (pw.kind == 1 || pw.kind == 3)) return 0;  // a delete of an absent key; a merge of nothing
+  const bool pages = tw.finish();
+  if (!pages && drops.empty()) return log->last_lsn();  // a batch of deletes of absent keys
+  for (std::string_view k : drops) tw.final_record().buffer_drop(k);
   const auto rec = tw.final_record().finish();
   if (rec.size() > max_record) {
     throw std::invalid_argument("the change needs a log record of " + std::to_string(rec.size()) +
@@ -514,8 +526,49 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   }
   const lsn_t lsn = log->append(rec);
   note_logged(rec.size());
-  apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
+  if (pages) apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
+  drop_buffered(drops);
   return lsn;
+}
+
+bool store::impl::plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops) {
+  // tree_mu is held exclusively: no buffered put or leaf write runs, so
+  // what the buffer holds cannot change from here to the append.
+  auto buffered_lsn = [&](std::string_view k) -> lsn_t {
+    return wbuf->empty_hint() ? 0 : wbuf->lsn_of(k);
+  };
+  auto drop = [&](std::string_view k) {
+    if (std::find(drops.begin(), drops.end(), k) == drops.end()) drops.push_back(k);
+  };
+  bool changed = false;
+  if (pw.merge) {
+    for (const auto& p : *pw.merge) {
+      if (buffered_lsn(p.key) != p.lsn) continue;  // put again or dropped since the merger read it
+      tw.put(p.key, p.value);
+      drop(p.key);
+      changed = true;
+    }
+  } else if (pw.batch) {
+    for (const auto& e : pw.batch->ops_) {
+      if (e.is_put) {
+        tw.put(e.key, e.value);
+        changed = true;
+      } else if (tw.del(e.key)) {
+        changed = true;
+      }
+      if (buffered_lsn(e.key) != 0) {
+        drop(e.key);
+        changed = true;
+      }
+    }
+  } else {
+    changed = pw.kind == 0 ? (tw.put(pw.key, pw.value), true) : tw.del(pw.key);
+    if (buffered_lsn(pw.key) != 0) {
+      drop(pw.key);
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 lsn_t store::put(std::string_view key, std::string_view value) {
@@ -548,7 +601,18 @@ lsn_t store::impl::checkpoint_now() {
     redo = log->last_lsn() + 1;
     logged_since_checkpoint.store(0, std::memory_order_relaxed);
   }
-  const lsn_t c = pool->checkpoint(redo);
+  lsn_t c = pool->checkpoint(redo);
+  // Buffered pairs live in the log only: it keeps the oldest one's record
+  // (recovery rebuilds the buffer from there), and the merger moves every
+  // pair older than this checkpoint into its leaf before the next.
+  {
+    const lsn_t oldest = wbuf->oldest().first;
+    if (oldest != 0 && oldest < c) c = oldest;
+  }
+  if (c < redo) {
+    merge_below.store(redo, std::memory_order_relaxed);
+    kick_merger();
+  }
   log->truncate_before(c);
   // Where the next recovery may start; durable with the next group commit
   // (lost, an earlier checkpoint record serves).
@@ -620,6 +684,12 @@ statistics store::stats() const {
   const auto ps = s.pool->stats();
   st.cache_hits = ps.hits;
   st.cache_misses = ps.misses;
+  st.pages_written = ps.pages_written;
+  st.data_syncs = ps.syncs;
+  st.buffered_pairs = s.wbuf->size();
+  st.buffered_bytes = s.wbuf->bytes();
+  st.buffered_puts = s.buffered_puts.load();
+  st.merged_pairs = s.merged_pairs.load();
   const auto ls = s.log->stats();
   st.log_commits = ls.batches;
   st.log_records = ls.records;

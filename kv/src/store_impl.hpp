@@ -18,6 +18,7 @@
 #include "page.hpp"
 #include "tree_lock.hpp"
 #include "tree_writer.hpp"
+#include "write_buffer.hpp"
 
 #include <pageio/engine/file.hpp>
 #include <pageio/kv/store.hpp>
@@ -54,6 +55,20 @@ struct store::impl {
   std::atomic<std::uint32_t> root{0};
   std::uint32_t height = 0;
 
+  // Puts whose leaf was not in the pool, logged and kept in memory until
+  // the merger puts them into their leaves (write_buffer.hpp).
+  std::unique_ptr<write_buffer> wbuf;
+  std::atomic<std::uint64_t> buffered_puts{0}, merged_pairs{0};
+  // The merger: wakes when the buffer is half full, or when a checkpoint
+  // found pairs older than its redo point holding the log back
+  // (merge_below), and merges runs of pairs in key order from merge_cursor.
+  std::mutex merge_mu;
+  std::condition_variable merge_cv;
+  bool merge_stop = false;
+  std::atomic<lsn_t> merge_below{0};
+  std::string merge_cursor;  // the merger's own
+  std::thread merger;
+
   bool closed = false;
   std::atomic<std::uint64_t> puts{0}, deletes{0}, batches{0}, gets{0}, scans{0}, checkpoints{0};
   std::uint64_t recovered_records = 0;
@@ -83,11 +98,15 @@ struct store::impl {
 
   // One writer's change, queued (see run_write).
   struct pending_write {
-    pending_write(const write_batch* b, std::string_view k, std::string_view v, int what)
-        : batch(b), key(k), value(v), kind(what) {}
+    pending_write(const write_batch* b, std::string_view k, std::string_view v, int what,
+                  const std::vector<write_buffer::pair>* m = nullptr)
+        : batch(b), key(k), value(v), kind(what), merge(m) {}
     const write_batch* batch;
     std::string_view key, value;
-    int kind;  // 0 put, 1 del, 2 batch
+    int kind;  // 0 put, 1 del, 2 batch, 3 merge
+    // kind 3: buffered pairs to put into their leaves, each only if it is
+    // still the key's buffered pair (same LSN).
+    const std::vector<write_buffer::pair>* merge;
     lsn_t lsn = 0;
     std::exception_ptr error;
     bool done = false;          // set by its leader before `ready`
@@ -132,24 +151,47 @@ struct store::impl {
     std::unique_lock<pagecache::page_latch> leaf_exclusive;
     std::shared_lock<pagecache::page_latch> leaf_shared;
   };
-  std::optional<latched_path> descend_path(std::string_view key, bool may_read, latch_mode mode);
+  // With `high`, the leaf's high fence (its keys are below it; none: the
+  // last leaf), valid while the leaf is latched.
+  std::optional<latched_path> descend_path(std::string_view key, bool may_read, latch_mode mode,
+                                           std::optional<std::string>* high = nullptr);
   // A put or delete that stays in its leaf, done without the queue
   // (leaf_write.cpp): `done` with its LSN (0: a delete of an absent key);
   // `queue` when it reaches beyond the leaf (a split, an emptied leaf,
   // overflow pages); `not_cached` when, without may_read, a page on the way
   // was not in the pool (read it outside the lock, then try again).
+  // With may_buffer, a put into a leaf that is clean in the pool is left
+  // for the write buffer (`not_cached`, as for a leaf not in the pool): a
+  // change to a page already dirty costs no write of its own, one to a
+  // clean page costs a write that a merge shares among many pairs.
   struct leaf_write_result {
     enum { done, queue, not_cached } what;
     lsn_t lsn = 0;
   };
-  leaf_write_result try_leaf_write(std::string_view key, std::string_view value, int kind, bool may_read);
+  leaf_write_result try_leaf_write(std::string_view key, std::string_view value, int kind, bool may_read,
+                                   bool may_buffer = false);
   // A put into a full leaf whose parent has room: the split done by the
   // writer's own thread under tree_mu shared (leaf_split.cpp). `queue` when
   // it needs more (the parent splits too, the leaf is the root, overflow).
   leaf_write_result try_leaf_split(std::string_view key, std::string_view value);
+  // A put whose leaf is not in the pool, into the write buffer: `done`, or
+  // `not_cached` when the buffer is full or off, or the value too large.
+  leaf_write_result try_buffer_put(std::string_view key, std::string_view value);
+  // Under tree_mu exclusive: plans one writer's change into `tw`; the keys
+  // whose buffered pairs it makes stale go to `drops`. Returns whether it
+  // changes anything.
+  bool plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops);
+  // Drops those pairs from the buffer, once the tree has the change.
+  void drop_buffered(const std::vector<std::string_view>& drops);
+  // The merger's loop, and one run of it; whether merging is due.
+  void merge_loop();
+  void merge_run();
+  bool merge_due() const;
+  void kick_merger();
   // Counts a record's bytes towards the next checkpoint (and asks for one).
   void note_logged(std::size_t bytes);
-  lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind);
+  lsn_t run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind,
+                  const std::vector<write_buffer::pair>* merge = nullptr);
   // A group's changes, applied under writer_mu; returns the last LSN appended
   // (0: none). A writer's failure is in its own `error`.
   lsn_t apply_writes(const std::vector<pending_write*>& group);

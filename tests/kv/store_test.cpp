@@ -454,7 +454,7 @@ TEST_F(kv_store_test, RandomOperationsMatchAMapAcrossReopens) {
   store db(opts());
   const check_report r = db.check();
   EXPECT_TRUE(r.clean()) << describe(r);
-  EXPECT_EQ(r.keys, model.size());
+  EXPECT_EQ(r.keys, model.size());  // the tree's and the write buffer's
   const auto everything = all(db);
   ASSERT_EQ(everything.size(), model.size());
   const std::vector<std::pair<std::string, std::string>> want(model.begin(), model.end());

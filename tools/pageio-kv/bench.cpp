@@ -129,6 +129,9 @@ struct bench_result {
   bool reads = false;
   std::uint64_t log_commits = 0, log_records = 0, log_pages = 0;  // during the benchmark
   std::uint64_t cache_hits = 0, cache_misses = 0;  // the same
+  std::uint64_t buffered_puts = 0, merged_pairs = 0;  // the same
+  std::uint64_t buffered_bytes = 0;  // at the end
+  std::uint64_t pages_written = 0, data_syncs = 0;  // during the benchmark
   histogram lat;
 };
 
@@ -155,6 +158,7 @@ class runner {
     options o;
     o.dir = db_path();
     o.cache_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(f_.cache_size, 64 * 4096));
+    if (f_.write_buffer_size >= 0) o.write_buffer_bytes = static_cast<std::uint64_t>(f_.write_buffer_size);
     o.sync = parse_bool(f_.sync, "sync");
     o.backend = f_.backend;
     return o;
@@ -316,6 +320,11 @@ class runner {
     r.log_pages = after.log_pages - before.log_pages;
     r.cache_hits = after.cache_hits - before.cache_hits;
     r.cache_misses = after.cache_misses - before.cache_misses;
+    r.buffered_puts = after.buffered_puts - before.buffered_puts;
+    r.merged_pairs = after.merged_pairs - before.merged_pairs;
+    r.buffered_bytes = after.buffered_bytes;
+    r.pages_written = after.pages_written - before.pages_written;
+    r.data_syncs = after.data_syncs - before.data_syncs;
     for (const auto& t : per) {
       r.ops += t.ops;
       r.found += t.found;
@@ -403,6 +412,11 @@ int run_bench(const bench_flags& f) {
                                    {"log_pages", r.log_pages},
                                    {"cache_hits", r.cache_hits},
                                    {"cache_misses", r.cache_misses},
+                                   {"pages_written", r.pages_written},
+                                   {"data_syncs", r.data_syncs},
+                                   {"buffered_puts", r.buffered_puts},
+                                   {"merged_pairs", r.merged_pairs},
+                                   {"buffered_bytes", r.buffered_bytes},
                                    {"max_rss_bytes", max_rss_bytes()}});
     } else {
       std::string extra;
@@ -419,9 +433,14 @@ int run_bench(const bench_flags& f) {
                    static_cast<double>(r.log_pages) / static_cast<double>(r.log_commits));
       }
       if (r.cache_hits + r.cache_misses != 0) {
-        fmt::print("Cache:      {} page fetches, {} misses ({:.1f}%)\n", r.cache_hits + r.cache_misses,
-                   r.cache_misses,
-                   100.0 * static_cast<double>(r.cache_misses) / static_cast<double>(r.cache_hits + r.cache_misses));
+        fmt::print("Cache:      {} page fetches, {} misses ({:.1f}%); {} pages written, {} data-file syncs\n",
+                   r.cache_hits + r.cache_misses, r.cache_misses,
+                   100.0 * static_cast<double>(r.cache_misses) / static_cast<double>(r.cache_hits + r.cache_misses),
+                   r.pages_written, r.data_syncs);
+      }
+      if (r.buffered_puts + r.merged_pairs != 0) {
+        fmt::print("Buffer:     {} puts into the write buffer, {} pairs merged into leaves, {:.1f} MiB buffered at the end\n",
+                   r.buffered_puts, r.merged_pairs, static_cast<double>(r.buffered_bytes) / (1 << 20));
       }
       std::fflush(stdout);
     }

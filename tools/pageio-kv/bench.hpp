@@ -38,6 +38,7 @@ struct bench_flags {
   unsigned key_size = 16, value_size = 100;
   std::string sync = "0";                // db_bench spells booleans 0/1 or false/true
   std::int64_t cache_size = 8 << 20;     // db_bench's default block cache
+  std::int64_t write_buffer_size = -1;   // kv::options::write_buffer_bytes; -1: the store's default
   std::string use_existing_db = "0";
   std::string db;                        // empty: <data dir>/kv-bench
   std::uint64_t seed = 0;                // 0: from the clock

@@ -123,6 +123,8 @@ int cmd_stats(const cli& c) {
   fmt::print("log            last LSN {}, durable {}, last checkpoint {}\n", s.last_lsn, s.durable_lsn,
              s.checkpoint_lsn);
   fmt::print("recovery       {} record(s) read at open\n", s.recovered_records);
+  fmt::print("write buffer   {} pair(s), {:.1f} MiB, logged and not yet in their leaves\n", s.buffered_pairs,
+             static_cast<double>(s.buffered_bytes) / (1 << 20));
   return exit_ok;
 }
 
@@ -140,6 +142,7 @@ int cmd_check(const cli& c) {
                      {"free_list_pages", r.trunk_pages},
                      {"free_pages", r.free_pages},
                      {"keys", r.keys},
+                     {"buffered_pairs", r.buffered_pairs},
                      {"height", r.height},
                      {"problems", problems}};
     pageio::tools::stamp(j, "pageio-kv", c.dir);
@@ -228,6 +231,11 @@ int main(int argc, char** argv) {
   as_count(bench->add_option("--value_size", bf.value_size, "bytes per value"), 0, 64u << 20)->capture_default_str();
   bench->add_option("--sync", bf.sync, "1: every write durable when it returns")->capture_default_str();
   as_count(bench->add_option("--cache_size", bf.cache_size, "buffer pool bytes"), 0, INT64_MAX)
+      ->capture_default_str();
+  as_count(bench->add_option("--write_buffer_size", bf.write_buffer_size,
+                             "bytes of puts kept in memory instead of reading their leaves (-1: the store's "
+                             "default, 32 MiB; 0: none)"),
+           -1, INT64_MAX)
       ->capture_default_str();
   bench->add_option("--use_existing_db", bf.use_existing_db, "1: run on the store at --db as it is")
       ->capture_default_str();

@@ -22,6 +22,12 @@ nlohmann::json stats_json(const statistics& s) {
       {"log_commits", s.log_commits},
       {"log_records", s.log_records},
       {"log_pages", s.log_pages},
+      {"pages_written", s.pages_written},
+      {"data_syncs", s.data_syncs},
+      {"buffered_pairs", s.buffered_pairs},
+      {"buffered_bytes", s.buffered_bytes},
+      {"buffered_puts", s.buffered_puts},
+      {"merged_pairs", s.merged_pairs},
   };
 }
 

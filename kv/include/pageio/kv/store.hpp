@@ -45,6 +45,14 @@ struct options {
   // Memory for the buffer pool in bytes: its 4 KiB frames and their
   // bookkeeping (about 512 bytes a frame) together.
   std::uint64_t cache_bytes = 64ull << 20;
+  // The write buffer: a put whose leaf is not in the cache is logged and
+  // kept in memory (at most this many bytes, bookkeeping included, on top
+  // of cache_bytes), and a background merger puts such pairs into their
+  // leaves later, many to a leaf read, instead of the put reading its leaf
+  // on the commit path. Reads see buffered pairs at once; a crash loses
+  // none (recovery rebuilds the buffer from the log). 0 turns it off.
+  // docs/kv.md, "The write buffer".
+  std::uint64_t write_buffer_bytes = 32ull << 20;
   // put/del/write return once their change is durable (a group commit shared
   // with concurrent writers). false: they return after appending to the log;
   // the change is durable at the next group commit (within the log's
@@ -109,6 +117,12 @@ struct statistics {
   lsn_t last_lsn = 0, durable_lsn = 0, checkpoint_lsn = 0;
   std::uint64_t recovered_records = 0;  // records redone at open
   std::uint64_t cache_hits = 0, cache_misses = 0;
+  // Data-file writes since open: pages written in place, and fdatasyncs
+  // (of the data file and of its double-write area).
+  std::uint64_t pages_written = 0, data_syncs = 0;
+  // The write buffer: pairs and bytes in it now; puts that went into it
+  // and pairs merged from it into their leaves since open.
+  std::uint64_t buffered_pairs = 0, buffered_bytes = 0, buffered_puts = 0, merged_pairs = 0;
   // The log's group commits since open, and the records they held (a
   // record holds one change, or the changes of several writers together).
   std::uint64_t log_commits = 0, log_records = 0;
@@ -124,7 +138,8 @@ struct check_report {
   std::vector<check_problem> problems;  // empty: the store is sound
   std::uint64_t pages = 0;              // in the data file, meta included
   std::uint64_t leaf_pages = 0, internal_pages = 0, overflow_pages = 0, trunk_pages = 0, free_pages = 0;
-  std::uint64_t keys = 0;
+  std::uint64_t keys = 0;            // in the store: in the tree, or only in the write buffer
+  std::uint64_t buffered_pairs = 0;  // in the write buffer (logged; not yet merged into their leaves)
   std::uint32_t height = 0;
   bool clean() const noexcept { return problems.empty(); }
 };

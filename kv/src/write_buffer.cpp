@@ -1,0 +1,139 @@
+#include "write_buffer.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+
+namespace pageio::kv {
+
+write_buffer::shard& write_buffer::shard_of(std::string_view key) const noexcept {
+  return shards_[std::hash<std::string_view>{}(key) % shards];
+}
+
+lsn_t write_buffer::lsn_of_locked(std::string_view key) const {
+  const shard& s = shard_of(key);
+  const auto it = s.by_key.find(key);
+  return it == s.by_key.end() ? 0 : it->second.lsn;
+}
+
+void write_buffer::put_locked(std::string_view key, std::string_view value, lsn_t lsn) {
+  shard& s = shard_of(key);
+  auto it = s.by_key.find(key);
+  if (it == s.by_key.end()) {
+    it = s.by_key.emplace(std::string(key), slot{std::string(value), lsn}).first;
+    bytes_.fetch_add(cost(key.size(), value.size()), std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_release);
+  } else {
+    s.by_lsn.erase(it->second.lsn);
+    bytes_.fetch_add(cost(key.size(), value.size()) - cost(key.size(), it->second.value.size()),
+                     std::memory_order_relaxed);  // modular: a smaller value subtracts
+    it->second.value.assign(value);
+    it->second.lsn = lsn;
+  }
+  s.by_lsn.emplace(lsn, &it->first);
+}
+
+bool write_buffer::drop_locked(std::string_view key) {
+  shard& s = shard_of(key);
+  const auto it = s.by_key.find(key);
+  if (it == s.by_key.end()) return false;
+  s.by_lsn.erase(it->second.lsn);
+  bytes_.fetch_sub(cost(it->first.size(), it->second.value.size()), std::memory_order_relaxed);
+  s.by_key.erase(it);
+  count_.fetch_sub(1, std::memory_order_release);
+  return true;
+}
+
+std::optional<std::string> write_buffer::get(std::string_view key) const {
+  const shard& s = shard_of(key);
+  std::shared_lock l(s.mu);
+  const auto it = s.by_key.find(key);
+  if (it == s.by_key.end()) return std::nullopt;
+  return it->second.value;
+}
+
+lsn_t write_buffer::lsn_of(std::string_view key) const {
+  std::shared_lock l(shard_of(key).mu);
+  return lsn_of_locked(key);
+}
+
+bool write_buffer::drop(std::string_view key) {
+  std::unique_lock l(shard_of(key).mu);
+  return drop_locked(key);
+}
+
+void write_buffer::put(std::string_view key, std::string_view value, lsn_t lsn) {
+  std::unique_lock l(shard_of(key).mu);
+  put_locked(key, value, lsn);
+}
+
+void write_buffer::range(std::string_view from, bool from_open, const std::string* to, std::vector<pair>& out) const {
+  const std::size_t first = out.size();
+  for (const shard& s : shards_) {
+    std::shared_lock l(s.mu);
+    auto it = from_open ? s.by_key.upper_bound(from) : s.by_key.lower_bound(from);
+    for (; it != s.by_key.end() && (to == nullptr || it->first < *to); ++it) {
+      out.push_back({it->first, it->second.value, it->second.lsn});
+    }
+  }
+  std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+            [](const pair& a, const pair& b) { return a.key < b.key; });
+}
+
+std::vector<write_buffer::pair> write_buffer::run_from(std::string_view from, std::size_t n) const {
+  auto collect = [&](std::string_view start) {
+    std::vector<pair> out;
+    for (const shard& s : shards_) {
+      std::shared_lock l(s.mu);
+      std::size_t taken = 0;
+      for (auto it = s.by_key.lower_bound(start); it != s.by_key.end() && taken < n; ++it, ++taken) {
+        out.push_back({it->first, it->second.value, it->second.lsn});
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const pair& a, const pair& b) { return a.key < b.key; });
+    if (out.size() > n) out.resize(n);
+    return out;
+  };
+  std::vector<pair> out = collect(from);
+  return out.empty() ? collect({}) : out;
+}
+
+std::pair<lsn_t, std::string> write_buffer::oldest() const {
+  std::pair<lsn_t, std::string> best{0, {}};
+  for (const shard& s : shards_) {
+    std::shared_lock l(s.mu);
+    if (s.by_lsn.empty()) continue;
+    const auto& [lsn, key] = *s.by_lsn.begin();
+    if (best.first == 0 || lsn < best.first) best = {lsn, *key};
+  }
+  return best;
+}
+
+buffer_guard::buffer_guard(write_buffer& b, std::string_view key) : b_(b), key_(key) {
+  // Off and empty stays empty: nothing buffers then.
+  if (b.limit() == 0 && b.empty_hint()) return;
+  mu_ = &b.lock_of(key);
+  mu_->lock_shared();
+  held_ = shared;
+  if (b.lsn_of_locked(key) == 0) return;
+  mu_->unlock_shared();
+  held_ = none;
+  mu_->lock();
+  held_ = exclusive;
+  // Only a buffered put can have come in between (it adds; the caller holds
+  // the key's leaf or tree_mu exclusively, so no drop of it runs).
+  buffered_ = b.lsn_of_locked(key) != 0;
+}
+
+buffer_guard::~buffer_guard() {
+  if (held_ == shared) mu_->unlock_shared();
+  if (held_ == exclusive) mu_->unlock();
+}
+
+void buffer_guard::drop() {
+  if (buffered_) b_.drop_locked(key_);
+  buffered_ = false;
+}
+
+}  // namespace pageio::kv

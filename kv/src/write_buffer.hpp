@@ -1,0 +1,128 @@
+// The write buffer (InnoDB's change buffer; a B-tree's answer to an LSM's
+// memtable): a put whose leaf is not in the pool, or is clean there, is
+// logged as a `buffer_put` record (key and value, no page) and kept here,
+// instead of reading or dirtying the leaf on the writer's commit path; a
+// background merger later puts buffered pairs into their leaves a run at a
+// time, many pairs to a leaf write. Reads look here first. docs/kv.md ("The
+// write buffer") has the rules; in short:
+//  - every change that makes a buffered pair stale (a put or delete of its
+//    key through the tree, a merge) logs `buffer_drop` of the key in the
+//    same record, and drops the pair only once the tree has the change;
+//  - recovery rebuilds the buffer from the log: buffer_put adds, buffer_drop
+//    removes, whatever the pages' LSNs;
+//  - a checkpoint never lets the log go below the oldest buffered pair's
+//    record (oldest_lsn()), and has the merger move the pairs that held it
+//    back.
+//
+// Pairs are kept in shards by a hash of the key, each with its own lock:
+// whoever logs a change of a key holds the key's shard lock (exclusively to
+// buffer or drop it, shared otherwise) from its look-up until after its
+// append, so the shard changes in the log's order; 64 writers on one lock
+// were slower than reading the leaves. Lock order: tree_mu, page latches,
+// then one shard lock at a time.
+#pragma once
+
+#include "tree_lock.hpp"
+
+#include <pageio/engine/units.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pageio::kv {
+
+class write_buffer {
+ public:
+  struct pair {
+    std::string key, value;
+    lsn_t lsn = 0;
+  };
+
+  // At most `limit_bytes` of pairs (cost() each); 0: no buffering at all.
+  explicit write_buffer(std::uint64_t limit_bytes) : limit_(limit_bytes) {}
+
+  std::uint64_t limit() const noexcept { return limit_; }
+  // Without a lock: whether there is anything, and whether a pair of these
+  // sizes would fit now (hints; exact under the shard locks).
+  bool empty_hint() const noexcept { return count_.load(std::memory_order_acquire) == 0; }
+  bool room_hint(std::size_t key_bytes, std::size_t value_bytes) const noexcept {
+    return limit_ != 0 && bytes() + cost(key_bytes, value_bytes) <= limit_;
+  }
+  std::uint64_t bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
+  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+  // The key's shard lock, for a caller that holds it across its append.
+  tree_lock& lock_of(std::string_view key) const noexcept { return shard_of(key).mu; }
+  // Under that lock (shared for lsn_of_locked, exclusive for the others).
+  lsn_t lsn_of_locked(std::string_view key) const;  // 0: not buffered
+  void put_locked(std::string_view key, std::string_view value, lsn_t lsn);
+  bool drop_locked(std::string_view key);  // false: the key was not buffered
+
+  // Each of these takes the shard locks itself.
+  std::optional<std::string> get(std::string_view key) const;
+  lsn_t lsn_of(std::string_view key) const;
+  bool drop(std::string_view key);
+  void put(std::string_view key, std::string_view value, lsn_t lsn);  // recovery
+  // Pairs with from <= key (from < key with from_open) and key < *to (to
+  // null: no end), in key order, appended to `out`.
+  void range(std::string_view from, bool from_open, const std::string* to, std::vector<pair>& out) const;
+  // Up to `n` pairs in key order from the first key >= `from`; from the
+  // smallest key when there is none.
+  std::vector<pair> run_from(std::string_view from, std::size_t n) const;
+  // The oldest pair (the smallest LSN): its LSN (0 when empty) and key.
+  std::pair<lsn_t, std::string> oldest() const;
+
+  // What a pair costs in memory: the two map nodes with malloc's headers
+  // (about 160 bytes), and the heap blocks of a key or value too long for
+  // std::string's inline 15 bytes.
+  static constexpr std::size_t cost(std::size_t key_bytes, std::size_t value_bytes) noexcept {
+    return 160 + (key_bytes > 15 ? key_bytes + 32 : 0) + (value_bytes > 15 ? value_bytes + 32 : 0);
+  }
+
+ private:
+  struct slot {
+    std::string value;
+    lsn_t lsn;
+  };
+  struct shard {
+    mutable tree_lock mu;
+    std::map<std::string, slot, std::less<>> by_key;
+    std::map<lsn_t, const std::string*> by_lsn;  // each pair's newest record: the oldest holds the log
+  };
+  static constexpr std::size_t shards = 64;
+  shard& shard_of(std::string_view key) const noexcept;
+
+  std::uint64_t limit_;
+  mutable std::array<shard, shards> shards_;
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::size_t> count_{0};
+};
+
+// For a change of `key` through the tree: holds the key's shard lock
+// (shared, or exclusively when the key is buffered) from the look-up until
+// it goes; drop() drops the key's pair, once the tree has the change.
+// Nothing at all when the buffer is off and empty.
+class buffer_guard {
+ public:
+  buffer_guard(write_buffer& b, std::string_view key);
+  ~buffer_guard();
+  buffer_guard(const buffer_guard&) = delete;
+  buffer_guard& operator=(const buffer_guard&) = delete;
+  bool buffered() const noexcept { return buffered_; }
+  void drop();
+
+ private:
+  write_buffer& b_;
+  std::string_view key_;
+  tree_lock* mu_ = nullptr;
+  enum { none, shared, exclusive } held_ = none;
+  bool buffered_ = false;
+};
+
+}  // namespace pageio::kv
