@@ -1,0 +1,291 @@
+// The write buffer (kv/src/write_buffer.hpp) by itself, and the store with
+// puts going into it: puts into leaves that are clean or not in the pool are
+// buffered, read back by get and scans at once, made stale by deletes,
+// overwrites and batches, rebuilt at reopen from the log, and merged into
+// their leaves (also when the buffer is turned off with pairs still in it).
+#include "../../kv/src/write_buffer.hpp"
+
+#include <pageio/kv/store.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_dir.hpp"
+
+namespace pageio::kv {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(write_buffer_test, KeepsTheNewestPairOfAKeyAndTheOldestLsnOfAll) {
+  write_buffer b(1 << 20);
+  EXPECT_TRUE(b.empty_hint());
+  EXPECT_EQ(b.oldest().first, 0u);
+  b.put("b", "1", 10);
+  b.put("a", "2", 11);
+  b.put("c", std::string(100, 'x'), 12);
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_EQ(b.oldest(), (std::pair<lsn_t, std::string>{10, "b"}));
+  b.put("b", "3", 13);  // newer: b no longer holds the log back
+  EXPECT_EQ(b.oldest(), (std::pair<lsn_t, std::string>{11, "a"}));
+  EXPECT_EQ(b.get("b"), "3");
+  EXPECT_EQ(b.lsn_of("b"), 13u);
+  EXPECT_EQ(b.lsn_of("zz"), 0u);
+  EXPECT_FALSE(b.get("zz").has_value());
+
+  std::vector<write_buffer::pair> r;
+  b.range("a", true, nullptr, r);  // after "a"
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].key, "b");
+  EXPECT_EQ(r[1].key, "c");
+  r.clear();
+  const std::string to = "c";
+  b.range("a", false, &to, r);  // [a, c)
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].key, "a");
+  EXPECT_EQ(r[1].value, "3");
+
+  const auto run = b.run_from("bb", 10);  // from c on; no wrap within a run
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0].key, "c");
+  const auto wrapped = b.run_from("d", 2);  // nothing at or after d: from the smallest
+  ASSERT_EQ(wrapped.size(), 2u);
+  EXPECT_EQ(wrapped[0].key, "a");
+  EXPECT_EQ(wrapped[1].key, "b");
+
+  EXPECT_TRUE(b.drop("a"));
+  EXPECT_FALSE(b.drop("a"));
+  EXPECT_TRUE(b.drop("b"));
+  EXPECT_TRUE(b.drop("c"));
+  EXPECT_EQ(b.bytes(), 0u);  // the accounting of overwrites and drops adds up
+  EXPECT_TRUE(b.empty_hint());
+  EXPECT_EQ(b.oldest().first, 0u);
+}
+
+TEST(write_buffer_test, RoomCountsEveryPairsCostAgainstTheLimit) {
+  const std::size_t one = write_buffer::cost(16, 100);
+  write_buffer b(3 * one);
+  EXPECT_TRUE(b.room_hint(16, 100));
+  b.put("k000000000000001", std::string(100, 'v'), 1);
+  b.put("k000000000000002", std::string(100, 'v'), 2);
+  b.put("k000000000000003", std::string(100, 'v'), 3);
+  EXPECT_EQ(b.bytes(), 3 * one);
+  EXPECT_FALSE(b.room_hint(16, 100));
+  EXPECT_FALSE(write_buffer(0).room_hint(1, 0));  // off
+}
+
+class kv_write_buffer_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    dir_ = test::test_dir::create(&why);
+    if (!dir_) GTEST_SKIP() << why;
+  }
+  options opts() const {
+    options o;
+    o.dir = dir_->path() / "db";
+    o.cache_bytes = 48 * 4608;  // 48 frames: most leaves are not in the pool
+    o.checkpoint_interval_ms = 0;
+    o.sync = false;
+    return o;
+  }
+  static std::string key_of(int i) {
+    char k[32];
+    std::snprintf(k, sizeof k, "key%08d", i);
+    return k;
+  }
+  static std::vector<std::pair<std::string, std::string>> all(store& db, std::optional<std::string> from = {},
+                                                              std::optional<std::string> to = {},
+                                                              std::uint64_t limit = 0) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto it = db.scan(from, to, limit); it.valid(); it.next()) out.emplace_back(it.key(), it.value());
+    return out;
+  }
+  static std::vector<std::pair<std::string, std::string>> want(const std::map<std::string, std::string>& m,
+                                                               std::optional<std::string> from = {},
+                                                               std::optional<std::string> to = {},
+                                                               std::uint64_t limit = 0) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto it = from ? m.lower_bound(*from) : m.begin(); it != m.end() && (!to || it->first < *to); ++it) {
+      if (limit != 0 && out.size() == limit) break;
+      out.emplace_back(*it);
+    }
+    return out;
+  }
+  // Loads keys 0, 2, 4, ... and checkpoints: every leaf is clean or gone
+  // from the pool, so the next puts are buffered.
+  static void load(store& db, std::map<std::string, std::string>& model, int n) {
+    for (int i = 0; i < n; i += 2) {
+      db.put(key_of(i), "tree" + std::to_string(i));
+      model[key_of(i)] = "tree" + std::to_string(i);
+    }
+    db.checkpoint();
+  }
+  void expect_matches(store& db, const std::map<std::string, std::string>& model) {
+    for (const auto& [k, v] : model) ASSERT_EQ(db.get(k), v) << k;
+    EXPECT_EQ(all(db), want(model));
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 40; ++i) {
+      std::string a = key_of(static_cast<int>(rng() % 4200)), b = key_of(static_cast<int>(rng() % 4200));
+      if (b < a) std::swap(a, b);
+      const std::uint64_t limit = rng() % 2 ? 0 : 1 + rng() % 30;
+      ASSERT_EQ(all(db, a, b, limit), want(model, a, b, limit)) << a << " " << b << " " << limit;
+    }
+    const check_report r = db.check();
+    EXPECT_TRUE(r.clean());
+    EXPECT_EQ(r.keys, model.size());
+  }
+  std::optional<test::test_dir> dir_;
+};
+
+TEST_F(kv_write_buffer_test, PutsIntoCleanOrAbsentLeavesAreBufferedAndReadBackAtOnce) {
+  std::map<std::string, std::string> model;
+  store db(opts());
+  load(db, model, 4000);
+  const auto before = db.stats();
+  // New keys between the old ones, and overwrites of old ones.
+  for (int i = 1; i < 4000; i += 4) {
+    db.put(key_of(i), "buf" + std::to_string(i));
+    model[key_of(i)] = "buf" + std::to_string(i);
+  }
+  for (int i = 0; i < 4000; i += 8) {
+    db.put(key_of(i), "over" + std::to_string(i));
+    model[key_of(i)] = "over" + std::to_string(i);
+  }
+  const auto after = db.stats();
+  EXPECT_GT(after.buffered_puts - before.buffered_puts, 500u);
+  EXPECT_GT(after.buffered_pairs, 0u);
+  expect_matches(db, model);
+
+  // A key only in the buffer is present: its delete counts, once.
+  std::string only_buffered;
+  for (int i = 1; i < 4000 && only_buffered.empty(); i += 4) {
+    const std::string k = key_of(i);
+    db.put(k, "again");  // buffered again or in the tree: either way present
+    model[k] = "again";
+    if (db.stats().buffered_pairs > 0) only_buffered = k;
+  }
+  ASSERT_FALSE(only_buffered.empty());
+  EXPECT_NE(db.del(only_buffered), 0u);
+  model.erase(only_buffered);
+  EXPECT_FALSE(db.get(only_buffered).has_value());
+  EXPECT_EQ(db.del(only_buffered), 0u);
+
+  // A batch over buffered keys: its puts and deletes win over the buffer.
+  write_batch b;
+  for (int i = 5; i < 400; i += 4) {
+    if (i % 8 == 1) {
+      b.del(key_of(i));
+      model.erase(key_of(i));
+    } else {
+      b.put(key_of(i), "batch");
+      model[key_of(i)] = "batch";
+    }
+  }
+  db.write(b);
+  expect_matches(db, model);
+}
+
+TEST_F(kv_write_buffer_test, BufferedPairsSurviveAReopenAndAreMergedWhenTheBufferIsTurnedOff) {
+  std::map<std::string, std::string> model;
+  {
+    store db(opts());
+    load(db, model, 4000);
+    for (int i = 1; i < 4000; i += 2) {
+      db.put(key_of(i), "odd" + std::to_string(i));
+      model[key_of(i)] = "odd" + std::to_string(i);
+    }
+    ASSERT_GT(db.stats().buffered_pairs, 0u);
+    db.close();  // the pairs stay in the log, not merged
+  }
+  {
+    store db(opts());
+    EXPECT_GT(db.stats().buffered_pairs, 0u);  // rebuilt from the log
+    expect_matches(db, model);
+  }
+  options off = opts();
+  off.write_buffer_bytes = 0;
+  store db(off);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (db.stats().buffered_pairs != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(db.stats().buffered_pairs, 0u);
+  EXPECT_GT(db.stats().merged_pairs, 0u);
+  expect_matches(db, model);
+  // Nothing buffers while it is off.
+  db.put(key_of(3), "off");
+  model[key_of(3)] = "off";
+  EXPECT_EQ(db.stats().buffered_puts, 0u);
+  expect_matches(db, model);
+}
+
+TEST_F(kv_write_buffer_test, ASmallBufferMergesWhileWritersAndReadersRun) {
+  options o = opts();
+  o.write_buffer_bytes = 64 << 10;  // about 200 pairs: merges all the time
+  std::map<std::string, std::string> model;
+  store db(o);
+  load(db, model, 40000);  // 20,000 keys on some 150 leaves: most not in the pool
+  constexpr int writers = 4;
+  std::vector<std::map<std::string, std::string>> theirs(writers);
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < writers; ++w) {
+    ts.emplace_back([&, w] {
+      std::mt19937_64 rng(100 + w);
+      for (int n = 0; n < 1500; ++n) {
+        const int i = static_cast<int>(rng() % 10000) * writers + w;  // keys of its own
+        const std::string v = "w" + std::to_string(w) + "-" + std::to_string(n);
+        if (rng() % 5 == 0) {
+          db.del(key_of(i));
+          theirs[w].erase(key_of(i));
+          theirs[w][key_of(i) + "!"] = "";  // a marker: deleted (see below)
+        } else {
+          db.put(key_of(i), v);
+          theirs[w][key_of(i)] = v;
+          theirs[w].erase(key_of(i) + "!");
+        }
+        // Read your own write, whatever the merger does meanwhile.
+        const auto got = db.get(key_of(i));
+        if (theirs[w].count(key_of(i)) ? got != theirs[w][key_of(i)] : got.has_value()) ++bad;
+      }
+    });
+  }
+  ts.emplace_back([&] {
+    std::mt19937_64 rng(9);
+    while (!done.load()) {
+      const auto a = key_of(static_cast<int>(rng() % 40000));
+      std::string last;
+      for (auto it = db.scan(a, std::nullopt, 50); it.valid(); it.next()) {
+        if (!last.empty() && it.key() <= last) ++bad;  // order, no duplicates
+        last = it.key();
+      }
+    }
+  });
+  for (int w = 0; w < writers; ++w) ts[static_cast<std::size_t>(w)].join();
+  done = true;
+  ts.back().join();
+  EXPECT_EQ(bad.load(), 0);
+  for (int w = 0; w < writers; ++w) {
+    for (const auto& [k, v] : theirs[w]) {
+      if (k.back() == '!') {
+        model.erase(k.substr(0, k.size() - 1));
+      } else {
+        model[k] = v;
+      }
+    }
+  }
+  const auto st = db.stats();
+  EXPECT_GT(st.merged_pairs, 0u) << st.buffered_puts << " buffered puts, " << st.buffered_pairs << " pairs, "
+                                 << st.buffered_bytes << " bytes";
+  expect_matches(db, model);
+}
+
+}  // namespace
+}  // namespace pageio::kv
