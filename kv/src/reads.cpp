@@ -191,7 +191,9 @@ void iterator::load() {
     const std::string* end = high ? &*high : nullptr;
     if (to_ && (end == nullptr || *to_ < *end)) end = &*to_;
     buffered.clear();
-    if (!s.wbuf->empty_hint()) s.wbuf->range(resume_, resume_open_, end, buffered);
+    if (!s.wbuf->empty_hint()) {
+      s.wbuf->range(resume_, resume_open_, end, buffered, limit_ != 0 ? limit_ - returned_ : SIZE_MAX);
+    }
     std::size_t i = v.lower_bound(resume_, nullptr);
     if (resume_open_ && i < v.nslots() && v.key(i) == resume_) ++i;
     std::size_t j = 0;  // into buffered

@@ -116,10 +116,17 @@ std::span<const std::byte> builder::finish() {
 decoded decode(std::span<const std::byte> rec) {
   if (rec.size() < header_size) throw malformed("record shorter than its 16-byte header");
   if (rec[0] == std::byte{kind_checkpoint}) {
-    if (rec.size() != header_size + 8) throw malformed("a checkpoint record of " + std::to_string(rec.size()) + " bytes");
+    if (rec.size() != header_size + 8 && rec.size() != header_size + 16) {
+      throw malformed("a checkpoint record of " + std::to_string(rec.size()) + " bytes");
+    }
     decoded d;
     d.time_us = page::ld64(rec.data() + 8);
     d.checkpoint = page::ld64(rec.data() + header_size);
+    d.pages_from = rec.size() == header_size + 16 ? page::ld64(rec.data() + header_size + 8) : d.checkpoint;
+    if (d.pages_from < d.checkpoint) {
+      throw malformed("a checkpoint record whose page redo (" + std::to_string(d.pages_from) +
+                      ") starts before its recovery (" + std::to_string(d.checkpoint) + ")");
+    }
     return d;
   }
   if (rec[0] != std::byte{kind_changes}) {
@@ -182,13 +189,14 @@ decoded decode(std::span<const std::byte> rec) {
   return d;
 }
 
-std::vector<std::byte> checkpoint_record(std::uint64_t redo_lsn) {
-  std::vector<std::byte> r(header_size + 8, std::byte{0});
+std::vector<std::byte> checkpoint_record(std::uint64_t redo_lsn, std::uint64_t pages_from) {
+  std::vector<std::byte> r(header_size + 16, std::byte{0});
   r[0] = std::byte{kind_checkpoint};
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   page::st64(r.data() + 8,
              static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
   page::st64(r.data() + header_size, redo_lsn);
+  page::st64(r.data() + header_size + 8, pages_from);
   return r;
 }
 

@@ -6,9 +6,14 @@
 // with the same code after appending, so redo repeats exactly what was done.
 //
 // Record (little-endian):
-//   0   u8   kind       1: changes; 2: checkpoint (then u64 at 16: every
-//                       change below this LSN is in the data file, so
-//                       recovery may start there)
+//   0   u8   kind       1: changes; 2: checkpoint (then u64 at 16: recovery
+//                       may start there: every page change below it is in
+//                       the data file, and every write-buffer pair's record
+//                       is at or above it; and u64 at 24, at or above the
+//                       first: every page change below this one is in the
+//                       data file, so redo of pages may start there, the
+//                       records between rebuilding the write buffer only.
+//                       A record of 24 bytes has the first only.)
 //   1   u8   flags      1: part of a larger put whose last record follows
 //                       (overflow pages only; the pages stay free until then)
 //   2   u16  reserved   0
@@ -100,15 +105,17 @@ class malformed : public std::runtime_error {
 
 struct decoded {
   bool partial = false;
-  std::uint64_t checkpoint = 0;  // a checkpoint record: its redo LSN (else 0)
+  std::uint64_t checkpoint = 0;  // a checkpoint record: where recovery may start (else 0)
+  std::uint64_t pages_from = 0;  // a checkpoint record: where redo of pages may start
   std::uint64_t time_us = 0;
   std::vector<change> changes;
 };
 // Throws malformed, saying what is wrong.
 decoded decode(std::span<const std::byte> rec);
 
-// A checkpoint record: recovery may start at `redo_lsn`.
-std::vector<std::byte> checkpoint_record(std::uint64_t redo_lsn);
+// A checkpoint record: recovery may start at `redo_lsn`, redo of pages at
+// `pages_from` (>= redo_lsn).
+std::vector<std::byte> checkpoint_record(std::uint64_t redo_lsn, std::uint64_t pages_from);
 
 // Applies one change to the page's bytes (page::size of them). Throws
 // malformed when it cannot apply (a leaf_put that does not fit, a page of

@@ -177,14 +177,18 @@ void store::impl::check_open() const {
 }
 
 void store::impl::recover() {
-  // First the last checkpoint record: every change below its LSN is in the
-  // data file, so redo starts there (a checkpoint record lost in a crash
-  // only means an earlier one, and more redo).
-  lsn_t from = 0;
+  // First the last checkpoint record: every page change below its first
+  // LSN is in the data file and every write-buffer pair's record at or
+  // above it, so redo starts there; page changes only from its second (a
+  // checkpoint record lost in a crash only means an earlier one, and more
+  // redo).
+  lsn_t from = 0, pages_from = 0;
   auto find_checkpoint = [&](const wal::record_view& r) {
     if (!r.data.empty() && r.data[0] == std::byte{record::kind_checkpoint}) {
       try {
-        from = std::max(from, record::decode(r.data).checkpoint);
+        const record::decoded d = record::decode(r.data);
+        from = std::max(from, d.checkpoint);
+        pages_from = std::max(pages_from, d.pages_from);
       } catch (const record::malformed& e) {
         throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
       }
@@ -218,6 +222,11 @@ void store::impl::recover() {
       } else if (c.kind == record::op::buffer_drop) {
         wbuf->drop(std::string_view(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size()));
       }
+    }
+    // Below pages_from every page has it: only the buffer's changes count.
+    if (r.lsn < pages_from) {
+      ++recovered_records;
+      return true;
     }
     // Which pages need it, decided once per page before any change of the
     // record is applied (a record may change one page several times). One
@@ -476,8 +485,9 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
   tree_writer tw = new_tree_writer();
   std::vector<char> changed(group.size(), 0);
   std::vector<std::string_view> drops;
+  std::size_t merged = 0;
   try {
-    for (std::size_t i = 0; i < group.size(); ++i) changed[i] = plan_write(tw, *group[i], drops) ? 1 : 0;
+    for (std::size_t i = 0; i < group.size(); ++i) changed[i] = plan_write(tw, *group[i], drops, &merged) ? 1 : 0;
   } catch (...) {
     // Nothing of the group's own record was appended: plan each alone.
     throw group_unplannable();
@@ -492,6 +502,7 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
     note_logged(rec.size());
     if (pages) apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
     drop_buffered(drops);
+    merged_pairs.fetch_add(merged, std::memory_order_relaxed);
   }
   for (std::size_t i = 0; i < group.size(); ++i) {
     const pending_write& pw = *group[i];
@@ -513,7 +524,8 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   const std::size_t max_record = max_record_bytes();
   tree_writer tw = new_tree_writer();
   std::vector<std::string_view> drops;
-  const bool changed = plan_write(tw, pw, drops);
+  std::size_t merged = 0;
+  const bool changed = plan_write(tw, pw, drops, &merged);
   if (!changed && (pw.kind == 1 || pw.kind == 3)) return 0;  // a delete of an absent key; a merge of nothing
   const bool pages = tw.finish();
   if (!pages && drops.empty()) return log->last_lsn();  // a batch of deletes of absent keys
@@ -528,14 +540,20 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   note_logged(rec.size());
   if (pages) apply_pages(tw.final_pages(), lsn, &tw.meta(), &tw.fresh_pages());
   drop_buffered(drops);
+  merged_pairs.fetch_add(merged, std::memory_order_relaxed);
   return lsn;
 }
 
-bool store::impl::plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops) {
+bool store::impl::plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops,
+                             std::size_t* merged) {
   // tree_mu is held exclusively: no buffered put or leaf write runs, so
   // what the buffer holds cannot change from here to the append.
+  // A key an earlier change of this group (or batch) made stale is no
+  // longer buffered for the changes after it: the buffer itself changes
+  // only after the append (drop_buffered).
   auto buffered_lsn = [&](std::string_view k) -> lsn_t {
-    return wbuf->empty_hint() ? 0 : wbuf->lsn_of(k);
+    if (wbuf->empty_hint() || std::find(drops.begin(), drops.end(), k) != drops.end()) return 0;
+    return wbuf->lsn_of(k);
   };
   auto drop = [&](std::string_view k) {
     if (std::find(drops.begin(), drops.end(), k) == drops.end()) drops.push_back(k);
@@ -547,6 +565,7 @@ bool store::impl::plan_write(tree_writer& tw, const pending_write& pw, std::vect
       tw.put(p.key, p.value);
       drop(p.key);
       changed = true;
+      ++*merged;
     }
   } else if (pw.batch) {
     for (const auto& e : pw.batch->ops_) {
@@ -591,7 +610,7 @@ lsn_t store::write(const write_batch& batch) {
 
 lsn_t store::impl::checkpoint_now() {
   std::lock_guard one(checkpoint_mu);
-  lsn_t redo = 0;
+  lsn_t redo = 0, oldest_buffered = 0;
   {
     // No writer is between its append and its pages' mark_dirty while these
     // are held (the queue's leader holds writer_mu, a leaf write tree_mu
@@ -599,24 +618,31 @@ lsn_t store::impl::checkpoint_now() {
     std::lock_guard w(writer_mu);
     std::unique_lock tree(tree_mu);
     redo = log->last_lsn() + 1;
+    // The write buffer as the log below `redo` has it: every change of it
+    // (a buffered put, a drop, a merge) is appended under tree_mu, shared or
+    // exclusive, and applied before tree_mu is let go.
+    oldest_buffered = wbuf->oldest().first;
     logged_since_checkpoint.store(0, std::memory_order_relaxed);
   }
-  lsn_t c = pool->checkpoint(redo);
+  const lsn_t pages_from = pool->checkpoint(redo);
   // Buffered pairs live in the log only: it keeps the oldest one's record
   // (recovery rebuilds the buffer from there), and the merger moves every
   // pair older than this checkpoint into its leaf before the next.
-  {
-    const lsn_t oldest = wbuf->oldest().first;
-    if (oldest != 0 && oldest < c) c = oldest;
-  }
-  if (c < redo) {
+  lsn_t c = pages_from;
+  if (oldest_buffered != 0 && oldest_buffered < c) {
+    c = oldest_buffered;
     merge_below.store(redo, std::memory_order_relaxed);
     kick_merger();
   }
+  // What made a pair below `c` stale (a newer put of its key, a drop, a
+  // merge) is below `redo`, but perhaps not durable yet, nor the pair's own
+  // record: a truncation is durable at once, so everything below `redo` must
+  // be first, or a power cut would leave neither.
+  if (redo > 1) log->flush(redo - 1);
   log->truncate_before(c);
   // Where the next recovery may start; durable with the next group commit
   // (lost, an earlier checkpoint record serves).
-  log->append(record::checkpoint_record(c));
+  log->append(record::checkpoint_record(c, pages_from));
   checkpoint_lsn.store(c, std::memory_order_relaxed);
   checkpoints.fetch_add(1, std::memory_order_relaxed);
   return c;

@@ -180,7 +180,9 @@ struct store::impl {
   // Under tree_mu exclusive: plans one writer's change into `tw`; the keys
   // whose buffered pairs it makes stale go to `drops`. Returns whether it
   // changes anything.
-  bool plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops);
+  // `merged` counts the buffered pairs a merge puts into the tree.
+  bool plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops,
+                  std::size_t* merged);
   // Drops those pairs from the buffer, once the tree has the change.
   void drop_buffered(const std::vector<std::string_view>& drops);
   // The merger's loop, and one run of it; whether merging is due.

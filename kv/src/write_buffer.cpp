@@ -68,17 +68,19 @@ void write_buffer::put(std::string_view key, std::string_view value, lsn_t lsn) 
   put_locked(key, value, lsn);
 }
 
-void write_buffer::range(std::string_view from, bool from_open, const std::string* to, std::vector<pair>& out) const {
+void write_buffer::range(std::string_view from, bool from_open, const std::string* to, std::vector<pair>& out,
+                         std::size_t max) const {
   const std::size_t first = out.size();
   for (const shard& s : shards_) {
     std::shared_lock l(s.mu);
     auto it = from_open ? s.by_key.upper_bound(from) : s.by_key.lower_bound(from);
-    for (; it != s.by_key.end() && (to == nullptr || it->first < *to); ++it) {
+    for (std::size_t n = 0; it != s.by_key.end() && n < max && (to == nullptr || it->first < *to); ++it, ++n) {
       out.push_back({it->first, it->second.value, it->second.lsn});
     }
   }
   std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
             [](const pair& a, const pair& b) { return a.key < b.key; });
+  if (out.size() - first > max) out.resize(first + max);
 }
 
 std::vector<write_buffer::pair> write_buffer::run_from(std::string_view from, std::size_t n) const {

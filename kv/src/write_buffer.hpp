@@ -29,6 +29,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,9 +70,10 @@ class write_buffer {
   lsn_t lsn_of(std::string_view key) const;
   bool drop(std::string_view key);
   void put(std::string_view key, std::string_view value, lsn_t lsn);  // recovery
-  // Pairs with from <= key (from < key with from_open) and key < *to (to
-  // null: no end), in key order, appended to `out`.
-  void range(std::string_view from, bool from_open, const std::string* to, std::vector<pair>& out) const;
+  // The first `max` pairs with from <= key (from < key with from_open) and
+  // key < *to (to null: no end), in key order, appended to `out`.
+  void range(std::string_view from, bool from_open, const std::string* to, std::vector<pair>& out,
+             std::size_t max = SIZE_MAX) const;
   // Up to `n` pairs in key order from the first key >= `from`; from the
   // smallest key when there is none.
   std::vector<pair> run_from(std::string_view from, std::size_t n) const;

@@ -284,5 +284,41 @@ TEST(KvRecord, ALeafCutKeepsItsFirstCellsCompactedAndLinksTheNewRightHalf) {
   EXPECT_THROW(record::apply(d.changes[0], internal.data()), record::malformed);
 }
 
+TEST(KvRecord, ACheckpointRecordCarriesWhereRecoveryAndWherePageRedoStart) {
+  const auto rec = record::checkpoint_record(100, 250);
+  const record::decoded d = record::decode(rec);
+  EXPECT_EQ(d.checkpoint, 100u);
+  EXPECT_EQ(d.pages_from, 250u);
+  // One written before the write buffer: one LSN, for both.
+  std::vector<std::byte> old(rec.begin(), rec.begin() + record::header_size + 8);
+  const record::decoded o = record::decode(old);
+  EXPECT_EQ(o.checkpoint, 100u);
+  EXPECT_EQ(o.pages_from, 100u);
+  // Page redo before recovery's start cannot be.
+  EXPECT_THROW(record::decode(record::checkpoint_record(250, 100)), record::malformed);
+  std::vector<std::byte> odd(rec.begin(), rec.end() - 4);
+  EXPECT_THROW(record::decode(odd), record::malformed);
+}
+
+TEST(KvRecord, WriteBufferChangesRoundTripAndApplyToNoPage) {
+  record::builder b;
+  std::vector<std::byte> cell(page::leaf_cell_size(3, 5, false));
+  page::make_leaf_cell(cell.data(), "key", std::as_bytes(std::span(std::string_view("value"))));
+  b.buffer_put(cell);
+  b.buffer_drop("old");
+  const auto rec = b.finish();
+  const record::decoded d = record::decode(rec);
+  ASSERT_EQ(d.changes.size(), 2u);
+  EXPECT_EQ(d.changes[0].kind, record::op::buffer_put);
+  EXPECT_FALSE(record::changes_page(d.changes[0].kind));
+  EXPECT_TRUE(std::equal(d.changes[0].bytes.begin(), d.changes[0].bytes.end(), cell.begin(), cell.end()));
+  EXPECT_EQ(d.changes[1].kind, record::op::buffer_drop);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(d.changes[1].bytes.data()), d.changes[1].bytes.size()),
+            "old");
+  std::array<std::byte, page::size> p{};
+  page::view(p.data()).init(page::type::leaf, 0);
+  EXPECT_THROW(record::apply(d.changes[0], p.data()), record::malformed);
+}
+
 }  // namespace
 }  // namespace pageio::kv

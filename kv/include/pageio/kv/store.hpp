@@ -145,6 +145,7 @@ struct check_report {
 };
 
 class store;
+struct store_test_access;  // tests/kv: the store's internals, for what no public call can set up
 
 // An ordered range of pairs, read a leaf at a time (no latch is held between
 // calls; pairs written meanwhile may or may not be seen). Valid while the
@@ -211,6 +212,7 @@ class store {
 
  private:
   friend class iterator;
+  friend struct store_test_access;
   std::unique_ptr<impl> impl_;
 };
 
