@@ -20,7 +20,10 @@
 #include "record.hpp"
 #include "store_impl.hpp"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <shared_mutex>
 
 namespace pageio::kv {
@@ -67,7 +70,7 @@ bool store::impl::merge_due() const {
   if (wbuf->empty_hint()) return false;
   if (wbuf->bytes() > wbuf->limit() / 2) return true;
   const lsn_t oldest = wbuf->oldest().first;
-  return wbuf->bytes() > wbuf->limit() / 2 || (oldest != 0 && oldest < merge_below.load(std::memory_order_relaxed));
+  return oldest != 0 && oldest < merge_below.load(std::memory_order_relaxed);
 }
 
 void store::impl::merge_loop() {
@@ -107,10 +110,74 @@ void store::impl::merge_run() {
   if (run.empty()) return;
   merge_cursor = run.back().key;
   merge_cursor.push_back('\0');  // the next key after it
-  // Their leaves into the pool now, outside every lock, so that the leader
-  // does not read them under tree_mu.
+  // Their leaves into the pool now, outside every lock.
   for (const auto& p : run) warm_path(p.key);
-  run_write(nullptr, {}, {}, 3, &run);  // counts merged_pairs
+  // Leaf by leaf beside the other writers, as a leaf write; what does not
+  // fit its leaf (a split) goes through the queue's leader.
+  std::vector<write_buffer::pair> rest;
+  for (std::size_t at = 0; at < run.size();) at = try_leaf_merge(run, at, rest);
+  if (!rest.empty()) run_write(nullptr, {}, {}, 3, &rest);  // counts merged_pairs
+}
+
+std::size_t store::impl::try_leaf_merge(const std::vector<write_buffer::pair>& run, std::size_t at,
+                                        std::vector<write_buffer::pair>& rest) {
+  // As a leaf write (leaf_write.cpp): tree_mu shared, the leaf latched
+  // exclusively, the record appended, the leaf copied back and marked. The
+  // pairs' shard locks are held exclusively from their check (still the
+  // key's buffered pair?) until they are dropped after the append, so no
+  // newer put of a key falls between (its drop would take it away).
+  std::shared_lock tree(tree_mu);
+  check_open();
+  std::optional<std::string> high;
+  std::optional<latched_path> path = descend_path(run[at].key, /*may_read=*/true, latch_mode::write, &high);
+  pagecache::page_ref& leaf = path->leaf;
+  std::size_t end = at;
+  while (end < run.size() && (!high || run[end].key < *high)) ++end;
+  // Each shard once, in one order (the merger is the only thread that holds
+  // more than one).
+  std::vector<tree_lock*> locks;
+  for (std::size_t i = at; i < end; ++i) locks.push_back(&wbuf->lock_of(run[i].key));
+  std::sort(locks.begin(), locks.end());
+  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
+  for (tree_lock* l : locks) l->lock();
+  struct unlock_all {
+    std::vector<tree_lock*>& ls;
+    ~unlock_all() {
+      for (tree_lock* l : ls) l->unlock();
+    }
+  } unlocker{locks};
+  std::array<std::byte, page::size> copy;
+  std::memcpy(copy.data(), leaf.data(), page::size);
+  page::view v(copy.data());
+  const auto pg = static_cast<std::uint32_t>(leaf.id().page);
+  record::builder rec;
+  std::vector<std::string_view> merged;
+  std::vector<std::byte> cell;
+  for (std::size_t i = at; i < end; ++i) {
+    const write_buffer::pair& p = run[i];
+    if (wbuf->lsn_of_locked(p.key) != p.lsn) continue;  // put again or dropped meanwhile
+    bool eq = false;
+    const std::size_t slot = v.lower_bound(p.key, &eq);
+    cell.resize(page::leaf_cell_size(p.key.size(), p.value.size(), false));
+    page::make_leaf_cell(cell.data(), p.key, std::as_bytes(std::span(p.value)));
+    if ((eq && page::parse_leaf_value(v.cell(slot)).overflow) || !v.upsert(cell)) {
+      rest.push_back(p);  // a chain to free, or a split: the leader's
+      continue;
+    }
+    rec.leaf_put(pg, cell);
+    rec.buffer_drop(p.key);
+    merged.push_back(p.key);
+  }
+  if (!merged.empty()) {
+    const auto bytes = rec.finish();
+    const lsn_t lsn = log->append(bytes);
+    std::memcpy(leaf.data(), copy.data(), page::size);
+    leaf.mark_dirty(lsn);
+    for (std::string_view k : merged) wbuf->drop_locked(k);
+    note_logged(bytes.size());
+    merged_pairs.fetch_add(merged.size(), std::memory_order_relaxed);
+  }
+  return end;
 }
 
 }  // namespace pageio::kv

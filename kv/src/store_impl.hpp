@@ -188,6 +188,11 @@ struct store::impl {
   // The merger's loop, and one run of it; whether merging is due.
   void merge_loop();
   void merge_run();
+  // Merges the pairs of run[at..] that fall in the first one's leaf and fit
+  // it, as a leaf write; those that do not fit go to `rest`. Returns the
+  // index of the first pair past that leaf.
+  std::size_t try_leaf_merge(const std::vector<write_buffer::pair>& run, std::size_t at,
+                             std::vector<write_buffer::pair>& rest);
   bool merge_due() const;
   void kick_merger();
   // Counts a record's bytes towards the next checkpoint (and asks for one).
