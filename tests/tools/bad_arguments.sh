@@ -116,6 +116,8 @@ check "$kv" bench --backend nope
 check "$kv" bench --duration -1
 check "$kv" bench --threads 0
 check "$kv" bench --num -5
+check "$kv" bench --write_buffer_size -2
+check "$kv" bench --write_buffer_size lots
 check "$wal"
 check "$wal" verify
 check "$wal" verify missing
