@@ -12,9 +12,10 @@
 //  - a change that makes a buffered pair stale logs buffer_drop in its own
 //    record and drops the pair only after the tree has the change, so a
 //    reader (buffer first, then tree) never misses the key;
-//  - a merge is a put through the queue's leader that happens only if the
-//    pair is still the buffered one (its LSN), with the drop in the same
-//    record: redo repeats it whatever happened to the buffer since;
+//  - a merge (try_leaf_merge, or through the queue's leader when the leaf
+//    must split) puts a pair into the tree only if it is still the key's
+//    buffered one (its LSN), with the drop in the same record: redo repeats
+//    it whatever happened to the buffer since;
 //  - the log keeps every buffered pair's record (store.cpp,
 //    checkpoint_now), so recovery rebuilds the buffer.
 #include "record.hpp"
@@ -116,16 +117,28 @@ void store::impl::merge_run() {
   // fit its leaf (a split) goes through the queue's leader.
   std::vector<write_buffer::pair> rest;
   for (std::size_t at = 0; at < run.size();) at = try_leaf_merge(run, at, rest);
-  if (!rest.empty()) run_write(nullptr, {}, {}, 3, &rest);  // counts merged_pairs
+  if (rest.empty()) return;
+  try {
+    run_write(nullptr, {}, {}, 3, &rest);  // counts merged_pairs
+  } catch (const std::invalid_argument&) {
+    // Their splits together make a record larger than the log takes (a
+    // small wal_segment_bytes): one at a time.
+    for (const auto& p : rest) {
+      const std::vector<write_buffer::pair> one{p};
+      run_write(nullptr, {}, {}, 3, &one);
+    }
+  }
 }
 
 std::size_t store::impl::try_leaf_merge(const std::vector<write_buffer::pair>& run, std::size_t at,
                                         std::vector<write_buffer::pair>& rest) {
   // As a leaf write (leaf_write.cpp): tree_mu shared, the leaf latched
   // exclusively, the record appended, the leaf copied back and marked. The
-  // pairs' shard locks are held exclusively from their check (still the
-  // key's buffered pair?) until they are dropped after the append, so no
-  // newer put of a key falls between (its drop would take it away).
+  // pairs' shard locks are held shared from their check (still the key's
+  // buffered pair?) until after the append: no buffered put of those keys
+  // falls between (it takes its shard exclusively), and one after is later
+  // in the log than this record, so the drop after it (drop_if, by LSN)
+  // leaves its pair alone.
   std::shared_lock tree(tree_mu);
   check_open();
   std::optional<std::string> high;
@@ -133,32 +146,42 @@ std::size_t store::impl::try_leaf_merge(const std::vector<write_buffer::pair>& r
   pagecache::page_ref& leaf = path->leaf;
   std::size_t end = at;
   while (end < run.size() && (!high || run[end].key < *high)) ++end;
-  // Each shard once, in one order (the merger is the only thread that holds
-  // more than one).
-  std::vector<tree_lock*> locks;
-  for (std::size_t i = at; i < end; ++i) locks.push_back(&wbuf->lock_of(run[i].key));
-  std::sort(locks.begin(), locks.end());
-  locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
-  for (tree_lock* l : locks) l->lock();
-  struct unlock_all {
-    std::vector<tree_lock*>& ls;
-    ~unlock_all() {
-      for (tree_lock* l : ls) l->unlock();
+  struct shard_locks {
+    std::vector<tree_lock*> held;
+    ~shard_locks() { release(); }
+    void release() {
+      for (tree_lock* l : held) l->unlock_shared();
+      held.clear();
     }
-  } unlocker{locks};
+  } locks;
+  {
+    std::vector<tree_lock*> wanted;
+    for (std::size_t i = at; i < end; ++i) wanted.push_back(&wbuf->lock_of(run[i].key));
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    locks.held.reserve(wanted.size());
+    for (tree_lock* l : wanted) {
+      l->lock_shared();
+      locks.held.push_back(l);
+    }
+  }
   std::array<std::byte, page::size> copy;
   std::memcpy(copy.data(), leaf.data(), page::size);
   page::view v(copy.data());
   const auto pg = static_cast<std::uint32_t>(leaf.id().page);
   record::builder rec;
-  std::vector<std::string_view> merged;
+  const std::size_t max_record = max_record_bytes();
+  std::vector<const write_buffer::pair*> merged;
   std::vector<std::byte> cell;
-  for (std::size_t i = at; i < end; ++i) {
+  std::size_t i = at;
+  for (; i < end; ++i) {
     const write_buffer::pair& p = run[i];
     if (wbuf->lsn_of_locked(p.key) != p.lsn) continue;  // put again or dropped meanwhile
+    cell.resize(page::leaf_cell_size(p.key.size(), p.value.size(), false));
+    // A record the log takes: the rest of the run goes next time.
+    if (!merged.empty() && rec.size() + 14 + cell.size() + p.key.size() > max_record) break;
     bool eq = false;
     const std::size_t slot = v.lower_bound(p.key, &eq);
-    cell.resize(page::leaf_cell_size(p.key.size(), p.value.size(), false));
     page::make_leaf_cell(cell.data(), p.key, std::as_bytes(std::span(p.value)));
     if ((eq && page::parse_leaf_value(v.cell(slot)).overflow) || !v.upsert(cell)) {
       rest.push_back(p);  // a chain to free, or a split: the leader's
@@ -166,18 +189,20 @@ std::size_t store::impl::try_leaf_merge(const std::vector<write_buffer::pair>& r
     }
     rec.leaf_put(pg, cell);
     rec.buffer_drop(p.key);
-    merged.push_back(p.key);
+    merged.push_back(&p);
   }
   if (!merged.empty()) {
     const auto bytes = rec.finish();
     const lsn_t lsn = log->append(bytes);
     std::memcpy(leaf.data(), copy.data(), page::size);
     leaf.mark_dirty(lsn);
-    for (std::string_view k : merged) wbuf->drop_locked(k);
+    locks.release();
+    // Still under the leaf's latch and tree_mu: the tree has the pairs now.
+    for (const write_buffer::pair* p : merged) wbuf->drop_if(p->key, p->lsn);
     note_logged(bytes.size());
     merged_pairs.fetch_add(merged.size(), std::memory_order_relaxed);
   }
-  return end;
+  return i;
 }
 
 }  // namespace pageio::kv

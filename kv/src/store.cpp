@@ -461,9 +461,7 @@ void store::impl::release_when_durable(std::vector<pending_write*> group, lsn_t 
   }
 }
 
-std::size_t store::impl::max_record_bytes() const {
-  return static_cast<std::size_t>(std::min<std::uint64_t>(opts.wal_segment_bytes, opts.wal_buffer_bytes));
-}
+std::size_t store::impl::max_record_bytes() const { return log->max_record_bytes(); }
 
 tree_writer store::impl::new_tree_writer() {
   // Overflow pages go out in partial records of a quarter of the largest

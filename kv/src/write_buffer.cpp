@@ -63,6 +63,11 @@ bool write_buffer::drop(std::string_view key) {
   return drop_locked(key);
 }
 
+bool write_buffer::drop_if(std::string_view key, lsn_t lsn) {
+  std::unique_lock l(shard_of(key).mu);
+  return lsn_of_locked(key) == lsn && drop_locked(key);
+}
+
 void write_buffer::put(std::string_view key, std::string_view value, lsn_t lsn) {
   std::unique_lock l(shard_of(key).mu);
   put_locked(key, value, lsn);

@@ -19,7 +19,8 @@
 // buffer or drop it, shared otherwise) from its look-up until after its
 // append, so the shard changes in the log's order; 64 writers on one lock
 // were slower than reading the leaves. Lock order: tree_mu, page latches,
-// then one shard lock at a time.
+// then one shard lock at a time, except the merger, which holds its run's
+// shards shared, taken in address order after the leaf's latch.
 #pragma once
 
 #include "tree_lock.hpp"
@@ -69,6 +70,8 @@ class write_buffer {
   std::optional<std::string> get(std::string_view key) const;
   lsn_t lsn_of(std::string_view key) const;
   bool drop(std::string_view key);
+  // Drops the key's pair only if it is still the one logged at `lsn`.
+  bool drop_if(std::string_view key, lsn_t lsn);
   void put(std::string_view key, std::string_view value, lsn_t lsn);  // recovery
   // The first `max` pairs with from <= key (from < key with from_open) and
   // key < *to (to null: no end), in key order, appended to `out`.

@@ -212,6 +212,19 @@ TEST_P(wal_test, RecordsTooLargeForASegmentAreRefusedClearly) {
   EXPECT_EQ(w.commit(make_record(2, 10)), 1u) << "the refusal used no LSN";
 }
 
+TEST_P(wal_test, MaxRecordBytesIsTheLargestRecordAppendTakes) {
+  for (const std::uint64_t seg : {2 * 4096ull, 16 * 4096ull}) {
+    options o = small_log("max" + std::to_string(seg));
+    o.segment_bytes = seg;
+    log w(o);
+    const std::size_t max = w.max_record_bytes();
+    ASSERT_GT(max, 0u);
+    EXPECT_THROW(w.append(make_record(1, max + 1)), std::invalid_argument) << seg;
+    const lsn_t l = w.commit(make_record(2, max));
+    EXPECT_EQ(l, 1u) << seg;
+  }
+}
+
 TEST_P(wal_test, GroupCommitsStayWithinTheirBound) {
   options o = small_log("bounded");
   o.max_batch_bytes = 2 * 4096;  // two pages, plus the rest of a record that crosses the bound

@@ -127,6 +127,14 @@ void log::impl::wake_flusher_if_idle_locked(std::unique_lock<std::mutex>& lock) 
   lock.lock();
 }
 
+std::size_t log::max_record_bytes() const noexcept {
+  // The inverse of append's check below: pages_needed <= seg_pages and
+  // pages_needed + 1 <= ring_pages, pages_needed = ceil(size / frag_room) + 1.
+  const std::size_t pages = std::min<std::size_t>(impl_->seg_pages, impl_->ring_pages - 1);
+  const std::size_t bytes = pages < 2 ? 0 : (pages - 1) * frag_room;
+  return std::min<std::size_t>(bytes, fmt::max_record_size);
+}
+
 lsn_t log::append(std::span<const std::byte> record) {
   impl& m = *impl_;
   const std::size_t size = record.size();

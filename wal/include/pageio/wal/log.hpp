@@ -140,6 +140,9 @@ class log final : public durable_log {
   // durable_log: flush(lsn), for a page cache's write-back.
   void make_durable(lsn_t lsn) override { flush(lsn); }
   lsn_t last_lsn() const;
+  // The largest record append() takes (its segment and buffer sizes bound
+  // it: a record fits in one segment, with room to start on a fresh page).
+  std::size_t max_record_bytes() const noexcept;
   // The error that failed the log, or empty.
   std::error_code failure() const;
 
