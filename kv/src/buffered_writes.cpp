@@ -3,12 +3,13 @@
 // buffered pairs into their leaves in the background.
 //
 // Why this is safe (docs/kv.md, "The write buffer"):
-//  - a buffered put holds tree_mu shared and the buffer's lock exclusively
-//    from before its append until the pair is in the buffer; every change
-//    of a key through the tree (leaf_write.cpp, leaf_split.cpp: under its
-//    leaf's latch; the queue's leader: under tree_mu exclusive) looks the
-//    key up under the buffer's lock held across its own append, so the
-//    buffer and the log agree on which came last;
+//  - a buffered put holds tree_mu shared and its key's shard lock
+//    exclusively from before its append until the pair is in the buffer;
+//    every change of a key through the tree (leaf_write.cpp,
+//    leaf_split.cpp: under its leaf's latch, with buffer_guard; the queue's
+//    leader: under tree_mu exclusive) looks the key up under its shard lock
+//    held across its own append, so the buffer and the log agree on which
+//    came last;
 //  - a change that makes a buffered pair stale logs buffer_drop in its own
 //    record and drops the pair only after the tree has the change, so a
 //    reader (buffer first, then tree) never misses the key;
