@@ -89,17 +89,23 @@ void write_buffer::range(std::string_view from, bool from_open, const std::strin
 }
 
 std::vector<write_buffer::pair> write_buffer::run_from(std::string_view from, std::size_t n) const {
+  // The n smallest keys at or after `start` over all shards, kept sorted as
+  // they are found: a shard is read only while its keys would still make
+  // the cut, so a run copies about n log(shards) pairs, not n per shard.
   auto collect = [&](std::string_view start) {
     std::vector<pair> out;
+    if (n == 0) return out;
+    out.reserve(n + 1);
     for (const shard& s : shards_) {
       std::shared_lock l(s.mu);
-      std::size_t taken = 0;
-      for (auto it = s.by_key.lower_bound(start); it != s.by_key.end() && taken < n; ++it, ++taken) {
-        out.push_back({it->first, it->second.value, it->second.lsn});
+      for (auto it = s.by_key.lower_bound(start); it != s.by_key.end(); ++it) {
+        if (out.size() == n && it->first >= out.back().key) break;  // and so is every later key here
+        const auto at = std::upper_bound(out.begin(), out.end(), std::string_view(it->first),
+                                         [](std::string_view k, const pair& p) { return k < p.key; });
+        out.insert(at, pair{it->first, it->second.value, it->second.lsn});
+        if (out.size() > n) out.pop_back();
       }
     }
-    std::sort(out.begin(), out.end(), [](const pair& a, const pair& b) { return a.key < b.key; });
-    if (out.size() > n) out.resize(n);
     return out;
   };
   std::vector<pair> out = collect(from);

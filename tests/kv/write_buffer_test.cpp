@@ -76,6 +76,38 @@ TEST(write_buffer_test, KeepsTheNewestPairOfAKeyAndTheOldestLsnOfAll) {
   EXPECT_EQ(b.oldest().first, 0u);
 }
 
+// A run is the n smallest keys at or after its start over all 64 shards,
+// in order, with their newest values: checked against a std::map for runs
+// of every length from every kind of start.
+TEST(write_buffer_test, ARunIsTheSmallestKeysFromItsStartOverEveryShard) {
+  write_buffer b(64 << 20);
+  std::map<std::string, std::pair<std::string, lsn_t>> oracle;
+  std::mt19937_64 rng(7);
+  lsn_t lsn = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string k = "k" + std::to_string(rng() % 2000);
+    const std::string v = std::to_string(++lsn);
+    b.put(k, v, lsn);
+    oracle[k] = {v, lsn};
+  }
+  for (int probe = 0; probe < 200; ++probe) {
+    const std::string from = probe % 10 == 0 ? std::string() : "k" + std::to_string(rng() % 2100);
+    const std::size_t n = 1 + rng() % 70;
+    auto it = oracle.lower_bound(from);
+    if (it == oracle.end()) it = oracle.begin();  // nothing at or after: from the smallest
+    std::vector<write_buffer::pair> want;
+    for (; it != oracle.end() && want.size() < n; ++it) want.push_back({it->first, it->second.first, it->second.second});
+    const auto run = b.run_from(from, n);
+    ASSERT_EQ(run.size(), want.size()) << "from " << from << ", n " << n;
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      EXPECT_EQ(run[i].key, want[i].key) << "from " << from << ", n " << n << ", at " << i;
+      EXPECT_EQ(run[i].value, want[i].value);
+      EXPECT_EQ(run[i].lsn, want[i].lsn);
+    }
+  }
+  EXPECT_TRUE(b.run_from("a", 0).empty());
+}
+
 TEST(write_buffer_test, RoomCountsEveryPairsCostAgainstTheLimit) {
   const std::size_t one = write_buffer::cost(16, 100);
   write_buffer b(3 * one);
