@@ -1,14 +1,42 @@
 #include "write_buffer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <mutex>
 #include <shared_mutex>
 
 namespace pageio::kv {
 
+namespace {
+
+std::size_t filter_slots(std::uint64_t limit_bytes) {
+  const std::uint64_t pairs = limit_bytes / write_buffer::cost(1, 0);
+  return std::bit_ceil(std::clamp<std::uint64_t>(4 * pairs, std::uint64_t{1} << 16, std::uint64_t{1} << 26));
+}
+
+}  // namespace
+
+write_buffer::write_buffer(std::uint64_t limit_bytes)
+    : limit_(limit_bytes),
+      filter_mask_(filter_slots(limit_bytes) - 1),
+      filter_(std::make_unique<std::atomic<std::uint8_t>[]>(filter_mask_ + 1)) {}
+
 write_buffer::shard& write_buffer::shard_of(std::string_view key) const noexcept {
   return shards_[std::hash<std::string_view>{}(key) % shards];
+}
+
+std::size_t write_buffer::filter_slot(std::string_view key) const noexcept {
+  // The shard takes the hash's low bits; the filter the ones above them.
+  return (std::hash<std::string_view>{}(key) / shards) & filter_mask_;
+}
+
+std::atomic<std::uint8_t>& write_buffer::filter_of(std::string_view key) const noexcept {
+  return filter_[filter_slot(key)];
+}
+
+bool write_buffer::may_hold(std::string_view key) const noexcept {
+  return filter_of(key).load(std::memory_order_acquire) != 0;
 }
 
 lsn_t write_buffer::lsn_of_locked(std::string_view key) const {
@@ -23,6 +51,10 @@ void write_buffer::put_locked(std::string_view key, std::string_view value, lsn_
   if (it == s.by_key.end()) {
     it = s.by_key.emplace(std::string(key), slot{std::string(value), lsn}).first;
     bytes_.fetch_add(cost(key.size(), value.size()), std::memory_order_relaxed);
+    auto& filter = filter_of(key);
+    std::uint8_t n = filter.load(std::memory_order_relaxed);
+    while (n != filter_sticky && !filter.compare_exchange_weak(n, n + 1, std::memory_order_release)) {
+    }
     count_.fetch_add(1, std::memory_order_release);
   } else {
     s.by_lsn.erase(it->second.lsn);
@@ -40,12 +72,17 @@ bool write_buffer::drop_locked(std::string_view key) {
   if (it == s.by_key.end()) return false;
   s.by_lsn.erase(it->second.lsn);
   bytes_.fetch_sub(cost(it->first.size(), it->second.value.size()), std::memory_order_relaxed);
+  auto& filter = filter_of(key);  // before the erase: `key` may be the node's own
   s.by_key.erase(it);
+  std::uint8_t n = filter.load(std::memory_order_relaxed);
+  while (n != filter_sticky && !filter.compare_exchange_weak(n, n - 1, std::memory_order_acq_rel)) {
+  }
   count_.fetch_sub(1, std::memory_order_release);
   return true;
 }
 
 std::optional<std::string> write_buffer::get(std::string_view key) const {
+  if (!may_hold(key)) return std::nullopt;
   const shard& s = shard_of(key);
   std::shared_lock l(s.mu);
   const auto it = s.by_key.find(key);

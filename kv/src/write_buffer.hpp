@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,7 +48,7 @@ class write_buffer {
   };
 
   // At most `limit_bytes` of pairs (cost() each); 0: no buffering at all.
-  explicit write_buffer(std::uint64_t limit_bytes) : limit_(limit_bytes) {}
+  explicit write_buffer(std::uint64_t limit_bytes);
 
   std::uint64_t limit() const noexcept { return limit_; }
   // Without a lock: whether there is anything, and whether a pair of these
@@ -66,7 +67,12 @@ class write_buffer {
   void put_locked(std::string_view key, std::string_view value, lsn_t lsn);
   bool drop_locked(std::string_view key);  // false: the key was not buffered
 
-  // Each of these takes the shard locks itself.
+  // Without a lock: false when the key is surely not buffered (a counting
+  // filter of the buffered keys' hashes; true may be a false positive).
+  bool may_hold(std::string_view key) const noexcept;
+  std::size_t filter_slot(std::string_view key) const noexcept;  // which count may_hold reads
+
+  // Each of these takes the shard locks itself; get() asks may_hold() first.
   std::optional<std::string> get(std::string_view key) const;
   lsn_t lsn_of(std::string_view key) const;
   bool drop(std::string_view key);
@@ -102,8 +108,20 @@ class write_buffer {
   };
   static constexpr std::size_t shards = 64;
   shard& shard_of(std::string_view key) const noexcept;
+  std::atomic<std::uint8_t>& filter_of(std::string_view key) const noexcept;
 
   std::uint64_t limit_;
+  // How many buffered keys hash to each slot, changed with the key's shard
+  // lock held exclusively (released), read without it (acquired): a slot
+  // reads 0 only once every key hashing to it has been dropped, which is
+  // after the tree has the change that made it stale. A count that reaches
+  // 255 stays there (a slot that always says "maybe": slower, never wrong).
+  // Four one-byte slots for each pair the limit allows (under 3% of the
+  // limit), at least 64 Ki (the buffer may hold pairs rebuilt by recovery
+  // while it is off).
+  std::size_t filter_mask_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> filter_;
+  static constexpr std::uint8_t filter_sticky = 255;
   mutable std::array<shard, shards> shards_;
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::size_t> count_{0};

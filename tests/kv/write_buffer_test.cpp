@@ -31,6 +31,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// prefix + n, spelled so that GCC 12 does not warn (-Wrestrict, a false
+// alarm it gives for "k" + std::to_string(n) inlined into some tests).
+std::string numbered(std::string_view prefix, std::uint64_t n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
 TEST(write_buffer_test, KeepsTheNewestPairOfAKeyAndTheOldestLsnOfAll) {
   write_buffer b(1 << 20);
   EXPECT_TRUE(b.empty_hint());
@@ -85,13 +93,13 @@ TEST(write_buffer_test, ARunIsTheSmallestKeysFromItsStartOverEveryShard) {
   std::mt19937_64 rng(7);
   lsn_t lsn = 0;
   for (int i = 0; i < 3000; ++i) {
-    const std::string k = "k" + std::to_string(rng() % 2000);
+    const std::string k = numbered("k", rng() % 2000);
     const std::string v = std::to_string(++lsn);
     b.put(k, v, lsn);
     oracle[k] = {v, lsn};
   }
   for (int probe = 0; probe < 200; ++probe) {
-    const std::string from = probe % 10 == 0 ? std::string() : "k" + std::to_string(rng() % 2100);
+    const std::string from = probe % 10 == 0 ? std::string() : numbered("k", rng() % 2100);
     const std::size_t n = 1 + rng() % 70;
     auto it = oracle.lower_bound(from);
     if (it == oracle.end()) it = oracle.begin();  // nothing at or after: from the smallest
@@ -106,6 +114,53 @@ TEST(write_buffer_test, ARunIsTheSmallestKeysFromItsStartOverEveryShard) {
     }
   }
   EXPECT_TRUE(b.run_from("a", 0).empty());
+}
+
+// The filter a get asks first: never false for a buffered key, false again
+// once every key is dropped, and false for most keys never buffered.
+TEST(write_buffer_test, TheFilterHoldsEveryBufferedKeyAndFewOthers) {
+  write_buffer b(32 << 20);
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(b.may_hold(numbered("k", i)));
+  for (int i = 0; i < 1000; ++i) b.put(numbered("k", i), "v", static_cast<lsn_t>(i + 1));
+  for (int i = 0; i < 1000; ++i) b.put(numbered("k", i), "w", static_cast<lsn_t>(i + 1001));  // overwrites
+  int false_positives = 0;
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(b.may_hold(numbered("k", i))) << i;
+    ASSERT_EQ(b.get(numbered("k", i)), "w");
+    false_positives += b.may_hold(numbered("absent", i)) ? 1 : 0;
+  }
+  EXPECT_LT(false_positives, 50);  // 1,000 keys in 1 Mi slots: a handful at most
+  for (int i = 0; i < 1000; i += 2) ASSERT_TRUE(b.drop(numbered("k", i)));
+  for (int i = 1; i < 1000; i += 2) ASSERT_TRUE(b.may_hold(numbered("k", i))) << i;
+  for (int i = 1; i < 1000; i += 2) ASSERT_TRUE(b.drop_if(numbered("k", i), static_cast<lsn_t>(i + 1001)));
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(b.may_hold(numbered("k", i))) << i;
+  write_buffer off(0);  // off: recovery may still fill it
+  off.put("k", "v", 1);
+  EXPECT_TRUE(off.may_hold("k"));
+  EXPECT_EQ(off.get("k"), "v");
+}
+
+// More keys on one filter slot than a one-byte count holds: the count
+// stops at its top and stays there, so no buffered key is ever missed.
+TEST(write_buffer_test, AFilterSlotWithMoreKeysThanItCountsSaysMaybeForever) {
+  write_buffer b(0);  // the smallest filter: 64 Ki slots
+  std::vector<std::string> keys;
+  const std::size_t target = b.filter_slot("k0");
+  for (std::uint64_t i = 0; keys.size() < 300; ++i) {
+    std::string k = numbered("k", i);
+    if (b.filter_slot(k) == target) keys.push_back(std::move(k));
+  }
+  lsn_t lsn = 0;
+  for (const auto& k : keys) b.put(k, "v", ++lsn);
+  for (std::size_t i = 0; i < 200; ++i) ASSERT_TRUE(b.drop(keys[i]));
+  for (std::size_t i = 200; i < keys.size(); ++i) {
+    ASSERT_TRUE(b.may_hold(keys[i])) << i;  // a count that wrapped would read 300 - 200 - 256 < 0
+    ASSERT_EQ(b.get(keys[i]), "v") << i;
+  }
+  for (std::size_t i = 200; i < keys.size(); ++i) ASSERT_TRUE(b.drop(keys[i]));
+  EXPECT_TRUE(b.may_hold(keys[0]));  // sticky: "maybe", and the map says no
+  EXPECT_EQ(b.get(keys[0]), std::nullopt);
+  EXPECT_TRUE(b.empty_hint());
 }
 
 TEST(write_buffer_test, RoomCountsEveryPairsCostAgainstTheLimit) {
@@ -280,7 +335,7 @@ TEST_F(kv_write_buffer_test, ASmallBufferMergesWhileWritersAndReadersRun) {
       std::mt19937_64 rng(100 + w);
       for (int n = 0; n < 1500; ++n) {
         const int i = static_cast<int>(rng() % 10000) * writers + w;  // keys of its own
-        const std::string v = "w" + std::to_string(w) + "-" + std::to_string(n);
+        const std::string v = numbered("w", w) + "-" + std::to_string(n);
         if (rng() % 5 == 0) {
           db.del(key_of(i));
           theirs[w].erase(key_of(i));
