@@ -34,6 +34,35 @@ class segment_files_test : public test_support::log_dir_test {
   }
 };
 
+// A new log is ready for its first commit when it opens: its first segment
+// and the spare after it exist before anything is appended (the first
+// commit never waits for zeros); a segment that cannot be made fails the
+// open itself, naming the file, with no temporary file left.
+TEST_F(segment_files_test, OpeningANewLogMakesItsFirstSegmentAndTheSpare) {
+  {
+    log w(opts_);
+    EXPECT_TRUE(std::filesystem::exists(opts_.dir / segment_file_name(1)));
+    EXPECT_TRUE(std::filesystem::exists(opts_.dir / segment_file_name(2)));
+    EXPECT_EQ(std::filesystem::file_size(opts_.dir / segment_file_name(2)), opts_.segment_bytes);
+    EXPECT_EQ(w.stats().segments_created, 2u);
+    w.commit(rec(100));
+  }
+  auto ffs = std::make_shared<fault_file_system>();
+  opts_.fs = ffs;
+  opts_.dir = opts_.dir / "second";
+  ffs->fail_next(fs_op::write_zeros, ENOSPC);  // the first segment's zeros
+  try {
+    log w(opts_);
+    FAIL() << "a log opened without a segment to write into";
+  } catch (const std::system_error& e) {  // as every other failure to open
+    EXPECT_EQ(e.code(), std::errc::no_space_on_device);
+    EXPECT_NE(std::string(e.what()).find(segment_file_name(1)), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(opts_.dir / (segment_file_name(1) + ".tmp")));
+  log w(opts_);  // the disk has room again
+  EXPECT_EQ(w.commit(rec(100)), 1u);
+}
+
 TEST_F(segment_files_test, ASegmentWhoseDirectorySyncFailedIsNeverWrittenInto) {
   make_log(1);
   auto ffs = std::make_shared<fault_file_system>();

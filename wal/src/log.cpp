@@ -37,6 +37,14 @@ corruption_error::corruption_error(damage d)
 log::log(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {
   impl_->open(recovered_);
   backend_name_ = impl_->backend->name();
+  // Ready for the first commit when it opens: the segment written next and
+  // the spare after it are made now (a new log's first two; a log reopened
+  // mid-segment most often has both). Made later, the first commit waited
+  // for the first one's zeros and the commits of the next seconds shared
+  // the disk with the spare's (docs/wal-format.md, "Files").
+  const std::uint64_t first = impl_->ring[0].segment;
+  impl_->segments->make_ready_now(first);
+  impl_->segments->make_ready_now(first + 1);
   impl_->segments->start_preparer();
   impl_->flusher = std::thread([i = impl_.get()] { i->flusher_main(); });
 }

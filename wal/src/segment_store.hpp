@@ -38,6 +38,10 @@ class segment_store {
   segment_store(const segment_store&) = delete;
   segment_store& operator=(const segment_store&) = delete;
 
+  // Makes segment `seq` ready now, on the caller's thread (the log, when it
+  // opens, for the segment it writes first and the spare after it). Throws
+  // std::system_error as writable() does.
+  void make_ready_now(std::uint64_t seq);
   // Starts the thread that makes the next segment ahead of the flusher.
   void start_preparer();
   // The flusher's descriptor of segment `seq` (O_DIRECT, writable), made
