@@ -36,8 +36,9 @@ class segment_files_test : public test_support::log_dir_test {
 
 // A new log is ready for its first commit when it opens: its first segment
 // and the spare after it exist before anything is appended (the first
-// commit never waits for zeros); a segment that cannot be made fails the
-// open itself, naming the file, with no temporary file left.
+// commit never waits for zeros). A first segment that cannot be made fails
+// the log at its first commit, naming the file, with no temporary file
+// left, and is not retried into success.
 TEST_F(segment_files_test, OpeningANewLogMakesItsFirstSegmentAndTheSpare) {
   {
     log w(opts_);
@@ -51,16 +52,36 @@ TEST_F(segment_files_test, OpeningANewLogMakesItsFirstSegmentAndTheSpare) {
   opts_.fs = ffs;
   opts_.dir = opts_.dir / "second";
   ffs->fail_next(fs_op::write_zeros, ENOSPC);  // the first segment's zeros
+  log w(opts_);
+  EXPECT_FALSE(std::filesystem::exists(opts_.dir / (segment_file_name(1) + ".tmp")));
   try {
-    log w(opts_);
-    FAIL() << "a log opened without a segment to write into";
-  } catch (const std::system_error& e) {  // as every other failure to open
-    EXPECT_EQ(e.code(), std::errc::no_space_on_device);
+    w.commit(rec(100));
+    FAIL() << "a commit into a segment that was never made";
+  } catch (const log_error& e) {
     EXPECT_NE(std::string(e.what()).find(segment_file_name(1)), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(std::filesystem::exists(opts_.dir / (segment_file_name(1) + ".tmp")));
-  log w(opts_);  // the disk has room again
-  EXPECT_EQ(w.commit(rec(100)), 1u);
+  EXPECT_TRUE(w.failure());
+}
+
+// A log on a full disk still opens (and a store on it can still be read)
+// when the spare it makes at open cannot be made; commits go on in the
+// segment they are in, and the log fails when it reaches the spare.
+TEST_F(segment_files_test, ALogWhoseSpareCannotBeMadeStillOpens) {
+  make_log(1);
+  ASSERT_TRUE(std::filesystem::remove(opts_.dir / segment_file_name(2)));  // as if never made
+  auto ffs = std::make_shared<fault_file_system>();
+  opts_.fs = ffs;
+  ffs->fail_next(fs_op::write_zeros, ENOSPC);  // the spare's zeros, at open
+  log w(opts_);
+  EXPECT_EQ(w.durable_lsn(), 1u);
+  EXPECT_EQ(w.commit(rec(100)), 2u);  // segment 1 has room
+  EXPECT_THROW(
+      {
+        for (int i = 0; i < 30; ++i) w.commit(rec(100));
+      },
+      log_error);
+  EXPECT_LE(w.durable_lsn(), 8u);
+  EXPECT_FALSE(std::filesystem::exists(opts_.dir / segment_file_name(2)));
 }
 
 TEST_F(segment_files_test, ASegmentWhoseDirectorySyncFailedIsNeverWrittenInto) {

@@ -41,10 +41,13 @@ log::log(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {
   // the spare after it are made now (a new log's first two; a log reopened
   // mid-segment most often has both). Made later, the first commit waited
   // for the first one's zeros and the commits of the next seconds shared
-  // the disk with the spare's (docs/wal-format.md, "Files").
+  // the disk with the spare's (docs/wal-format.md, "Files"). As the
+  // preparer's, a failure here fails the log only when it reaches that
+  // segment (and is never retried): a log on a full disk still opens, and
+  // a store on it can be read.
   const std::uint64_t first = impl_->ring[0].segment;
-  impl_->segments->make_ready_now(first);
-  impl_->segments->make_ready_now(first + 1);
+  impl_->segments->prepare(first);
+  impl_->segments->prepare(first + 1);
   impl_->segments->start_preparer();
   impl_->flusher = std::thread([i = impl_.get()] { i->flusher_main(); });
 }

@@ -26,11 +26,6 @@ segment_store::~segment_store() {
   if (preparer_.joinable()) preparer_.join();
 }
 
-void segment_store::make_ready_now(std::uint64_t seq) {
-  std::lock_guard lock(files_mu_);
-  make_ready(seq);
-}
-
 void segment_store::start_preparer() {
   preparer_ = std::thread([this] { preparer_main(); });
 }

@@ -38,10 +38,6 @@ class segment_store {
   segment_store(const segment_store&) = delete;
   segment_store& operator=(const segment_store&) = delete;
 
-  // Makes segment `seq` ready now, on the caller's thread (the log, when it
-  // opens, for the segment it writes first and the spare after it). Throws
-  // std::system_error as writable() does.
-  void make_ready_now(std::uint64_t seq);
   // Starts the thread that makes the next segment ahead of the flusher.
   void start_preparer();
   // The flusher's descriptor of segment `seq` (O_DIRECT, writable), made
@@ -66,7 +62,8 @@ class segment_store {
   // flusher, unless the flusher has got there already (it then made it
   // itself, and a checkpoint may have recycled it since: making it again
   // would put an empty segment below the log). A failure is kept for the
-  // flusher. Public for tests, which run it without the thread.
+  // flusher. Also called by the log as it opens, for the segment it writes
+  // first and the one after it, and by tests, without the thread.
   void prepare(std::uint64_t seq);
 
  private:
