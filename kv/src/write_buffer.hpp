@@ -116,9 +116,9 @@ class write_buffer {
   // reads 0 only once every key hashing to it has been dropped, which is
   // after the tree has the change that made it stale. A count that reaches
   // 255 stays there (a slot that always says "maybe": slower, never wrong).
-  // Four one-byte slots for each pair the limit allows (under 3% of the
-  // limit), at least 64 Ki (the buffer may hold pairs rebuilt by recovery
-  // while it is off).
+  // Four one-byte slots for each pair the limit allows, rounded up to a
+  // power of two (1/40 to 1/20 of the limit), at least 64 Ki (the buffer
+  // may hold pairs rebuilt by recovery while it is off).
   std::size_t filter_mask_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> filter_;
   static constexpr std::uint8_t filter_sticky = 255;

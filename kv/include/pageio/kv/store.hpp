@@ -51,8 +51,8 @@ struct options {
   // leaves later, many to a leaf read, instead of the put reading its leaf
   // on the commit path. Reads see buffered pairs at once; a crash loses
   // none (recovery rebuilds the buffer from the log). 0 turns it off. A
-  // filter that spares gets of unbuffered keys the look-up takes 1/32 of
-  // this more (at least 64 KiB).
+  // filter that spares gets of unbuffered keys the look-up takes 1/40 to
+  // 1/20 of this more (1 MiB for the default; at least 64 KiB).
   // docs/kv.md, "The write buffer".
   std::uint64_t write_buffer_bytes = 32ull << 20;
   // put/del/write return once their change is durable (a group commit shared
