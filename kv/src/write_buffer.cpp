@@ -22,21 +22,33 @@ write_buffer::write_buffer(std::uint64_t limit_bytes)
       filter_mask_(filter_slots(limit_bytes) - 1),
       filter_(std::make_unique<std::atomic<std::uint8_t>[]>(filter_mask_ + 1)) {}
 
-write_buffer::shard& write_buffer::shard_of(std::string_view key) const noexcept {
-  return shards_[std::hash<std::string_view>{}(key) % shards];
+std::size_t write_buffer::hash_of(std::string_view key) noexcept { return std::hash<std::string_view>{}(key); }
+
+// The shard takes the hash's low bits; the filter the ones above them.
+write_buffer::shard& write_buffer::shard_at(std::size_t h) const noexcept { return shards_[h % shards]; }
+
+std::atomic<std::uint8_t>& write_buffer::filter_at(std::size_t h) const noexcept {
+  return filter_[(h / shards) & filter_mask_];
 }
+
+write_buffer::shard& write_buffer::shard_of(std::string_view key) const noexcept { return shard_at(hash_of(key)); }
 
 std::size_t write_buffer::filter_slot(std::string_view key) const noexcept {
-  // The shard takes the hash's low bits; the filter the ones above them.
-  return (std::hash<std::string_view>{}(key) / shards) & filter_mask_;
-}
-
-std::atomic<std::uint8_t>& write_buffer::filter_of(std::string_view key) const noexcept {
-  return filter_[filter_slot(key)];
+  return static_cast<std::size_t>(&filter_at(hash_of(key)) - filter_.get());
 }
 
 bool write_buffer::may_hold(std::string_view key) const noexcept {
-  return filter_of(key).load(std::memory_order_acquire) != 0;
+  return filter_at(hash_of(key)).load(std::memory_order_acquire) != 0;
+}
+
+void write_buffer::count(std::atomic<std::uint8_t>& slot, bool add) noexcept {
+  // Released (an add) or acquired and released (a drop: a get that reads
+  // the 0 sees what the dropper did before); never past the sticky top.
+  std::uint8_t n = slot.load(std::memory_order_relaxed);
+  while (n != filter_sticky &&
+         !slot.compare_exchange_weak(n, add ? n + 1 : n - 1, add ? std::memory_order_release : std::memory_order_acq_rel,
+                                     std::memory_order_relaxed)) {
+  }
 }
 
 lsn_t write_buffer::lsn_of_locked(std::string_view key) const {
@@ -46,15 +58,13 @@ lsn_t write_buffer::lsn_of_locked(std::string_view key) const {
 }
 
 void write_buffer::put_locked(std::string_view key, std::string_view value, lsn_t lsn) {
-  shard& s = shard_of(key);
+  const std::size_t h = hash_of(key);
+  shard& s = shard_at(h);
   auto it = s.by_key.find(key);
   if (it == s.by_key.end()) {
     it = s.by_key.emplace(std::string(key), slot{std::string(value), lsn}).first;
     bytes_.fetch_add(cost(key.size(), value.size()), std::memory_order_relaxed);
-    auto& filter = filter_of(key);
-    std::uint8_t n = filter.load(std::memory_order_relaxed);
-    while (n != filter_sticky && !filter.compare_exchange_weak(n, n + 1, std::memory_order_release)) {
-    }
+    count(filter_at(h), true);
     count_.fetch_add(1, std::memory_order_release);
   } else {
     s.by_lsn.erase(it->second.lsn);
@@ -67,23 +77,22 @@ void write_buffer::put_locked(std::string_view key, std::string_view value, lsn_
 }
 
 bool write_buffer::drop_locked(std::string_view key) {
-  shard& s = shard_of(key);
+  const std::size_t h = hash_of(key);  // before the erase: `key` may be the node's own
+  shard& s = shard_at(h);
   const auto it = s.by_key.find(key);
   if (it == s.by_key.end()) return false;
   s.by_lsn.erase(it->second.lsn);
   bytes_.fetch_sub(cost(it->first.size(), it->second.value.size()), std::memory_order_relaxed);
-  auto& filter = filter_of(key);  // before the erase: `key` may be the node's own
   s.by_key.erase(it);
-  std::uint8_t n = filter.load(std::memory_order_relaxed);
-  while (n != filter_sticky && !filter.compare_exchange_weak(n, n - 1, std::memory_order_acq_rel)) {
-  }
+  count(filter_at(h), false);
   count_.fetch_sub(1, std::memory_order_release);
   return true;
 }
 
 std::optional<std::string> write_buffer::get(std::string_view key) const {
-  if (!may_hold(key)) return std::nullopt;
-  const shard& s = shard_of(key);
+  const std::size_t h = hash_of(key);
+  if (filter_at(h).load(std::memory_order_acquire) == 0) return std::nullopt;  // may_hold() false
+  const shard& s = shard_at(h);
   std::shared_lock l(s.mu);
   const auto it = s.by_key.find(key);
   if (it == s.by_key.end()) return std::nullopt;

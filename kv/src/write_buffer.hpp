@@ -107,8 +107,12 @@ class write_buffer {
     std::map<lsn_t, const std::string*> by_lsn;  // each pair's newest record: the oldest holds the log
   };
   static constexpr std::size_t shards = 64;
+  // One hash of a key picks both its shard and its filter slot.
+  static std::size_t hash_of(std::string_view key) noexcept;
+  shard& shard_at(std::size_t hash) const noexcept;
+  std::atomic<std::uint8_t>& filter_at(std::size_t hash) const noexcept;
   shard& shard_of(std::string_view key) const noexcept;
-  std::atomic<std::uint8_t>& filter_of(std::string_view key) const noexcept;
+  static void count(std::atomic<std::uint8_t>& slot, bool add) noexcept;  // under the key's shard lock
 
   std::uint64_t limit_;
   // How many buffered keys hash to each slot, changed with the key's shard
