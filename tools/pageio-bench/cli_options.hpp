@@ -92,7 +92,7 @@ struct compare_cli {
   double cache_seconds = 2;
   bool no_kv = false;
   double kv_seconds = 3;
-  unsigned kv_rounds = 3;
+  unsigned kv_rounds = 5;
   unsigned callback_batch = 0;
   long long resubmit_gap_ns = -1;
   bool uring_any_thread = false;

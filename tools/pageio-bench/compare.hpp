@@ -41,7 +41,7 @@ struct compare_options {
   // The key-value store workloads (kv_compare.hpp), timed runs of kv_seconds.
   bool with_kv = true;
   double kv_seconds = 3;
-  unsigned kv_rounds = 3;  // rounds of each timed key-value case, alternating the two tools
+  unsigned kv_rounds = 5;  // rounds of each timed key-value case, alternating the two tools
   unsigned fio_batch = 1;       // see fio_params::batch
   int cpu = -1;                 // see workload_shape::cpu
   unsigned callback_batch = 0;  // see workload_params::callback_batch
