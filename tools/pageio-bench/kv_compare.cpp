@@ -117,9 +117,12 @@ kv_compare_results run_kv_compare(const kv_compare_options& o, bool* failed) {
   const std::string secs = fmt::format("--duration={}", std::max(1L, std::lround(o.seconds)));
   constexpr std::uint64_t log_buffer = 8u << 20, slack = 64u << 20;
 
-  // One case: `rounds` runs of each tool, alternating (pageio, then
-  // db_bench, then pageio...), so that a slow stretch of the machine falls
-  // on both; the ratio reported is the median of the rounds' ratios.
+  // One case: `rounds` runs of each tool, alternating, so that a slow
+  // stretch of the machine falls on both; the ratio reported is the median
+  // of the rounds' ratios. The order turns each round (pageio first, then
+  // db_bench first, ...): a disturbance that fades over the case (the
+  // host still writing back what the section before wrote) would otherwise
+  // always fall on the tool that runs first.
   auto run_case = [&](kv_case_result c, const std::string& benchmarks, const std::string& report, unsigned threads,
                       std::vector<std::string> extra_both, std::vector<std::string> extra_rocksdb,
                       std::uint64_t cache, unsigned rounds) {
@@ -133,21 +136,23 @@ kv_compare_results run_kv_compare(const kv_compare_options& o, bool* failed) {
     c.rss_budget = cache + log_buffer + slack;
     std::vector<double> p99s;
     for (unsigned round = 0; round < rounds; ++round) {
+      std::optional<double> theirs_ops;
+      auto run_theirs = [&] {
+        if (o.use_db_bench) theirs_ops = run_rocksdb(rf, report, &c.db_bench_command, &r.notes);
+      };
+      if (round % 2 == 1) run_theirs();
       const one_run p = run_pageio(*tool, flags, report, &c.pageio_command, &r.notes);
       if (!p.ops_s) {
         *failed = true;
         break;
       }
+      if (round % 2 == 0) run_theirs();
       c.pageio_runs.push_back(*p.ops_s);
       p99s.push_back(p.p99_us);
       c.pageio_max_rss = std::max(c.pageio_max_rss, p.max_rss);
-      std::optional<double> theirs_ops;
-      if (o.use_db_bench) {
-        theirs_ops = run_rocksdb(rf, report, &c.db_bench_command, &r.notes);
-        if (theirs_ops) {
-          c.db_bench_runs.push_back(*theirs_ops);
-          c.ratios.push_back(*p.ops_s / *theirs_ops);
-        }
+      if (theirs_ops) {
+        c.db_bench_runs.push_back(*theirs_ops);
+        c.ratios.push_back(*p.ops_s / *theirs_ops);
       }
       fmt::print("[kv] {:<46} {} pageio {:>10.0f}  db_bench {:>10}  {}\n", c.label,
                  rounds > 1 ? fmt::format("round {}/{}:", round + 1, rounds) : std::string(), *p.ops_s,
