@@ -149,6 +149,21 @@ void crash_file_system::write_zeros(const file& f, std::uint64_t from, std::uint
   state_->complete_write(seq, static_cast<std::size_t>(to - from), false);
 }
 
+void crash_file_system::write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) {
+  std::lock_guard lock(state_->mu);
+  if (state_->cut) powered_off("writing " + f.path().string());
+  if (n == 0 || (f.direct() && (offset % 4096 != 0 || n % 4096 != 0))) {
+    inner_->write(f, buf, n, offset);  // nothing to write, or refused before writing
+    return;
+  }
+  const iovec one{const_cast<void*>(buf), n};
+  const std::uint64_t seq = state_->begin_write(f.fd(), offset, std::span<const iovec>(&one, 1));
+  // As for write_zeros: a failure leaves the write uncovered and never
+  // completed, and settle() decides what of it reached the file.
+  inner_->write(f, buf, n, offset);
+  state_->complete_write(seq, n, false);
+}
+
 std::size_t crash_file_system::read(const file& f, void* buf, std::size_t n, std::uint64_t offset) {
   std::lock_guard lock(state_->mu);
   if (state_->cut) powered_off("reading " + f.path().string());

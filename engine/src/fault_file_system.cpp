@@ -20,6 +20,7 @@ const char* to_string(fs_op op) noexcept {
     case fs_op::sync_directory: return "sync_directory";
     case fs_op::list: return "list";
     case fs_op::stat: return "stat";
+    case fs_op::write: return "write";
   }
   return "?";
 }
@@ -94,6 +95,11 @@ void fault_file_system::write_zeros(const file& f, std::uint64_t from, std::uint
 std::size_t fault_file_system::read(const file& f, void* buf, std::size_t n, std::uint64_t offset) {
   maybe_fail(fs_op::read, f.path().string());
   return inner_->read(f, buf, n, offset);
+}
+
+void fault_file_system::write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) {
+  maybe_fail(fs_op::write, f.path().string());
+  inner_->write(f, buf, n, offset);
 }
 
 void fault_file_system::truncate(const file& f, std::uint64_t size_bytes) {

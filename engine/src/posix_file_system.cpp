@@ -72,6 +72,22 @@ class posix_fs final : public file_system {
     return got;
   }
 
+  void write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) override {
+    if (f.direct() && (offset % 4096 != 0 || n % 4096 != 0 || reinterpret_cast<std::uintptr_t>(buf) % 4096 != 0)) {
+      fail(EINVAL, "writing " + std::to_string(n) + " bytes to " + f.path().string() + " at byte offset " +
+                       std::to_string(offset) + ": not 4096-aligned (buffer, length and offset), which O_DIRECT requires");
+    }
+    const auto* p = static_cast<const char*>(buf);
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t w = ::pwrite(f.fd(), p + done, n - done, static_cast<off_t>(offset + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) fail(errno, "writing " + f.path().string() + " at byte offset " + std::to_string(offset + done));
+      if (w == 0) fail(EIO, "writing " + f.path().string() + ": no progress at byte offset " + std::to_string(offset + done));
+      done += static_cast<std::size_t>(w);
+    }
+  }
+
   void truncate(const file& f, std::uint64_t size_bytes) override {
     if (::ftruncate(f.fd(), static_cast<off_t>(size_bytes)) != 0) {
       fail(errno, "truncating " + f.path().string() + " to " + std::to_string(size_bytes) + " bytes");

@@ -272,6 +272,43 @@ TEST_F(crash_file_system_test, AnUnsyncedSizeChangeMayBeLostASyncedOneStays) {
   }
 }
 
+TEST_F(crash_file_system_test, UnsyncedWrittenBytesMayBeLostSyncedOnesStay) {
+  const std::string old_bytes(2 * page, 'o'), new_bytes(2 * page, 'n');
+  std::size_t lost = 0, landed = 0;
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    const auto d = round_dir(seed);
+    spit(d / "w", old_bytes);
+    crash_file_system fs;
+    file f = fs.open(d / "w", buffered());
+    fs.write(f, new_bytes.data(), new_bytes.size(), page);  // half over old bytes, half growing the file
+    EXPECT_EQ(fs.unstable_writes(), 1u);
+    fs.cut_power();
+    fs.settle(seed);
+    const std::string img = slurp(d / "w");
+    EXPECT_EQ(img.substr(0, page), std::string(page, 'o')) << "seed " << seed << ": bytes before the write changed";
+    for (std::size_t i = page; i < std::min(img.size(), 2 * page); ++i) {
+      ASSERT_TRUE(img[i] == 'o' || img[i] == 'n') << "seed " << seed << ": byte " << i << " is neither old nor new";
+    }
+    if (img == old_bytes) ++lost;
+    if (img == std::string(page, 'o') + new_bytes) ++landed;
+  }
+  EXPECT_GT(lost, 0u) << "an unsynced write always survived the power cut";
+  EXPECT_GT(landed, 0u) << "an unsynced write never survived the power cut";
+
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    const auto d = round_dir(100 + seed);
+    spit(d / "w", old_bytes);
+    crash_file_system fs;
+    file f = fs.open(d / "w", buffered());
+    fs.write(f, new_bytes.data(), new_bytes.size(), page);
+    fs.sync(f);
+    EXPECT_EQ(fs.unstable_writes(), 0u);
+    fs.cut_power();
+    fs.settle(seed);
+    EXPECT_EQ(slurp(d / "w"), std::string(page, 'o') + new_bytes) << "seed " << seed << ": a synced write was lost";
+  }
+}
+
 TEST_F(crash_file_system_test, AnUndoneShrinkRestoresTheBytesItRemoved) {
   std::size_t restored = 0, shrunk = 0;
   std::string original;

@@ -89,7 +89,10 @@ TEST_F(fault_file_system_test, AnInjectedErrnoReachesTheCallerAndTheOperationDid
     EXPECT_EQ(error_of([&] { fs.write_zeros(f, 0, 4096); }).err, err);
     fs.fail_next(fs_op::truncate, err);
     EXPECT_EQ(error_of([&] { fs.truncate(f, 1); }).err, err);
-    EXPECT_EQ(std::filesystem::file_size(path("a")), 4u) << "a failed write_zeros or truncate changed the size";
+    fs.fail_next(fs_op::write, err);
+    EXPECT_EQ(error_of([&] { fs.write(f, "ZZZZZZ", 6, 0); }).err, err);
+    EXPECT_EQ(std::filesystem::file_size(path("a")), 4u)
+        << "a failed write_zeros, write or truncate changed the size";
 
     char buf[4];
     fs.fail_next(fs_op::read, err);
@@ -185,7 +188,8 @@ TEST_F(fault_file_system_test, TheMaskLimitsRandomFaultsToItsOperations) {
   EXPECT_EQ(c.eio, 2u);
   EXPECT_EQ(c.eacces, 1u);
   EXPECT_EQ(c.total(), 3u);
-  EXPECT_EQ(all_fs_ops, (1u << 11) - 1);
+  EXPECT_EQ(all_fs_ops, (1u << 12) - 1);
+  EXPECT_NE(all_fs_ops & fs_op_mask(fs_op::write), 0u) << "the last operation is in the mask of them all";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The posix file system: each operation does what its contract in
 // file_system.hpp says, and refuses what is not a regular file quickly and
 // by name.
+#include <pageio/engine/aligned_buffer.hpp>
 #include <pageio/engine/file_system.hpp>
 
 #include <sys/stat.h>
@@ -138,6 +139,40 @@ TEST_F(posix_file_system_test, WriteZerosOnADirectFileWantsAlignment) {
   EXPECT_THAT(what, HasSubstr("4096"));
   fs().write_zeros(f, 0, 3 * 4096);
   EXPECT_EQ(f.size(), 3 * 4096u);
+}
+
+TEST_F(posix_file_system_test, WriteLandsEveryByteAndExtendsTheFile) {
+  spit(path("w"), "0123456789");
+  file f = fs().open(path("w"), buffered());
+  auto text = [&] {
+    const auto img = slurp(path("w"));
+    return std::string(img.begin(), img.end());
+  };
+  fs().write(f, "abc", 3, 2);
+  EXPECT_EQ(text(), "01abc56789");
+  fs().write(f, "XY", 2, 12);  // past the end: a hole of zeros, then the bytes
+  EXPECT_EQ(text(), std::string("01abc56789\0\0XY", 14));
+  fs().write(f, "", 0, 100);  // empty: nothing
+  EXPECT_EQ(f.size(), 14u);
+}
+
+TEST_F(posix_file_system_test, WriteOnADirectFileWantsAlignment) {
+  std::string why;
+  if (!supports_direct_io(dir_->path(), &why)) GTEST_SKIP() << why;
+  open_options o;
+  o.create = true;
+  file f = fs().open(path("dw"), o);
+  aligned_buffer buf(2 * 4096, 4096);
+  std::memset(buf.data(), 'q', buf.size());
+  std::string what;
+  EXPECT_EQ(error_of([&] { fs().write(f, buf.data(), 100, 0); }, &what), EINVAL);
+  EXPECT_THAT(what, HasSubstr("4096"));
+  EXPECT_EQ(error_of([&] { fs().write(f, reinterpret_cast<char*>(buf.data()) + 1, 4096, 0); }), EINVAL);
+  EXPECT_EQ(f.size(), 0u) << "a refused write changed the file";
+  fs().write(f, buf.data(), 2 * 4096, 4096);
+  EXPECT_EQ(f.size(), 3 * 4096u);
+  const auto img = slurp(path("dw"));
+  EXPECT_EQ(std::string(img.begin() + 4096, img.end()), std::string(2 * 4096, 'q'));
 }
 
 TEST_F(posix_file_system_test, ReadIsShortOnlyAtTheEnd) {

@@ -111,6 +111,7 @@ class crash_file_system final : public forwarding_file_system {
   file open(const std::filesystem::path& path, const open_options& opts) override;
   void write_zeros(const file& f, std::uint64_t from, std::uint64_t to) override;
   std::size_t read(const file& f, void* buf, std::size_t n, std::uint64_t offset) override;
+  void write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) override;
   void truncate(const file& f, std::uint64_t size_bytes) override;
   void sync(const file& f, bool data_only = true) override;
   void rename(const std::filesystem::path& from, const std::filesystem::path& to) override;

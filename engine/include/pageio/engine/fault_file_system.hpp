@@ -36,8 +36,9 @@ enum class fs_op : std::uint8_t {
   sync_directory,
   list,
   stat,
+  write,
 };
-inline constexpr std::size_t fs_op_count = 11;
+inline constexpr std::size_t fs_op_count = 12;
 
 constexpr std::uint32_t fs_op_mask(fs_op op) noexcept { return std::uint32_t{1} << static_cast<unsigned>(op); }
 inline constexpr std::uint32_t all_fs_ops = (std::uint32_t{1} << fs_op_count) - 1;
@@ -83,6 +84,7 @@ class fault_file_system final : public forwarding_file_system {
   file open(const std::filesystem::path& path, const open_options& opts) override;
   void write_zeros(const file& f, std::uint64_t from, std::uint64_t to) override;
   std::size_t read(const file& f, void* buf, std::size_t n, std::uint64_t offset) override;
+  void write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) override;
   void truncate(const file& f, std::uint64_t size_bytes) override;
   void sync(const file& f, bool data_only = true) override;
   void rename(const std::filesystem::path& from, const std::filesystem::path& to) override;

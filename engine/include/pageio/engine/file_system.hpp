@@ -1,6 +1,6 @@
 // Everything a storage component does to files that is not a data transfer
 // through an io_backend: creating and opening files, preallocating them by
-// writing zeros, renaming, unlinking, truncating, fsync of files and of
+// writing zeros, copying bytes in (an archived log segment), renaming, unlinking, truncating, fsync of files and of
 // directories, listing and stat (LevelDB's Env is the model). The log's
 // segment lifecycle and reader and the page cache's data files go through
 // it, so the crash-simulating and fault-injecting wrappers
@@ -12,8 +12,8 @@
 //
 // Durability (POSIX, and what crash_file_system models): a created, renamed
 // or unlinked name is durable only after sync_directory() of the directory
-// that holds it; a file's new size and the zeros write_zeros() wrote only
-// after sync() of the file (or an io_backend flush / RWF_DSYNC write of it).
+// that holds it; a file's new size and the zeros write_zeros() or the bytes
+// write() wrote only after sync() of the file (or an io_backend flush / RWF_DSYNC write of it).
 #pragma once
 
 #include <pageio/engine/file.hpp>
@@ -57,6 +57,10 @@ class file_system {
   virtual void write_zeros(const file& f, std::uint64_t from, std::uint64_t to) = 0;
   // Reads up to `n` bytes at `offset`; fewer only at the end of the file.
   virtual std::size_t read(const file& f, void* buf, std::size_t n, std::uint64_t offset) = 0;
+  // Writes all `n` bytes of `buf` at `offset`, extending the file if needed
+  // (a copy made outside an io_backend: a log segment archived). On a
+  // direct file, `buf`, `n` and `offset` must be 4096-aligned.
+  virtual void write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) = 0;
   // Sets the file's size (ftruncate).
   virtual void truncate(const file& f, std::uint64_t size_bytes) = 0;
   // fdatasync (data_only) or fsync of the file.
@@ -98,6 +102,9 @@ class forwarding_file_system : public file_system {
   void write_zeros(const file& f, std::uint64_t from, std::uint64_t to) override { inner_->write_zeros(f, from, to); }
   std::size_t read(const file& f, void* buf, std::size_t n, std::uint64_t offset) override {
     return inner_->read(f, buf, n, offset);
+  }
+  void write(const file& f, const void* buf, std::size_t n, std::uint64_t offset) override {
+    inner_->write(f, buf, n, offset);
   }
   void truncate(const file& f, std::uint64_t size_bytes) override { inner_->truncate(f, size_bytes); }
   void sync(const file& f, bool data_only) override { inner_->sync(f, data_only); }
