@@ -2,6 +2,7 @@
 // into the ring of pages under mu; the flusher (flusher.cpp) takes them from
 // there. Opening and recovery are in log_open.cpp.
 #include "log_impl.hpp"
+#include "archiver.hpp"
 
 #include <pageio/engine/detail/futex.hpp>
 #include <pageio/wal/crc32c.hpp>
@@ -293,7 +294,9 @@ void log::flush(lsn_t lsn) {
 
 std::size_t log::truncate_before(lsn_t lsn) {
   impl& m = *impl_;
+  std::lock_guard one_at_a_time(m.truncate_mu);
   std::vector<std::uint64_t> victims;
+  std::vector<archived_segment> copies;  // with archiving: what each victim's copy holds
   {
     std::lock_guard lock(m.mu);
     if (m.failure) throw log_error(errc::log_failed, "wal: the log failed earlier: " + m.failure_what, m.failure);
@@ -303,12 +306,39 @@ std::size_t log::truncate_before(lsn_t lsn) {
     // reopened log where its numbering goes on.
     const std::uint64_t writing = m.ring[m.tail % m.ring_pages].segment;
     const std::uint64_t newest = m.segment_last_lsn.rbegin()->first;
+    lsn_t first = m.lowest_first_lsn;
     for (const auto& [seq, last] : m.segment_last_lsn) {
       if (seq >= writing || seq >= newest || last >= lsn) break;  // in order: the first one kept ends the run
       victims.push_back(seq);
+      copies.push_back({seq, first, last});
+      first = last + 1;
     }
   }
   if (victims.empty()) return 0;
+  if (!m.opts.archive_dir.empty()) {
+    // Archived in order, each durable before any is recycled; the first
+    // that fails keeps itself and every later one in the log.
+    std::size_t archived = 0;
+    for (const archived_segment& a : copies) {
+      try {
+        const std::uint64_t bytes = detail::archive_segment(*m.fs, m.segments->path_of(a.seq), m.opts.archive_dir, a);
+        std::lock_guard lock(m.mu);
+        ++m.stats.archived_segments;
+        m.stats.archived_bytes += bytes;
+        m.stats.archived_lsn = a.last_lsn;
+        m.stats.archive_error.clear();
+        ++archived;
+      } catch (const std::system_error& e) {
+        std::lock_guard lock(m.mu);
+        ++m.stats.archive_failures;
+        m.stats.archive_error = std::string(e.what()) + " (the log keeps this segment and the ones after it, and tries "
+                                                        "again at the next checkpoint)";
+        break;
+      }
+    }
+    victims.resize(archived);
+    if (victims.empty()) return 0;
+  }
   std::size_t done = 0;
   try {
     done = m.segments->recycle(victims);
@@ -320,7 +350,10 @@ std::size_t log::truncate_before(lsn_t lsn) {
     throw log_error(errc::log_failed, e.what(), e.code());
   }
   std::lock_guard lock(m.mu);
-  for (std::size_t i = 0; i < done; ++i) m.segment_last_lsn.erase(victims[i]);
+  for (std::size_t i = 0; i < done; ++i) {
+    m.lowest_first_lsn = m.segment_last_lsn[victims[i]] + 1;
+    m.segment_last_lsn.erase(victims[i]);
+  }
   return done;
 }
 

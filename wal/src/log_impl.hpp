@@ -142,6 +142,10 @@ struct log::impl {
   std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks;
   std::multimap<lsn_t, flush_waiter*> flush_waiters;
   std::map<std::uint64_t, lsn_t> segment_last_lsn;  // segments holding durable records
+  // The first record ending in the lowest segment of segment_last_lsn (what
+  // an archived copy of it names as its first LSN).
+  lsn_t lowest_first_lsn = 1;
+  std::mutex truncate_mu;  // one truncate_before() at a time
   std::atomic<int> in_flush{0};  // threads inside flush(): the destructor waits for them
 
   // Flusher only.

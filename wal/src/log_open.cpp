@@ -41,6 +41,19 @@ void log::impl::open(scan_result& recovered) {
     rethrow_as("creating log directory " + opts.dir.string());
   }
 
+  if (!opts.archive_dir.empty()) {
+    std::error_code ec;
+    if (std::filesystem::weakly_canonical(opts.archive_dir, ec) == std::filesystem::weakly_canonical(opts.dir)) {
+      throw std::invalid_argument("wal: the archive directory " + opts.archive_dir.string() +
+                                  " is the log's own directory: archive into another one");
+    }
+    try {
+      create_directories_durably(*fs, opts.archive_dir);
+    } catch (const std::system_error&) {
+      rethrow_as("creating log archive directory " + opts.archive_dir.string());
+    }
+  }
+
   // A segment whose creation a crash interrupted: its temporary file.
   try {
     bool removed = false;
@@ -95,6 +108,7 @@ void log::impl::open(scan_result& recovered) {
 
   next_lsn = recovered.last_lsn + 1;
   segment_last_lsn = recovered.segment_last_lsn;
+  lowest_first_lsn = recovered.first_lsn != 0 ? recovered.first_lsn : next_lsn;
   durable_lsn = recovered.last_lsn;
   cut_lsn = recovered.last_lsn;
   writer_id = new_writer_id();

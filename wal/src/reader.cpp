@@ -51,8 +51,9 @@ std::string describe(page_state s, const fmt::page_header& h) {
 
 class scanner {
  public:
-  scanner(file_system& fs, const std::filesystem::path& dir, const scan_progress& progress)
-      : fs_(fs), dir_(dir), progress_(progress) {}
+  scanner(file_system& fs, std::vector<std::filesystem::path> dirs, const scan_progress& progress)
+      : fs_(fs), dirs_(std::move(dirs)), dir_(dirs_.empty() ? std::filesystem::path() : dirs_.front()),
+        progress_(progress) {}
 
   scan_result run(lsn_t from, const std::function<bool(const record_view&)>& on_record);
 
@@ -91,7 +92,8 @@ class scanner {
   }
 
   file_system& fs_;
-  std::filesystem::path dir_;
+  std::vector<std::filesystem::path> dirs_;
+  std::filesystem::path dir_;  // the first: where a missing segment is named
   scan_progress progress_;
   std::vector<segment_file> segs_;
   std::uint32_t seg_pages_ = 0;
@@ -103,21 +105,31 @@ class scanner {
 };
 
 void scanner::list_segments() {
-  std::vector<dir_entry> entries;
-  try {
-    entries = fs_.list(dir_);
-  } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), "reading log directory " + dir_.string() + ": " + e.what());
+  // Live segments and archived ones, from every directory; a number found
+  // twice is read from the first directory that has it.
+  for (const auto& dir : dirs_) {
+    std::vector<dir_entry> entries;
+    try {
+      entries = fs_.list(dir);
+    } catch (const std::system_error& e) {
+      throw std::system_error(e.code(), "reading log directory " + dir.string() + ": " + e.what());
+    }
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    for (const auto& e : entries) {
+      std::optional<std::uint64_t> seq = parse_segment_file_name(e.name);
+      if (!seq) {
+        if (const auto a = parse_archive_file_name(e.name)) seq = a->seq;
+      }
+      if (!seq) continue;
+      segment_file s;
+      s.seq = *seq;
+      s.path = dir / e.name;
+      segs_.push_back(std::move(s));
+    }
   }
-  for (const auto& e : entries) {
-    const auto seq = parse_segment_file_name(e.name);
-    if (!seq) continue;
-    segment_file s;
-    s.seq = *seq;
-    s.path = dir_ / e.name;
-    segs_.push_back(std::move(s));
-  }
-  std::sort(segs_.begin(), segs_.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  std::stable_sort(segs_.begin(), segs_.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  segs_.erase(std::unique(segs_.begin(), segs_.end(), [](const auto& a, const auto& b) { return a.seq == b.seq; }),
+              segs_.end());
   for (auto& s : segs_) {
     try {
       // Refuses a FIFO or a device named like a segment, without blocking.
@@ -406,8 +418,19 @@ std::optional<damage> scanner::shape_damage() const {
 
 scan_result scan_log(file_system& fs, const std::filesystem::path& dir, lsn_t from,
                      const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {
-  scanner s(fs, dir, progress);
+  scanner s(fs, {dir}, progress);
   return s.run(from, on_record);
+}
+
+scan_result scan_logs(file_system& fs, const std::vector<std::filesystem::path>& dirs, lsn_t from,
+                      const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {
+  scanner s(fs, dirs, progress);
+  return s.run(from, on_record);
+}
+
+scan_result scan_logs(const std::vector<std::filesystem::path>& dirs, lsn_t from,
+                      const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {
+  return scan_logs(*posix_file_system(), dirs, from, on_record, progress);
 }
 
 scan_result scan_log(const std::filesystem::path& dir, lsn_t from,

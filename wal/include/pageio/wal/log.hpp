@@ -63,6 +63,17 @@ struct options {
   // commit, when_durable, a full buffer, closing), or at the latest this
   // long after nobody did. Full pages are written as they fill.
   std::uint32_t lazy_flush_ms = 20;
+  // Log archiving (docs/wal-format.md, "Archive"). When set, truncate_before()
+  // copies each segment it would recycle into this directory, named by its
+  // sequence number and the LSNs of the records ending in it
+  // (archive_file_name), and makes the copy durable (the file, then the
+  // directory) before it recycles the segment. A segment that cannot be
+  // archived is not recycled, nor any after it: the log keeps them (and
+  // grows) and says why in statistics::archive_error until a later
+  // truncate_before() archives them. The directory (and its missing
+  // parents) is created when the log opens; it must not be `dir` itself.
+  // Nothing in it is ever removed or rewritten by the log.
+  std::filesystem::path archive_dir{};
 };
 
 // The log failed: code() is errc::log_failed, and cause() the error of the
@@ -134,6 +145,9 @@ class log final : public durable_log {
   // it. Returns how many were recycled. The records from `lsn` on stay
   // readable. A rename or directory sync that fails fails the log (and
   // throws log_error naming the file): the names on disk are then unknown.
+  // With options::archive_dir, each segment is archived first; one that
+  // cannot be is kept, with those after it (not an error of the log: see
+  // statistics::archive_error). Calls are serialized.
   std::size_t truncate_before(lsn_t lsn);
 
   lsn_t durable_lsn() const override;
@@ -156,6 +170,14 @@ class log final : public durable_log {
     // (0 for RWF_DSYNC writes).
     std::uint64_t write_ns = 0, flush_ns = 0;
     std::uint64_t dsync_batches = 0;  // of `batches`, made durable by an RWF_DSYNC write
+    // Archiving (options::archive_dir), since the log opened: segments
+    // archived, their bytes, the newest LSN archived (0: none yet), the
+    // attempts that failed, and why the last one failed (empty once a later
+    // attempt archived that segment).
+    std::uint64_t archived_segments = 0, archived_bytes = 0;
+    lsn_t archived_lsn = 0;
+    std::uint64_t archive_failures = 0;
+    std::string archive_error;
   };
   statistics stats() const;
   // What recovery found when the log was opened.

@@ -86,9 +86,33 @@ scan_result scan_log(file_system& fs, const std::filesystem::path& dir, lsn_t fr
                      const std::function<bool(const record_view&)>& on_record = {},
                      const scan_progress& progress = {});
 
+// Reads the segments of several directories as one log: archives
+// (log::options::archive_dir) and a live log directory, in any mix; each
+// may hold live and archived segment names. A segment number found in more
+// than one directory is read from the first given that has it. A number
+// missing between the lowest and the highest found is damage, as in one
+// directory (an archive that lost a file says which).
+scan_result scan_logs(const std::vector<std::filesystem::path>& dirs, lsn_t from = 0,
+                      const std::function<bool(const record_view&)>& on_record = {},
+                      const scan_progress& progress = {});
+scan_result scan_logs(file_system& fs, const std::vector<std::filesystem::path>& dirs, lsn_t from = 0,
+                      const std::function<bool(const record_view&)>& on_record = {},
+                      const scan_progress& progress = {});
+
 // The segment file name for sequence number `seq`: wal-<16 hex digits>.log.
 std::string segment_file_name(std::uint64_t seq);
 // The sequence number in a segment file name, if it is one.
 std::optional<std::uint64_t> parse_segment_file_name(const std::string& name);
+
+// An archived segment (log::options::archive_dir): a byte-for-byte copy of
+// segment `seq`, named wal-<seq, 16 hex digits>.<first>-<last>.log, where
+// first..last (decimal) are the LSNs of the records that end in it. The
+// name says what the file holds; the pages inside say it again.
+struct archived_segment {
+  std::uint64_t seq = 0;
+  lsn_t first_lsn = 0, last_lsn = 0;
+};
+std::string archive_file_name(const archived_segment& a);
+std::optional<archived_segment> parse_archive_file_name(const std::string& name);
 
 }  // namespace pageio::wal
