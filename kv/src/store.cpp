@@ -1,5 +1,6 @@
 // Opening (lock, log, pool, recovery), writes, checkpoints and closing.
 // Reads are in reads.cpp; planning a change in tree_writer.cpp.
+#include "archive_setting.hpp"
 #include "record.hpp"
 #include "store_impl.hpp"
 #include "tree_writer.hpp"
@@ -97,6 +98,8 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     lo.fs = s.opts.fs;
     lo.segment_bytes = s.opts.wal_segment_bytes;
     lo.buffer_bytes = s.opts.wal_buffer_bytes;
+    lo.archive_dir = detail::resolve_wal_archive(s.opts.fs ? *s.opts.fs : *posix_file_system(), dir, s.opts);
+    s.wal_archive = lo.archive_dir.string();
     s.log = std::make_unique<wal::log>(std::move(lo));
 
     pagecache::options po;
@@ -718,6 +721,11 @@ statistics store::stats() const {
   st.log_commits = ls.batches;
   st.log_records = ls.records;
   st.log_pages = ls.pages;
+  st.wal_archive = s.wal_archive;
+  st.archived_segments = ls.archived_segments;
+  st.archived_lsn = ls.archived_lsn;
+  st.archive_failures = ls.archive_failures;
+  st.archive_error = ls.archive_error;
   return st;
 }
 

@@ -37,6 +37,7 @@ namespace pageio::kv {
 
 struct store::impl {
   options opts;
+  std::string wal_archive;  // the log archive this opening uses (empty: none)
   pageio::file lock_file;  // LOCK, flock()ed from opening to close(): one process at a time
   std::unique_ptr<wal::log> log;
   std::unique_ptr<pagecache::buffer_pool> pool;

@@ -49,8 +49,8 @@ namespace tool = pageio::kv::tool;
 constexpr int exit_ok = 0, exit_failure = 1, exit_usage = 2;
 
 struct cli {
-  std::string dir, key, value, from, to;
-  bool no_sync = false, json = false, has_from = false, has_to = false;
+  std::string dir, key, value, from, to, wal_archive;
+  bool no_sync = false, json = false, has_from = false, has_to = false, no_wal_archive = false;
   std::uint64_t limit = 0;
 };
 
@@ -59,6 +59,8 @@ options open_options(const cli& c, bool create) {
   o.dir = c.dir;
   o.sync = !c.no_sync;
   o.create_if_missing = create;
+  o.wal_archive = c.wal_archive;
+  o.wal_archive_off = c.no_wal_archive;
   return o;
 }
 
@@ -125,6 +127,12 @@ int cmd_stats(const cli& c) {
   fmt::print("recovery       {} record(s) read at open\n", s.recovered_records);
   fmt::print("write buffer   {} pair(s), {:.1f} MiB, logged and not yet in their leaves\n", s.buffered_pairs,
              static_cast<double>(s.buffered_bytes) / (1 << 20));
+  if (s.wal_archive.empty()) {
+    fmt::print("log archive    off\n");
+  } else {
+    fmt::print("log archive    {}\n", s.wal_archive);
+    if (!s.archive_error.empty()) fmt::print("               the last copy failed: {}\n", s.archive_error);
+  }
   return exit_ok;
 }
 
@@ -182,6 +190,12 @@ int main(int argc, char** argv) {
   cli c;
   auto add_dir = [&](CLI::App* s) {
     s->add_option("-d,--dir", c.dir, "the store's directory")->required()->type_name("DIR");
+    auto* archive = s->add_option("--wal-archive", c.wal_archive,
+                                  "archive the log's segments into this directory before they are recycled; the store "
+                                  "remembers it, so later commands archive there too")
+                        ->type_name("DIR");
+    s->add_flag("--no-wal-archive", c.no_wal_archive, "stop archiving the log (the store forgets its archive)")
+        ->excludes(archive);
   };
   auto* shell = app.add_subcommand("shell", "requests on stdin, one reply each on stdout (put, get, del, batch, "
                                             "scan, checkpoint, stats, quit; see the README)");

@@ -28,6 +28,11 @@ nlohmann::json stats_json(const statistics& s) {
       {"buffered_bytes", s.buffered_bytes},
       {"buffered_puts", s.buffered_puts},
       {"merged_pairs", s.merged_pairs},
+      {"wal_archive", s.wal_archive},
+      {"archived_segments", s.archived_segments},
+      {"archived_lsn", s.archived_lsn},
+      {"archive_failures", s.archive_failures},
+      {"archive_error", s.archive_error},
   };
 }
 

@@ -77,6 +77,15 @@ struct options {
   // a quarter of it.
   std::uint64_t wal_segment_bytes = 64ull << 20;
   std::size_t wal_buffer_bytes = 8u << 20;
+  // Log archiving (docs/wal-format.md, "Archive"): every log segment is
+  // copied into this directory, durably, before a checkpoint recycles it.
+  // The store records the directory (<dir>/wal-archive, its absolute path),
+  // and every later opening archives there too, with or without this
+  // option; wal_archive_off stops archiving and removes the record. Empty
+  // and false: the recorded one, if any. A segment that cannot be archived
+  // stays in the log (statistics::archive_error says why).
+  std::filesystem::path wal_archive{};
+  bool wal_archive_off = false;
 };
 
 // The store is open in another process (or another store object here).
@@ -129,6 +138,15 @@ struct statistics {
   // record holds one change, or the changes of several writers together).
   std::uint64_t log_commits = 0, log_records = 0;
   std::uint64_t log_pages = 0;  // 4 KiB log pages those commits wrote (a page rewritten as it fills counts each time)
+  // Log archiving (options::wal_archive): the directory (empty: off), and
+  // since open the segments archived, the newest LSN archived, the copies
+  // that failed, and why the last one failed (empty once a later copy made
+  // up for it).
+  std::string wal_archive;
+  std::uint64_t archived_segments = 0;
+  lsn_t archived_lsn = 0;
+  std::uint64_t archive_failures = 0;
+  std::string archive_error;
 };
 
 // What store::check() found.
