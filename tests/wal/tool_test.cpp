@@ -170,5 +170,111 @@ TEST_F(wal_tool_test, StatsSummarises) {
   EXPECT_NE(r.out.find("ends at       segment 3"), std::string::npos) << r.out;
 }
 
+// Records 1..120, ten to a group commit (a page), in a log of four-page
+// segments whose checkpoint archived the two holding only records before
+// LSN 100; the paths as shell words.
+struct archived_log {
+  std::filesystem::path live, archive;
+  std::string both() const { return "'" + archive.string() + "' '" + live.string() + "'"; }
+};
+archived_log make_archived_log(const std::filesystem::path& root) {
+  archived_log a{root / "alog", root / "archive"};
+  options o;
+  o.dir = a.live;
+  o.backend = "sync";
+  o.segment_bytes = 4 * 4096;
+  o.archive_dir = a.archive;
+  log w(o);
+  for (int i = 1; i <= 120; ++i) {
+    const std::string rec = "record number " + std::to_string(i) + std::string(280, '.');
+    w.append(std::as_bytes(std::span(rec)));
+    if (i % 10 == 0) w.flush(static_cast<lsn_t>(i));
+  }
+  EXPECT_GE(w.truncate_before(100), 2u);
+  return a;
+}
+
+TEST_F(wal_tool_test, AnArchiveAndTheLiveLogAreVerifiedDumpedAndSummarisedAsOne) {
+  const archived_log a = make_archived_log(dir_->path());
+  auto r = run_tool("verify " + a.both());
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("records 1 to 120"), std::string::npos) << r.out;
+  r = run_tool("verify '" + a.live.string() + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("records 1 to 120"), std::string::npos) << "the live log alone still starts at 1: " << r.out;
+  r = run_tool("dump -d '" + a.archive.string() + "' -d '" + a.live.string() + "' --json");
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  lsn_t expect = 1;
+  while (std::getline(lines, line)) EXPECT_EQ(nlohmann::json::parse(line).at("lsn").get<lsn_t>(), expect++) << line;
+  EXPECT_EQ(expect, 121u);
+  r = run_tool("stats --json " + a.both());
+  EXPECT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("first_lsn"), 1);
+  EXPECT_EQ(j.at("last_lsn"), 120);
+  EXPECT_EQ(j.at("records"), 120);
+  EXPECT_EQ(j.at("clean"), true);
+  EXPECT_EQ(j.at("paths").size(), 2u);
+}
+
+// An archive that lost a file: exit 1, the missing segment named.
+TEST_F(wal_tool_test, AMissingArchivedSegmentIsNamedAndExitsOne) {
+  const archived_log a = make_archived_log(dir_->path());
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(a.archive)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 2u);
+  std::filesystem::remove(files[1]);
+  auto r = run_tool("verify " + a.both());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("segment 2 is missing"), std::string::npos) << r.out;
+  r = run_tool("verify --json " + a.both());
+  EXPECT_EQ(r.status, 1) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("clean"), false);
+  EXPECT_EQ(j.at("corruption").at("segment"), 2);
+}
+
+// One segment file by itself, live or archived, as pg_waldump reads one
+// WAL file: the records that end in it (the first, begun in the segment
+// before, is skipped).
+TEST_F(wal_tool_test, OneSegmentFileIsReadByItself) {
+  const archived_log a = make_archived_log(dir_->path());
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(a.archive)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  const auto second = parse_archive_file_name(files[1].filename().string());
+  ASSERT_TRUE(second);
+  auto r = run_tool("dump --json '" + files[1].string() + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<lsn_t> lsns;
+  while (std::getline(lines, line)) lsns.push_back(nlohmann::json::parse(line).at("lsn").get<lsn_t>());
+  ASSERT_FALSE(lsns.empty()) << r.out;
+  EXPECT_LE(lsns.front(), second->first_lsn + 1);
+  EXPECT_EQ(lsns.back(), second->last_lsn);
+  r = run_tool("verify '" + files[1].string() + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  r = run_tool("verify '" + (logdir_ / segment_file_name(1)).string() + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("records 1 to"), std::string::npos) << r.out;
+}
+
+TEST_F(wal_tool_test, VerifyAndStatsSpeakJsonWithTheirVersion) {
+  for (const std::string cmd : {"verify", "stats"}) {
+    const auto r = run_tool(cmd + " --json " + dir());
+    EXPECT_EQ(r.status, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("tool"), "pageio-wal");
+    EXPECT_TRUE(j.at("version").is_string());
+    EXPECT_EQ(j.at("last_lsn"), 20);
+    EXPECT_EQ(j.at("clean"), true);
+    EXPECT_TRUE(j.at("torn_tail").is_null());
+  }
+}
+
 }  // namespace
 }  // namespace pageio::wal

@@ -105,9 +105,27 @@ class scanner {
 };
 
 void scanner::list_segments() {
-  // Live segments and archived ones, from every directory; a number found
-  // twice is read from the first directory that has it.
+  // Live segments and archived ones, from every directory (or a segment
+  // file given by itself); a number found twice is read from the first
+  // place that has it.
   for (const auto& dir : dirs_) {
+    if (const auto st = fs_.stat(dir); st && st->type == file_type::regular) {
+      const std::string name = dir.filename().string();
+      std::optional<std::uint64_t> seq = parse_segment_file_name(name);
+      if (!seq) {
+        if (const auto a = parse_archive_file_name(name)) seq = a->seq;
+      }
+      if (!seq) {
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                dir.string() + " is not named as a log segment (wal-<16 hex digits>.log, or "
+                                               "wal-<16 hex digits>.<first LSN>-<last LSN>.log when archived)");
+      }
+      segment_file s;
+      s.seq = *seq;
+      s.path = dir;
+      segs_.push_back(std::move(s));
+      continue;
+    }
     std::vector<dir_entry> entries;
     try {
       entries = fs_.list(dir);

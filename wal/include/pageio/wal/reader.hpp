@@ -88,10 +88,12 @@ scan_result scan_log(file_system& fs, const std::filesystem::path& dir, lsn_t fr
 
 // Reads the segments of several directories as one log: archives
 // (log::options::archive_dir) and a live log directory, in any mix; each
-// may hold live and archived segment names. A segment number found in more
-// than one directory is read from the first given that has it. A number
-// missing between the lowest and the highest found is damage, as in one
-// directory (an archive that lost a file says which).
+// may hold live and archived segment names. A path that is a file is read
+// as one segment (named as either). A segment number found in more than one
+// place is read from the first given that has it. A number missing between
+// the lowest and the highest found is damage, as in one directory (an
+// archive that lost a file says which). A lone segment's first record may
+// have begun in the segment before it: it is skipped, as after recycling.
 scan_result scan_logs(const std::vector<std::filesystem::path>& dirs, lsn_t from = 0,
                       const std::function<bool(const record_view&)>& on_record = {},
                       const scan_progress& progress = {});
