@@ -193,6 +193,7 @@ std::size_t store::impl::try_leaf_merge(const std::vector<write_buffer::pair>& r
     merged.push_back(&p);
   }
   if (!merged.empty()) {
+    rec.set_merge();
     const auto bytes = rec.finish();
     const lsn_t lsn = log->append(bytes);
     std::memcpy(leaf.data(), copy.data(), page::size);

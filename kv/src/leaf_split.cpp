@@ -85,6 +85,7 @@ store::impl::leaf_write_result store::impl::try_leaf_split(std::string_view key,
   for (auto& o : others) latches.emplace_back(o.ref.latch());
   buffer_guard wb(*wbuf, key);  // as in leaf_write.cpp
   if (wb.buffered()) tw.final_record().buffer_drop(key);
+  tw.final_record().note(true, key, value.size());  // the leaf's put is inside its image
   const auto bytes = tw.final_record().finish();
   const lsn_t lsn = log->append(bytes);
   for (auto& [dst, src] : mine) std::memcpy(dst, src->data(), page::size);

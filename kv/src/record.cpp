@@ -58,6 +58,15 @@ void builder::buffer_drop(std::string_view key) {
   ++ops_;
 }
 
+void builder::note(bool put, std::string_view key, std::uint64_t value_bytes) {
+  std::byte body[note_header + page::max_key];
+  body[0] = std::byte{put ? note_put : note_del};
+  page::st64(body + 1, value_bytes);
+  std::memcpy(body + note_header, key.data(), key.size());
+  add_sized(buf_, op::note, 0, body, note_header + key.size());
+  ++ops_;
+}
+
 namespace {
 // The longest run of zero bytes in the page: [*from, *to).
 void longest_zero_run(const std::byte* p, std::size_t* from, std::size_t* to) {
@@ -134,6 +143,7 @@ decoded decode(std::span<const std::byte> rec) {
   }
   decoded d;
   d.partial = (static_cast<std::uint8_t>(rec[1]) & flag_partial) != 0;
+  d.merge = (static_cast<std::uint8_t>(rec[1]) & flag_merge) != 0;
   const std::uint32_t n = page::ld32(rec.data() + 4);
   d.time_us = page::ld64(rec.data() + 8);
   std::size_t at = header_size;
@@ -150,9 +160,13 @@ decoded decode(std::span<const std::byte> rec) {
       case op::leaf_cut:
       case op::buffer_put:
       case op::buffer_drop:
+      case op::note:
         if (rec.size() - at < 2) throw malformed("change " + std::to_string(i) + " cut short");
         len = page::ld16(rec.data() + at);
         at += 2;
+        if (c.kind == op::note && (len <= note_header || len > note_header + page::max_key)) {
+          throw malformed("change " + std::to_string(i) + ": a note of " + std::to_string(len) + " bytes");
+        }
         if (c.kind == op::leaf_cut && len != 6) {
           throw malformed("change " + std::to_string(i) + ": a leaf cut of " + std::to_string(len) + " bytes, not 6");
         }
@@ -239,6 +253,8 @@ void apply(const change& c, std::byte* bytes) {
     case op::buffer_put:
     case op::buffer_drop:
       throw malformed("a write-buffer change applied to page " + std::to_string(c.page));
+    case op::note:
+      throw malformed("a note applied to page " + std::to_string(c.page));
     case op::leaf_del: {
       if (v.kind() != page::type::leaf) {
         throw malformed("delete from page " + std::to_string(c.page) + ", which is not a leaf");

@@ -16,6 +16,10 @@
 //                       A record of 24 bytes has the first only.)
 //   1   u8   flags      1: part of a larger put whose last record follows
 //                       (overflow pages only; the pages stay free until then)
+//                       2: a merge: moves write-buffer pairs into their
+//                       leaves and changes nothing a reader sees (its
+//                       leaf_puts are not the user's writes; redo ignores
+//                       the flag)
 //   2   u16  reserved   0
 //   4   u32  op_count
 //   8   u64  time_us    commit time, microseconds since the Unix epoch
@@ -41,6 +45,18 @@
 //                        unused; write_buffer.hpp)
 //         op 8 buffer_drop: u16 klen, the key: its buffered pair, if any, is
 //                        stale from here on (page 0, unused)
+//         op 9 note:     u16 len, u8 what (1 put, 2 delete), u64 value
+//                        bytes, the key: a put or delete of the user's, for
+//                        readers of the log (pageio-wal dump --decode kv;
+//                        page 0, unused; redo ignores it). A record planned
+//                        by the tree writer (a split, a large value, a
+//                        batch, the queue's groups) has one per put or
+//                        delete that changed something, and then its
+//                        leaf_puts and buffer_drops say nothing of the
+//                        user's writes (some are merges); a record without
+//                        notes is one write: its buffer_put, leaf_put or
+//                        leaf_del, or a lone buffer_drop (a delete of a key
+//                        only buffered).
 #pragma once
 
 #include "page.hpp"
@@ -58,17 +74,23 @@ inline constexpr std::size_t header_size = 16;
 inline constexpr std::uint8_t kind_changes = 1;
 inline constexpr std::uint8_t kind_checkpoint = 2;
 inline constexpr std::uint8_t flag_partial = 1;
+inline constexpr std::uint8_t flag_merge = 2;
+inline constexpr std::uint8_t note_put = 1, note_del = 2;
+inline constexpr std::size_t note_header = 9;  // what, value bytes
 
-enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5, leaf_cut = 6, buffer_put = 7, buffer_drop = 8 };
-// Whether a change is to a page (redone by page LSN) or to the write buffer
-// (redone always).
-inline bool changes_page(op o) noexcept { return o != op::buffer_put && o != op::buffer_drop; }
+enum class op : std::uint8_t { leaf_put = 1, leaf_del = 2, image = 3, image_gap = 4, internal_put = 5, leaf_cut = 6, buffer_put = 7, buffer_drop = 8, note = 9 };
+// Whether a change is to a page (redone by page LSN), or to the write buffer
+// (redone always), or a note (never redone).
+inline bool changes_page(op o) noexcept { return o != op::buffer_put && o != op::buffer_drop && o != op::note; }
 
 // Builds a record.
 class builder {
  public:
   builder();
-  void set_partial() noexcept { buf_[1] = std::byte{flag_partial}; }
+  void set_partial() noexcept { buf_[1] |= std::byte{flag_partial}; }
+  void set_merge() noexcept { buf_[1] |= std::byte{flag_merge}; }
+  // A put (of a value of `value_bytes`) or delete of the user's: op note.
+  void note(bool put, std::string_view key, std::uint64_t value_bytes);
   void leaf_put(std::uint32_t page, std::span<const std::byte> cell);
   void leaf_del(std::uint32_t page, std::string_view key);
   void internal_put(std::uint32_t page, std::span<const std::byte> cell);
@@ -105,6 +127,7 @@ class malformed : public std::runtime_error {
 
 struct decoded {
   bool partial = false;
+  bool merge = false;
   std::uint64_t checkpoint = 0;  // a checkpoint record: where recovery may start (else 0)
   std::uint64_t pages_from = 0;  // a checkpoint record: where redo of pages may start
   std::uint64_t time_us = 0;

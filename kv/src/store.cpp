@@ -497,6 +497,11 @@ lsn_t store::impl::apply_group(const std::vector<pending_write*>& group) {
   const bool pages = tw.finish();
   if (pages || !drops.empty()) {
     for (std::string_view k : drops) tw.final_record().buffer_drop(k);
+    bool noted = false;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (changed[i]) noted |= note_writes(tw.final_record(), *group[i]);
+    }
+    if (!noted) tw.final_record().set_merge();
     const auto rec = tw.final_record().finish();
     if (rec.size() > max_record) throw group_unplannable();
     lsn = log->append(rec);
@@ -531,6 +536,7 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   const bool pages = tw.finish();
   if (!pages && drops.empty()) return log->last_lsn();  // a batch of deletes of absent keys
   for (std::string_view k : drops) tw.final_record().buffer_drop(k);
+  if (!note_writes(tw.final_record(), pw)) tw.final_record().set_merge();
   const auto rec = tw.final_record().finish();
   if (rec.size() > max_record) {
     throw std::invalid_argument("the change needs a log record of " + std::to_string(rec.size()) +
@@ -543,6 +549,16 @@ lsn_t store::impl::apply_one(const pending_write& pw) {
   drop_buffered(drops);
   merged_pairs.fetch_add(merged, std::memory_order_relaxed);
   return lsn;
+}
+
+bool store::impl::note_writes(record::builder& rec, const pending_write& pw) {
+  if (pw.merge) return false;
+  if (pw.batch) {
+    for (const auto& e : pw.batch->ops_) rec.note(e.is_put, e.key, e.is_put ? e.value.size() : 0);
+    return !pw.batch->ops_.empty();
+  }
+  rec.note(pw.kind == 0, pw.key, pw.kind == 0 ? pw.value.size() : 0);
+  return true;
 }
 
 bool store::impl::plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops,

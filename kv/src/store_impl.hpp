@@ -184,6 +184,9 @@ struct store::impl {
   // `merged` counts the buffered pairs a merge puts into the tree.
   bool plan_write(tree_writer& tw, const pending_write& pw, std::vector<std::string_view>& drops,
                   std::size_t* merged);
+  // Adds `pw`'s puts and deletes to its record as notes (record.hpp, op 9),
+  // for readers of the log; false for a merge, which has none.
+  bool note_writes(record::builder& rec, const pending_write& pw);
   // Drops those pairs from the buffer, once the tree has the change.
   void drop_buffered(const std::vector<std::string_view>& drops);
   // The merger's loop, and one run of it; whether merging is due.
