@@ -1,6 +1,7 @@
 // pageio-wal against real logs: exit status 0 for a clean log or a torn tail,
 // 1 for corruption (with segment, page and offset), 2 for usage errors; dump
 // prints every record, stats the totals.
+#include <pageio/kv/store.hpp>
 #include <pageio/wal/log.hpp>
 #include <pageio/wal/reader.hpp>
 
@@ -274,6 +275,71 @@ TEST_F(wal_tool_test, VerifyAndStatsSpeakJsonWithTheirVersion) {
     EXPECT_EQ(j.at("clean"), true);
     EXPECT_TRUE(j.at("torn_tail").is_null());
   }
+}
+
+// A store's log, told as what its records did: each put and delete with its
+// key (escaped) and value length, the checkpoints, the commit times; the
+// LSN range and count narrow it; --hex adds the payload.
+TEST_F(wal_tool_test, DumpDecodesAStoresRecordsAsItsPutsAndDeletes) {
+  const auto db = dir_->path() / "db";
+  lsn_t first_put = 0;
+  {
+    kv::store s(kv::options{.dir = db});
+    first_put = s.put("a", "1");
+    s.put("b x", "hello");
+    kv::write_batch b;
+    b.put("c", "3");
+    b.del("a");
+    s.write(b);
+    s.del("b x");
+    s.put("big", std::string(30000, 'x'));
+  }
+  const std::string wal = "'" + (db / "wal").string() + "'";
+  auto r = run_tool("dump --decode kv " + wal);
+  EXPECT_EQ(r.status, 0) << r.out;
+  for (const char* line : {"put  a  (1 B)", "put  b%20x  (5 B)", "put  c  (1 B)", "del  a", "del  b%20x",
+                           "put  big  (30000 B)", "part of a large value", "checkpoint  (recovery starts at LSN"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << " is not in:\n" << r.out;
+  }
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(LSN +\d+  20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z  put  a)")))
+      << r.out;
+
+  r = run_tool("dump --decode kv --json --hex " + wal);
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<std::string> ops;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.at("time").get<std::string>().ends_with("Z")) << line;
+    EXPECT_GT(j.at("time_us").get<std::uint64_t>(), 1'700'000'000'000'000u) << line;
+    EXPECT_EQ(j.at("payload_hex").get<std::string>().size() % 2, 0u) << line;
+    for (const auto& c : j.at("changes")) {
+      ops.push_back(c.at("op").get<std::string>() + " " + c.at("key").get<std::string>() +
+                    (c.contains("value_bytes") ? " " + std::to_string(c.at("value_bytes").get<std::uint64_t>()) : ""));
+    }
+  }
+  EXPECT_EQ(ops, (std::vector<std::string>{"put a 1", "put b%20x 5", "put c 1", "del a", "del b%20x", "put big 30000"}));
+
+  // --from, --to, --limit: the records of LSNs [first_put, first_put + 2], at most two of them.
+  r = run_tool("dump --decode kv --json --from " + std::to_string(first_put) + " --to " +
+               std::to_string(first_put + 2) + " --limit 2 " + wal);
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::vector<lsn_t> lsns;
+  std::istringstream l2(r.out);
+  while (std::getline(l2, line)) lsns.push_back(nlohmann::json::parse(line).at("lsn").get<lsn_t>());
+  EXPECT_EQ(lsns, (std::vector<lsn_t>{first_put, first_put + 1}));
+  r = run_tool("dump --json --from " + std::to_string(first_put) + " --to " + std::to_string(first_put) + " " + wal);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_EQ(run_tool("dump --from 5 --to 4 " + wal).status, 2);
+  EXPECT_EQ(run_tool("dump --decode sql " + wal).status, 2);
+}
+
+TEST_F(wal_tool_test, DecodingALogThatIsNoStoresSaysSoAndExitsOne) {
+  const auto r = run_tool("dump --decode kv " + dir());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("LSN 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("leave out --decode kv"), std::string::npos) << r.out;
 }
 
 }  // namespace

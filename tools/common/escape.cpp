@@ -1,6 +1,6 @@
 #include "escape.hpp"
 
-namespace pageio::kv::tool {
+namespace pageio::tools {
 
 std::string escape(std::string_view raw) {
   static constexpr char hex[] = "0123456789ABCDEF";
@@ -54,4 +54,4 @@ std::optional<std::string> unescape(std::string_view in, std::string* why) {
   return out;
 }
 
-}  // namespace pageio::kv::tool
+}  // namespace pageio::tools

@@ -68,7 +68,7 @@ int cmd_get(const cli& c) {
   store db(open_options(c, false));
   const auto v = db.get(c.key);
   if (!v) {
-    fmt::print(stderr, "pageio-kv: {}: not found\n", tool::escape(c.key));
+    fmt::print(stderr, "pageio-kv: {}: not found\n", pageio::tools::escape(c.key));
     return exit_failure;
   }
   std::fwrite(v->data(), 1, v->size(), stdout);
@@ -101,9 +101,9 @@ int cmd_scan(const cli& c) {
   std::uint64_t n = 0;
   for (auto it = db.scan(from, to, c.limit); it.valid(); it.next()) {
     if (c.json) {
-      fmt::print("{}\n", nlohmann::json{{"key", tool::escape(it.key())}, {"value", tool::escape(it.value())}}.dump());
+      fmt::print("{}\n", nlohmann::json{{"key", pageio::tools::escape(it.key())}, {"value", pageio::tools::escape(it.value())}}.dump());
     } else {
-      fmt::print("{} {}\n", tool::escape(it.key()), tool::escape(it.value()));
+      fmt::print("{} {}\n", pageio::tools::escape(it.key()), pageio::tools::escape(it.value()));
     }
     ++n;
   }

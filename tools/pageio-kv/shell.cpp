@@ -11,6 +11,9 @@
 
 namespace pageio::kv::tool {
 
+using pageio::tools::escape;
+using pageio::tools::unescape;
+
 namespace {
 
 class bad_request : public std::runtime_error {

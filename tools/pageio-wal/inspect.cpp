@@ -1,6 +1,7 @@
 // verify, dump and stats: a scan of the log, reported for an operator (or
 // as JSON).
 #include "inspect.hpp"
+#include "kv_decode.hpp"
 
 #include "command_line.hpp"
 #include "run_info.hpp"
@@ -131,22 +132,46 @@ std::string head_of(std::span<const std::byte> data, std::size_t n, bool hex) {
 
 }  // namespace
 
-int dump(const log_paths& paths, lsn_t from, bool json) {
+int dump(const log_paths& paths, const dump_options& o) {
+  const lsn_t from = o.from;
+  const bool json = o.json;
+  std::uint64_t printed = 0;
+  std::string undecodable;
   const scan_result r = scan_or_refuse(
       paths, from,
       [&](const record_view& v) {
-        if (json) {
+        if (o.to != 0 && v.lsn > o.to) return false;
+        if (o.decode_kv) {
+          try {
+            if (json) {
+              fmt::print("{}\n", kv_record_json(v, o.hex).dump());
+            } else {
+              fmt::print("{}", kv_record_text(v, o.hex));
+            }
+          } catch (const std::exception& e) {
+            undecodable = fmt::format("LSN {} (segment {}, byte offset {}): {} (is this the log of a pageio::kv "
+                                      "store? leave out --decode kv to dump it raw)",
+                                      v.lsn, v.segment, v.offset, e.what());
+            return false;
+          }
+        } else if (json) {
           nlohmann::json j = {{"lsn", v.lsn},       {"length", v.data.size()},
                               {"crc32c", fmt::format("{:08x}", v.crc)},
                               {"segment", v.segment}, {"page", v.page},
                               {"offset", v.offset},   {"head_hex", head_of(v.data, 16, true)}};
+          if (o.hex) j["payload_hex"] = payload_hex(v.data);
           fmt::print("{}\n", j.dump());
         } else {
           fmt::print("LSN {:>10}  len {:>8}  crc32c {:08x}  seg {} page {:>6}  {:<32} |{}|\n", v.lsn, v.data.size(),
                      v.crc, v.segment, v.page, head_of(v.data, 16, true), head_of(v.data, 16, false));
+          if (o.hex) fmt::print("    {}\n", payload_hex(v.data));
         }
-        return true;
+        return ++printed != o.limit;
       });
+  if (!undecodable.empty()) {
+    pageio::tools::report_failure("pageio-wal", undecodable);
+    return exit_corrupt;
+  }
   if (r.corruption) {
     if (json) {
       fmt::print(stderr, "{}\n", nlohmann::json{{"corruption", corruption_json(*r.corruption)}}.dump());

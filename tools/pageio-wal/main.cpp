@@ -1,7 +1,8 @@
 // pageio-wal: the operator's tool for a pageio write-ahead log.
 //
 //   pageio-wal verify PATH... [--json]           is the log intact? where does it end?
-//   pageio-wal dump PATH... [--from LSN] [--json]   one line per record
+//   pageio-wal dump PATH... [--from LSN] [--to LSN] [--limit N] [--decode kv] [--hex] [--json]
+//                                                one line per record (per change, decoded)
 //   pageio-wal stats PATH... [--json]            segments, records, bytes, LSN range
 //
 // PATH: a log directory, an archive directory (log archiving: wal::options::
@@ -40,8 +41,9 @@ int main(int argc, char** argv) {
              "Exit status: 0 clean or torn tail, 1 corruption before the end (or a missing segment), 2 usage error,\n"
              "an unreadable path, a path without segment files, or --from past the last record.");
   std::vector<std::string> paths, dir_opts;
-  pageio::wal::lsn_t from = 0;
+  dump_options dopt;
   bool json = false;
+  std::string decode;
   // The log's paths, as arguments or as -d/--dir (the name every tool gives a directory), repeatable.
   auto add_paths = [&](CLI::App* cmd) {
     auto* positional =
@@ -56,8 +58,16 @@ int main(int argc, char** argv) {
   v->add_flag("--json", json, "print one JSON object on stdout instead of the report");
   auto* d = app.add_subcommand("dump", "one line per record: LSN, length, checksum, where, first bytes");
   add_paths(d);
-  pageio::tools::as_count(d->add_option("--from", from, "first LSN to print"), 0);
+  pageio::tools::as_count(d->add_option("--from", dopt.from, "first LSN to print"), 0);
+  pageio::tools::as_count(d->add_option("--to", dopt.to, "last LSN to print (inclusive; 0: to the end)"), 0);
+  pageio::tools::as_count(d->add_option("--limit", dopt.limit, "print at most this many records (0: all)"), 0);
   d->add_flag("--json", json, "print one JSON object per record on stdout instead of the table");
+  d->add_flag("--hex", dopt.hex, "add each record's whole payload, in hex");
+  d->add_option("--decode", decode,
+                "kv: tell each record of a pageio::kv store's log: puts and deletes (key escaped, value length), "
+                "merges, checkpoints, and the commit time")
+      ->check(CLI::IsMember({"kv"}))
+      ->type_name("FORMAT");
   auto* s = app.add_subcommand("stats", "segments, records, bytes, first and last LSN");
   add_paths(s);
   s->add_flag("--json", json, "print one JSON object on stdout instead of the table");
@@ -78,7 +88,15 @@ int main(int argc, char** argv) {
       }
     }
     if (*v) return verify(paths, json);
-    if (*d) return dump(paths, from, json);
+    if (*d) {
+      if (dopt.to != 0 && dopt.to < dopt.from) {
+        return pageio::tools::report_usage_error(
+            tool, fmt::format("--to {} is before --from {}: give --to at or after --from", dopt.to, dopt.from));
+      }
+      dopt.json = json;
+      dopt.decode_kv = decode == "kv";
+      return dump(paths, dopt);
+    }
     if (*s) return stats(paths, json);
   } catch (const std::exception& e) {
     // not_a_log, and a path that cannot be read: the log cannot be examined.
