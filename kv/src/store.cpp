@@ -627,6 +627,10 @@ lsn_t store::write(const write_batch& batch) {
 
 lsn_t store::impl::checkpoint_now() {
   std::lock_guard one(checkpoint_mu);
+  return checkpoint_locked();
+}
+
+lsn_t store::impl::checkpoint_locked() {
   lsn_t redo = 0, oldest_buffered = 0;
   {
     // No writer is between its append and its pages' mark_dirty while these

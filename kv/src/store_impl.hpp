@@ -218,6 +218,10 @@ struct store::impl {
   struct group_unplannable {};
   lsn_t apply_group(const std::vector<pending_write*>& group);
   lsn_t checkpoint_now();
+  lsn_t checkpoint_locked();  // checkpoint_mu held
+  // store::backup's copy into `tmp` (backup.cpp), under checkpoint_mu.
+  void backup_copy(file_system& fs, const std::filesystem::path& tmp,
+                   const std::function<void(std::uint64_t, std::uint64_t)>& progress, store::backup_result& res);
   void background();
   void recover();
   void create_if_new();

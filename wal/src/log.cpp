@@ -379,6 +379,16 @@ lsn_t log::durable_lsn() const {
   return impl_->durable_lsn;
 }
 
+std::vector<std::uint64_t> log::live_segments() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::uint64_t> out;
+  out.reserve(impl_->segment_last_lsn.size());
+  for (const auto& [seq, last] : impl_->segment_last_lsn) out.push_back(seq);
+  return out;
+}
+
+const std::filesystem::path& log::dir() const noexcept { return impl_->opts.dir; }
+
 lsn_t log::last_lsn() const {
   std::lock_guard lock(impl_->mu);
   return impl_->next_lsn - 1;

@@ -223,6 +223,25 @@ class store {
 
   // Writes and syncs the pages, truncates the log; returns the checkpoint LSN.
   lsn_t checkpoint();
+
+  // Online backup into the new directory `to` (its parent must exist),
+  // while readers and writers go on: a checkpoint, then the data file's
+  // pages (each checked; one caught mid-write is read again) and the log
+  // from that checkpoint on, copied into `to`.tmp-backup, made durable, and
+  // renamed to `to`; checkpoints wait meanwhile. `to` opens as a store
+  // equal to this one at result.lsn, which is at or after the moment the
+  // backup started (every change durable when it finished is in it). The
+  // log archive setting is not copied. Throws std::system_error (EEXIST)
+  // when `to` exists, kv::corruption_error naming a page of this store that
+  // fails its check, std::system_error for I/O. `progress` is called with
+  // bytes copied and the bytes to copy.
+  struct backup_result {
+    lsn_t lsn = 0;
+    std::uint64_t data_pages = 0, log_segments = 0, bytes = 0;
+    double seconds = 0;
+  };
+  backup_result backup(const std::filesystem::path& to,
+                       const std::function<void(std::uint64_t done, std::uint64_t total)>& progress = {});
   // Makes every change so far durable (for options::sync = false).
   void sync();
   statistics stats() const;

@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace pageio::wal {
 
@@ -154,6 +155,10 @@ class log final : public durable_log {
   // durable_log: flush(lsn), for a page cache's write-back.
   void make_durable(lsn_t lsn) override { flush(lsn); }
   lsn_t last_lsn() const;
+  // The segments holding durable records, lowest first: what a copy of the
+  // log must take (an online backup, with truncate_before() held off).
+  std::vector<std::uint64_t> live_segments() const;
+  const std::filesystem::path& dir() const noexcept;
   // The largest record append() takes (its segment and buffer sizes bound
   // it: a record fits in one segment, with room to start on a fresh page).
   std::size_t max_record_bytes() const noexcept;

@@ -1,0 +1,158 @@
+// store::backup: taken while writers write, the backup opens as a store
+// equal to a model of the store at the LSN it reports, passes check(), and
+// is a store of its own (no log archive inherited); an existing target is
+// refused and a failed backup leaves nothing behind.
+#include <pageio/kv/store.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_dir.hpp"
+
+namespace pageio::kv {
+namespace {
+
+struct logged_write {
+  lsn_t lsn;
+  std::string key;
+  std::optional<std::string> value;  // empty: deleted
+};
+
+class kv_backup_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    dir_ = test::test_dir::create(&why);
+    if (!dir_) GTEST_SKIP() << why;
+  }
+  options opts(const std::string& name) const {
+    options o;
+    o.dir = dir_->path() / name;
+    o.cache_bytes = 2u << 20;  // the data file is larger than the cache: pages written back while copied
+    o.checkpoint_interval_ms = 0;
+    o.wal_segment_bytes = 1u << 20;  // several segments to copy, quickly
+    return o;
+  }
+  std::optional<test::test_dir> dir_;
+};
+
+std::map<std::string, std::string> contents(store& db) {
+  std::map<std::string, std::string> out;
+  for (auto it = db.scan(); it.valid(); it.next()) out.emplace(it.key(), it.value());
+  return out;
+}
+
+TEST_F(kv_backup_test, ABackupTakenWhileWritersWriteIsTheStoreAtTheLsnItReports) {
+  std::vector<logged_write> log;
+  std::mutex log_mu;
+  store::backup_result res;
+  {
+    options o = opts("db");
+    o.wal_archive = dir_->path() / "archive";
+    o.sync = false;  // the LSNs order the writes; durability is not what is tested
+    store db(o);
+    for (int i = 0; i < 20000; ++i) {
+      const std::string k = "pre" + std::to_string(i);
+      const lsn_t l = db.put(k, std::string(150, 'p'));
+      log.push_back({l, k, std::string(150, 'p')});
+    }
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&, w] {
+        std::mt19937_64 rng(w + 1);
+        for (int n = 0; !stop.load(); ++n) {
+          const std::string k = (rng() % 3 == 0 ? "pre" : "w" + std::to_string(w) + "-") + std::to_string(rng() % 5000);
+          if (rng() % 6 == 0) {
+            const lsn_t l = db.del(k);
+            std::lock_guard g(log_mu);
+            if (l != 0) log.push_back({l, k, std::nullopt});
+          } else {
+            const std::string v = std::to_string(w) + ":" + std::to_string(n) + std::string(rng() % 300, 'v');
+            const lsn_t l = db.put(k, v);
+            std::lock_guard g(log_mu);
+            log.push_back({l, k, v});
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::uint64_t calls = 0, last_done = 0;
+    res = db.backup(dir_->path() / "backup", [&](std::uint64_t done, std::uint64_t total) {
+      ++calls;
+      EXPECT_GE(done, last_done);
+      EXPECT_LE(done, total);
+      last_done = done;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+    for (auto& t : writers) t.join();
+    EXPECT_GT(calls, 0u);
+    RecordProperty("backup_seconds", std::to_string(res.seconds));
+    EXPECT_GT(res.data_pages, 0u);
+    EXPECT_GT(res.log_segments, 0u);
+    EXPECT_GT(res.lsn, 20000u);
+    EXPECT_LT(res.lsn, db.stats().last_lsn) << "the writers wrote nothing after the backup: the test shows little";
+  }
+  // The model at res.lsn: every write at or below it, in LSN order.
+  std::sort(log.begin(), log.end(), [](const auto& a, const auto& b) { return a.lsn < b.lsn; });
+  std::map<std::string, std::string> expect;
+  for (const auto& w : log) {
+    if (w.lsn > res.lsn) break;
+    if (w.value) {
+      expect[w.key] = *w.value;
+    } else {
+      expect.erase(w.key);
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "backup.tmp-backup"));
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "backup" / "wal-archive"))
+      << "the backup inherited the store's log archive";
+  store b(opts("backup"));
+  EXPECT_TRUE(b.stats().wal_archive.empty());
+  EXPECT_EQ(b.stats().last_lsn, res.lsn);
+  const auto got = contents(b);
+  EXPECT_EQ(got.size(), expect.size());
+  EXPECT_TRUE(got == expect) << "the backup is not the store at LSN " << res.lsn;
+  EXPECT_TRUE(b.check().clean());
+  // A store of its own: it takes writes.
+  b.put("after", "backup");
+  EXPECT_EQ(b.get("after"), "backup");
+}
+
+TEST_F(kv_backup_test, AnExistingTargetIsRefusedAndAFailedBackupLeavesNothing) {
+  store db(opts("db"));
+  db.put("k", "v");
+  std::filesystem::create_directories(dir_->path() / "taken");
+  try {
+    db.backup(dir_->path() / "taken");
+    FAIL() << "an existing directory was backed up into";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::file_exists);
+    EXPECT_NE(std::string(e.what()).find("exists"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir_->path() / "taken"));
+  EXPECT_THROW(db.backup(dir_->path() / "no" / "such" / "parent"), std::system_error);
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "no"));
+  // A leftover of a backup that did not finish is replaced, not reported.
+  std::filesystem::create_directories(dir_->path() / "b.tmp-backup" / "junk");
+  const auto res = db.backup(dir_->path() / "b");
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "b.tmp-backup"));
+  store b(opts("b"));
+  EXPECT_EQ(b.get("k"), "v");
+  EXPECT_EQ(b.stats().last_lsn, res.lsn);
+}
+
+}  // namespace
+}  // namespace pageio::kv
