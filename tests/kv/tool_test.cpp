@@ -66,6 +66,66 @@ class kv_tool_test : public ::testing::Test {
   std::optional<test::test_dir> dir_;
 };
 
+// A request the store refuses (a key too long, a backup into a directory
+// that exists) gets one ERR line and nothing before it; a backup request
+// answers OK with the LSN the backup holds.
+TEST_F(kv_tool_test, ARequestTheStoreRefusesGetsOnlyAnErrLine) {
+  const std::string long_key(2000, 'k');
+  const auto backup = dir_->path() / "backup";
+  const std::string script = "put " + long_key + " v\n"
+                             "batch 1\n"
+                             "put " + long_key + " v\n"
+                             "put a 1\n"
+                             "backup " + backup.string() + "\n"
+                             "backup " + backup.string() + "\n"
+                             "quit\n";
+  const run_output r = run_tool("shell " + db(), script, dir_->path());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto l = lines(r.out);
+  ASSERT_EQ(l.size(), 5u) << r.out;
+  EXPECT_EQ(l[0].rfind("ERR key of 2000 bytes", 0), 0u) << l[0];
+  EXPECT_EQ(l[1].rfind("ERR ", 0), 0u) << l[1];
+  EXPECT_EQ(l[2].rfind("OK ", 0), 0u) << l[2];
+  ASSERT_EQ(l[3].rfind("OK ", 0), 0u) << l[3];
+  EXPECT_GE(std::stoull(l[3].substr(3)), std::stoull(l[2].substr(3)));
+  EXPECT_EQ(l[4].rfind("ERR ", 0), 0u) << l[4];
+  EXPECT_NE(l[4].find("exists"), std::string::npos) << l[4];
+  EXPECT_EQ(run_tool("get --dir '" + backup.string() + "' a", "", dir_->path()).out, "1\n");
+}
+
+// pageio-kv backup: a new directory, or --force over an earlier backup
+// only; a JSON summary; never into the store itself.
+TEST_F(kv_tool_test, BackupCopiesAClosedStoreAndReplacesOnlyABackup) {
+  ASSERT_EQ(run_tool("put " + db() + " k v1", "", dir_->path()).status, 0);
+  const std::string to = "'" + (dir_->path() / "b").string() + "'";
+  auto r = run_tool("backup " + db() + " --to " + to + " --json", "", dir_->path());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j.at("lsn").get<std::uint64_t>(), 0u);
+  EXPECT_GT(j.at("data_pages").get<std::uint64_t>(), 0u);
+  EXPECT_GT(j.at("bytes").get<std::uint64_t>(), 0u);
+  EXPECT_TRUE(j.at("seconds").is_number());
+  EXPECT_EQ(j.at("tool"), "pageio-kv");
+  ASSERT_EQ(run_tool("put " + db() + " k v2", "", dir_->path()).status, 0);
+  EXPECT_EQ(run_tool("backup " + db() + " --to " + to, "", dir_->path()).status, 2) << "an existing backup was replaced";
+  EXPECT_EQ(run_tool("get --dir " + to + " k", "", dir_->path()).out, "v1\n");
+  r = run_tool("backup " + db() + " --to " + to + " --force", "", dir_->path());
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("the store at LSN"), std::string::npos) << r.out;
+  EXPECT_EQ(run_tool("get --dir " + to + " k", "", dir_->path()).out, "v2\n");
+  std::filesystem::create_directories(dir_->path() / "notastore");
+  r = run_tool("backup " + db() + " --to '" + (dir_->path() / "notastore").string() + "' --force", "", dir_->path());
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("not a pageio store"), std::string::npos) << r.out;
+  r = run_tool("backup " + db() + " --to '" + (dir_->path() / "db" / "inner").string() + "'", "", dir_->path());
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_EQ(run_tool("backup --dir '" + (dir_->path() / "nostore").string() + "' --to '" +
+                         (dir_->path() / "c").string() + "'",
+                     "", dir_->path())
+                .status,
+            1);
+}
+
 TEST_F(kv_tool_test, TheShellAnswersEveryRequestOnOneLine) {
   const std::string script =
       "put a 1\n"

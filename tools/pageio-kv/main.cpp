@@ -21,6 +21,7 @@
 #include "bench.hpp"
 #include "escape.hpp"
 #include "shell.hpp"
+#include "backup_cmd.hpp"
 #include "stats_json.hpp"
 
 #include <pageio/version.hpp>
@@ -226,6 +227,13 @@ int main(int argc, char** argv) {
   add_dir(check);
   check->add_flag("--json", c.json, "print one JSON object with the problems found on stdout instead of the report");
   tool::bench_flags bf;
+  tool::backup_flags bk;
+  auto* backup = app.add_subcommand("backup", "copy a store no process has open into a new directory (the shell's "
+                                              "backup request copies a store in use, online)");
+  backup->add_option("-d,--dir", bk.dir, "the store's directory")->required()->type_name("DIR");
+  backup->add_option("--to", bk.to, "the backup's directory (new; its parent must exist)")->required()->type_name("DIR");
+  backup->add_flag("--force", bk.force, "replace an earlier backup at --to (only a pageio store is replaced)");
+  backup->add_flag("--json", bk.json, "print one JSON summary on stdout (LSN, pages, bytes, seconds)");
   auto* bench = app.add_subcommand("bench", "db_bench's workloads, flags and output lines (see bench.hpp)");
   using pageio::tools::as_count;
   bench->add_option("--benchmarks", bf.benchmarks,
@@ -274,6 +282,7 @@ int main(int argc, char** argv) {
     if (*scan) return cmd_scan(c);
     if (*stats) return cmd_stats(c);
     if (*check) return cmd_check(c);
+    if (*backup) return tool::run_backup(bk);
     if (*bench) return tool::run_bench(bf);
   } catch (const std::invalid_argument& e) {
     return pageio::tools::report_usage_error(tool_name, e.what());

@@ -92,7 +92,10 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
       } else if (cmd == "put") {
         want_tokens(t, 3, "put K V");
         const std::string k = arg(t[1], "key"), v = arg(t[2], "value");
-        out << "OK " << db.put(k, v) << '\n';
+        // The store answers first: a refusal is then the only reply (the
+        // operands of << run left to right, "OK " first).
+        const lsn_t l = db.put(k, v);
+        out << "OK " << l << '\n';
       } else if (cmd == "get") {
         want_tokens(t, 2, "get K");
         const auto v = db.get(arg(t[1], "key"));
@@ -128,7 +131,8 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
           }
         }
         if (!bad.empty()) throw bad_request(bad + " (nothing of the batch was applied)");
-        out << "OK " << db.write(b) << '\n';
+        const lsn_t l = db.write(b);
+        out << "OK " << l << '\n';
       } else if (cmd == "scan") {
         want_tokens(t, 4, "scan FROM TO LIMIT (- for an open end)");
         std::optional<std::string> from, to;
@@ -145,13 +149,18 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
         out << lines << "END " << count << '\n';
       } else if (cmd == "checkpoint") {
         want_tokens(t, 1, "checkpoint");
-        out << "OK " << db.checkpoint() << '\n';
+        const lsn_t l = db.checkpoint();
+        out << "OK " << l << '\n';
+      } else if (cmd == "backup") {
+        want_tokens(t, 2, "backup B");
+        const lsn_t l = db.backup(arg(t[1], "B")).lsn;
+        out << "OK " << l << '\n';
       } else if (cmd == "stats") {
         want_tokens(t, 1, "stats");
         out << stats_json(db.stats()).dump() << '\n';
       } else {
         throw bad_request("unknown request \"" + escape(cmd) +
-                          "\": put, get, del, batch, scan, checkpoint, stats or quit");
+                          "\": put, get, del, batch, scan, checkpoint, backup, stats or quit");
       }
     } catch (const bad_request& e) {
       out << "ERR " << one_line(e.what()) << '\n';
