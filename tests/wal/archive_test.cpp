@@ -12,9 +12,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "log_dir_fixture.hpp"
@@ -166,6 +168,15 @@ TEST_F(archive_test, ASegmentThatCannotBeArchivedStaysInTheLogUntilItIs) {
     next_ = 1;
     log w(opts_);
     commit(w, 150);
+    // The fault must reach the archive copy, not the background making of
+    // the spare segment: wait until the spare is made.
+    const auto holding = scan_log(opts_.dir).segment_last_lsn;
+    const auto spare = opts_.dir / segment_file_name(holding.rbegin()->first + 1);
+    for (int i = 0; i < 2000 && !(std::filesystem::exists(spare) && !std::filesystem::exists(spare.string() + ".tmp"));
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(std::filesystem::exists(spare));
     const auto segments_before = scan_log(opts_.dir).segments;
     ffs->fail_next(op, op == fs_op::write ? ENOSPC : EIO);
     EXPECT_EQ(w.truncate_before(120), 0u) << "a segment was recycled without its copy";
