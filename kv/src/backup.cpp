@@ -56,6 +56,11 @@ store::backup_result store::backup(const std::filesystem::path& to,
                                    const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
   impl& s = *impl_;
   s.check_open();
+  if (s.opts.replica || s.opts.read_only) {
+    throw std::invalid_argument("backup of " + s.opts.dir.string() + ": a store open " +
+                                (s.opts.replica ? "as a replica" : "read-only") +
+                                " is not backed up (back up its source, or open it as a store)");
+  }
   const auto started = std::chrono::steady_clock::now();
   file_system& fs = s.opts.fs ? *s.opts.fs : *posix_file_system();
   if (to.empty()) throw std::invalid_argument("backup: the target directory is empty");

@@ -24,13 +24,20 @@ std::string key_of_cell(std::span<const std::byte> cell) {
 
 }  // namespace
 
+std::uint64_t log_record_time_us(std::span<const std::byte> payload) {
+  if (payload.size() < record::header_size) {
+    throw corruption_error("not a record of a pageio::kv store: " + std::to_string(payload.size()) + " bytes");
+  }
+  return page::ld64(payload.data() + 8);
+}
+
 logged_record describe_log_record(std::span<const std::byte> payload) {
   logged_record out;
   try {
     const record::decoded d = record::decode(payload);
     out.time_us = d.time_us;
     if (d.checkpoint != 0) {
-      out.what = logged_record::kind::checkpoint;
+      out.what = d.foreign_checkpoint ? logged_record::kind::source_checkpoint : logged_record::kind::checkpoint;
       out.checkpoint_lsn = d.checkpoint;
       out.checkpoint_pages_from = d.pages_from;
       return out;

@@ -124,11 +124,12 @@ std::span<const std::byte> builder::finish() {
 
 decoded decode(std::span<const std::byte> rec) {
   if (rec.size() < header_size) throw malformed("record shorter than its 16-byte header");
-  if (rec[0] == std::byte{kind_checkpoint}) {
+  if (rec[0] == std::byte{kind_checkpoint} || rec[0] == std::byte{kind_foreign_checkpoint}) {
     if (rec.size() != header_size + 8 && rec.size() != header_size + 16) {
       throw malformed("a checkpoint record of " + std::to_string(rec.size()) + " bytes");
     }
     decoded d;
+    d.foreign_checkpoint = rec[0] == std::byte{kind_foreign_checkpoint};
     d.time_us = page::ld64(rec.data() + 8);
     d.checkpoint = page::ld64(rec.data() + header_size);
     d.pages_from = rec.size() == header_size + 16 ? page::ld64(rec.data() + header_size + 8) : d.checkpoint;

@@ -73,6 +73,10 @@ namespace pageio::kv::record {
 inline constexpr std::size_t header_size = 16;
 inline constexpr std::uint8_t kind_changes = 1;
 inline constexpr std::uint8_t kind_checkpoint = 2;
+// A checkpoint record of the store a replica was replayed from, as the
+// replica's log holds it (store::replay): the source's pages, not this
+// store's, so recovery ignores it. Otherwise a checkpoint record.
+inline constexpr std::uint8_t kind_foreign_checkpoint = 3;
 inline constexpr std::uint8_t flag_partial = 1;
 inline constexpr std::uint8_t flag_merge = 2;
 inline constexpr std::uint8_t note_put = 1, note_del = 2;
@@ -128,6 +132,7 @@ class malformed : public std::runtime_error {
 struct decoded {
   bool partial = false;
   bool merge = false;
+  bool foreign_checkpoint = false;  // kind 3: checkpoint/pages_from are the source's
   std::uint64_t checkpoint = 0;  // a checkpoint record: where recovery may start (else 0)
   std::uint64_t pages_from = 0;  // a checkpoint record: where redo of pages may start
   std::uint64_t time_us = 0;

@@ -1,6 +1,7 @@
 // Opening (lock, log, pool, recovery), writes, checkpoints and closing.
 // Reads are in reads.cpp; planning a change in tree_writer.cpp.
 #include "archive_setting.hpp"
+#include "replica_checkpoint.hpp"
 #include "record.hpp"
 #include "store_impl.hpp"
 #include "tree_writer.hpp"
@@ -66,6 +67,9 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
   const auto& dir = s.opts.dir;
   if (dir.empty()) throw std::invalid_argument("kv::options::dir is empty");
   std::error_code ec;
+  // A replica is a store replayed into, and a read-only store one read:
+  // never a new one.
+  if (s.opts.replica || s.opts.read_only) s.opts.create_if_missing = false;
   if (!s.opts.create_if_missing &&
       (!std::filesystem::exists(dir / "data", ec) || !std::filesystem::exists(dir / "wal", ec))) {
     throw std::system_error(std::make_error_code(std::errc::no_such_file_or_directory),
@@ -133,7 +137,8 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     throw;
   }
   s.bg = std::thread([&s] { s.background(); });
-  s.merger = std::thread([&s] { s.merge_loop(); });
+  // A replica's buffered pairs are merged by the records replayed into it.
+  if (!s.opts.replica && !s.opts.read_only) s.merger = std::thread([&s] { s.merge_loop(); });
 }
 
 store::~store() {
@@ -179,6 +184,57 @@ void store::impl::check_open() const {
   if (closed) throw pageio::error(errc::closed, "kv: the store is closed: open it again to use it");
 }
 
+bool store::impl::redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t pages_from) {
+  record::decoded d;
+  try {
+    d = record::decode(payload);
+  } catch (const record::malformed& e) {
+    throw corruption_error("log record " + std::to_string(lsn) + ": " + e.what());
+  }
+  if (d.checkpoint != 0) return false;
+  // The write buffer's changes are redone whatever the pages hold: the
+  // buffer starts empty at open.
+  for (const auto& c : d.changes) {
+    if (c.kind == record::op::buffer_put) {
+      const std::size_t n = c.bytes.size();
+      const page::leaf_value v = n >= page::leaf_cell_header ? page::parse_leaf_value(c.bytes) : page::leaf_value{};
+      const std::size_t klen = n >= 2 ? page::ld16(c.bytes.data()) : 0;
+      if (n < page::leaf_cell_header || v.overflow || klen == 0 || page::leaf_cell_header + klen + v.length != n) {
+        throw corruption_error("log record " + std::to_string(lsn) + ": a buffered pair of " + std::to_string(n) +
+                               " bytes that is not a key and an inline value");
+      }
+      const std::string_view key(reinterpret_cast<const char*>(c.bytes.data()) + page::leaf_cell_header, klen);
+      wbuf->put(key, std::string_view(reinterpret_cast<const char*>(v.inline_bytes.data()), v.inline_bytes.size()),
+                lsn);
+    } else if (c.kind == record::op::buffer_drop) {
+      wbuf->drop(std::string_view(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size()));
+    }
+  }
+  // Below pages_from every page has it: only the buffer's changes count.
+  if (lsn < pages_from) return true;
+  // Which pages need it, decided once per page before any change of the
+  // record is applied (a record may change one page several times). One
+  // page is pinned at a time: a record may hold more pages than the pool.
+  std::map<std::uint32_t, bool> needs;
+  for (const auto& c : d.changes) {
+    if (!record::changes_page(c.kind) || needs.count(c.page)) continue;
+    needs[c.page] = fetch(c.page).page_lsn() < lsn;
+  }
+  for (const auto& c : d.changes) {
+    if (!record::changes_page(c.kind) || !needs[c.page]) continue;
+    pagecache::page_ref ref = fetch(c.page);
+    std::lock_guard latch(ref.latch());
+    try {
+      record::apply(c, ref.data());
+    } catch (const record::malformed& e) {
+      throw corruption_error("log record " + std::to_string(lsn) + " does not apply to page " +
+                             std::to_string(c.page) + " of " + (opts.dir / "data").string() + ": " + e.what());
+    }
+    ref.mark_dirty(lsn);
+  }
+  return true;
+}
+
 void store::impl::recover() {
   // First the last checkpoint record: every page change below its first
   // LSN is in the data file and every write-buffer pair's record at or
@@ -201,59 +257,14 @@ void store::impl::recover() {
   // Then redo every record from there: a change whose page already
   // reflects it (page LSN at or above the record's) is skipped.
   auto on_record = [&](const wal::record_view& r) {
-    record::decoded d;
-    try {
-      d = record::decode(r.data);
-    } catch (const record::malformed& e) {
-      throw corruption_error("log record " + std::to_string(r.lsn) + ": " + e.what());
-    }
-    if (d.checkpoint != 0) return true;
-    // The write buffer's changes are redone whatever the pages hold: the
-    // buffer starts empty at open.
-    for (const auto& c : d.changes) {
-      if (c.kind == record::op::buffer_put) {
-        const std::size_t n = c.bytes.size();
-        const page::leaf_value v = n >= page::leaf_cell_header ? page::parse_leaf_value(c.bytes) : page::leaf_value{};
-        const std::size_t klen = n >= 2 ? page::ld16(c.bytes.data()) : 0;
-        if (n < page::leaf_cell_header || v.overflow || klen == 0 || page::leaf_cell_header + klen + v.length != n) {
-          throw corruption_error("log record " + std::to_string(r.lsn) + ": a buffered pair of " + std::to_string(n) +
-                                 " bytes that is not a key and an inline value");
-        }
-        const std::string_view key(reinterpret_cast<const char*>(c.bytes.data()) + page::leaf_cell_header, klen);
-        wbuf->put(key, std::string_view(reinterpret_cast<const char*>(v.inline_bytes.data()), v.inline_bytes.size()),
-                  r.lsn);
-      } else if (c.kind == record::op::buffer_drop) {
-        wbuf->drop(std::string_view(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size()));
-      }
-    }
-    // Below pages_from every page has it: only the buffer's changes count.
-    if (r.lsn < pages_from) {
-      ++recovered_records;
-      return true;
-    }
-    // Which pages need it, decided once per page before any change of the
-    // record is applied (a record may change one page several times). One
-    // page is pinned at a time: a record may hold more pages than the pool.
-    std::map<std::uint32_t, bool> needs;
-    for (const auto& c : d.changes) {
-      if (!record::changes_page(c.kind) || needs.count(c.page)) continue;
-      needs[c.page] = fetch(c.page).page_lsn() < r.lsn;
-    }
-    for (const auto& c : d.changes) {
-      if (!record::changes_page(c.kind) || !needs[c.page]) continue;
-      pagecache::page_ref ref = fetch(c.page);
-      std::lock_guard latch(ref.latch());
-      try {
-        record::apply(c, ref.data());
-      } catch (const record::malformed& e) {
-        throw corruption_error("log record " + std::to_string(r.lsn) + " does not apply to page " +
-                               std::to_string(c.page) + " of " + (opts.dir / "data").string() + ": " + e.what());
-      }
-      ref.mark_dirty(r.lsn);
-    }
-    ++recovered_records;
+    if (redo(r.lsn, r.data, pages_from)) ++recovered_records;
     return true;
   };
+  // A replica's checkpoints are kept beside the log (replica_checkpoint.hpp).
+  if (const auto rc = detail::read_replica_checkpoint(opts.fs ? *opts.fs : *posix_file_system(), opts.dir)) {
+    from = std::max(from, rc->redo);
+    pages_from = std::max(pages_from, rc->pages_from);
+  }
   if (opts.fs) {
     wal::scan_log(*opts.fs, opts.dir / "wal", 0, find_checkpoint);
     wal::scan_log(*opts.fs, opts.dir / "wal", from, on_record);
@@ -305,6 +316,13 @@ void store::impl::apply_pages(
 lsn_t store::impl::run_write(const write_batch* batch, std::string_view key, std::string_view value, int kind,
                              const std::vector<write_buffer::pair>* merge) {
   check_open();
+  if (opts.replica || opts.read_only) {
+    throw std::invalid_argument("store " + opts.dir.string() +
+                                (opts.replica ? " is open as a replica (it takes records replayed from its source's "
+                                                "log only): open it as a store to write to it, which ends replaying "
+                                                "into it"
+                                              : " is open read-only"));
+  }
   if (merge) {
     // The merger's run: its leaves were read by the merger (merge_run).
   } else if (batch) {
@@ -627,6 +645,7 @@ lsn_t store::write(const write_batch& batch) {
 
 lsn_t store::impl::checkpoint_now() {
   std::lock_guard one(checkpoint_mu);
+  if (opts.read_only) return checkpoint_lsn.load(std::memory_order_relaxed);  // nothing is written
   return checkpoint_locked();
 }
 
@@ -660,6 +679,15 @@ lsn_t store::impl::checkpoint_locked() {
   // record: a truncation is durable at once, so everything below `redo` must
   // be first, or a power cut would leave neither.
   if (redo > 1) log->flush(redo - 1);
+  if (opts.replica) {
+    // Its LSNs are its source's: the checkpoint goes beside the log, made
+    // durable before the log is truncated to it.
+    detail::write_replica_checkpoint(opts.fs ? *opts.fs : *posix_file_system(), opts.dir, {c, pages_from});
+    log->truncate_before(c);
+    checkpoint_lsn.store(c, std::memory_order_relaxed);
+    checkpoints.fetch_add(1, std::memory_order_relaxed);
+    return c;
+  }
   log->truncate_before(c);
   // Where the next recovery may start; durable with the next group commit
   // (lost, an earlier checkpoint record serves).
@@ -667,6 +695,34 @@ lsn_t store::impl::checkpoint_locked() {
   checkpoint_lsn.store(c, std::memory_order_relaxed);
   checkpoints.fetch_add(1, std::memory_order_relaxed);
   return c;
+}
+
+void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
+  impl& s = *impl_;
+  s.check_open();
+  if (!s.opts.replica) {
+    throw std::invalid_argument("replay into " + s.opts.dir.string() + ": the store is not open as a replica "
+                                "(kv::options::replica)");
+  }
+  std::lock_guard w(s.writer_mu);
+  std::unique_lock tree(s.tree_mu);
+  const lsn_t last = s.log->last_lsn();
+  if (lsn != last + 1) {
+    throw std::invalid_argument("replay into " + s.opts.dir.string() + ": record " + std::to_string(lsn) +
+                                " does not follow its log, which ends at LSN " + std::to_string(last));
+  }
+  std::vector<std::byte> foreign;
+  std::span<const std::byte> rec = payload;
+  if (!payload.empty() && payload[0] == std::byte{record::kind_checkpoint}) {
+    // The source's checkpoint says what the source's data file holds, not
+    // this one's: kept, under a kind recovery ignores.
+    foreign.assign(payload.begin(), payload.end());
+    foreign[0] = std::byte{record::kind_foreign_checkpoint};
+    rec = foreign;
+  }
+  s.log->append(rec);
+  s.redo(lsn, rec, 0);
+  s.note_logged(rec.size());
 }
 
 lsn_t store::checkpoint() {

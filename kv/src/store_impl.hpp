@@ -224,6 +224,10 @@ struct store::impl {
                    const std::function<void(std::uint64_t, std::uint64_t)>& progress, store::backup_result& res);
   void background();
   void recover();
+  // Redoes one record (recovery, and a replica's replay): the write buffer's
+  // changes always, page changes unless r.lsn < pages_from or the page
+  // already has them; false for a checkpoint record. Throws corruption_error.
+  bool redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t pages_from);
   void create_if_new();
   std::optional<std::string> read_value(std::span<const std::byte> cell);
   void check_open() const;

@@ -8,10 +8,18 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <random>
+#include <thread>
 #include <fstream>
 #include <sstream>
 #include <regex>
@@ -340,6 +348,225 @@ TEST_F(wal_tool_test, DecodingALogThatIsNoStoresSaysSoAndExitsOne) {
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("LSN 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("leave out --decode kv"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace pageio::wal
+
+namespace pageio::wal {
+namespace {
+
+// A store written after its backup, its log archived as it went: the
+// writes in LSN order, and each record's commit time, for models of the
+// store at any target.
+class wal_replay_test : public ::testing::Test {
+ protected:
+  struct write {
+    lsn_t lsn;
+    std::string key;
+    std::optional<std::string> value;  // empty: deleted
+  };
+  void SetUp() override {
+    std::string why;
+    dir_ = test::test_dir::create(&why);
+    if (!dir_) GTEST_SKIP() << why;
+    db_ = dir_->path() / "db";
+    archive_ = dir_->path() / "archive";
+    kv::options o = opts(db_);
+    o.wal_archive = archive_;
+    kv::store s(o);
+    s.put("before", "the backup");
+    s.backup(dir_->path() / "backup");
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 3000; ++i) {
+      const std::string k = "k" + std::to_string(rng() % 400);
+      if (rng() % 5 == 0) {
+        if (const lsn_t l = s.del(k)) writes_.push_back({l, k, std::nullopt});
+      } else {
+        const std::string v = std::to_string(i) + std::string(rng() % 200, 'v');
+        writes_.push_back({s.put(k, v), k, v});
+      }
+      if (i % 1000 == 999) s.checkpoint();  // segments recycled: archived
+    }
+    s.sync();
+    last_ = s.stats().last_lsn;
+  }
+  static kv::options opts(const std::filesystem::path& dir) {
+    kv::options o;
+    o.dir = dir;
+    o.sync = false;
+    o.checkpoint_interval_ms = 0;
+    o.wal_segment_bytes = 16 * 4096;  // many segments, archived as the log goes
+    o.wal_buffer_bytes = 16 * 4096;
+    return o;
+  }
+  // The store at `lsn`: every write at or below it.
+  std::map<std::string, std::string> model_at(lsn_t lsn) const {
+    std::map<std::string, std::string> m{{"before", "the backup"}};
+    for (const auto& w : writes_) {
+      if (w.lsn > lsn) break;
+      if (w.value) {
+        m[w.key] = *w.value;
+      } else {
+        m.erase(w.key);
+      }
+    }
+    return m;
+  }
+  static std::map<std::string, std::string> contents_of(const std::filesystem::path& dir) {
+    kv::options o = opts(dir);
+    o.read_only = true;
+    kv::store s(o);
+    std::map<std::string, std::string> out;
+    for (auto it = s.scan(); it.valid(); it.next()) out.emplace(it.key(), it.value());
+    return out;
+  }
+  // A fresh copy of the backup to replay into.
+  std::string fresh_copy(const std::string& name) const {
+    const auto to = dir_->path() / name;
+    std::filesystem::remove_all(to);
+    std::filesystem::copy(dir_->path() / "backup", to, std::filesystem::copy_options::recursive);
+    return "'" + to.string() + "'";
+  }
+  std::string logs() const { return " --archive '" + archive_.string() + "' --wal '" + (db_ / "wal").string() + "'"; }
+
+  std::optional<test::test_dir> dir_;
+  std::filesystem::path db_, archive_;
+  std::vector<write> writes_;
+  lsn_t last_ = 0;
+};
+
+TEST_F(wal_replay_test, ReplayToManyTargetsGivesTheStoreAtEach) {
+  ASSERT_GT(std::distance(std::filesystem::directory_iterator(archive_), std::filesystem::directory_iterator()), 3)
+      << "the test wants an archive of several segments";
+  // Commit times of the writes, from the log (pageio-wal dump --decode kv --json).
+  std::map<lsn_t, std::uint64_t> time_of;
+  for (const auto& line : [&] {
+         std::vector<std::string> l;
+         std::istringstream in(run_tool("dump --decode kv --json" + logs().substr(0, 0) + " '" + archive_.string() +
+                                        "' '" + (db_ / "wal").string() + "'")
+                                   .out);
+         for (std::string s; std::getline(in, s);) l.push_back(s);
+         return l;
+       }()) {
+    const auto j = nlohmann::json::parse(line);
+    time_of[j.at("lsn").get<lsn_t>()] = j.at("time_us").get<std::uint64_t>();
+  }
+  std::mt19937_64 rng(5);
+  for (int t = 0; t < 6; ++t) {
+    const write& w = writes_[rng() % writes_.size()];
+    const bool exclusive = t % 2 == 1;
+    const std::string into = fresh_copy("pitr");
+    const auto r = run_tool("replay --into " + into + logs() + " --to-lsn " + std::to_string(w.lsn) +
+                            (exclusive ? " --exclusive" : " --inclusive"));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("was reached"), std::string::npos) << r.out;
+    const lsn_t at = exclusive ? w.lsn - 1 : w.lsn;
+    EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(at)) << "replay to LSN " << w.lsn << ": " << r.out;
+  }
+  // Time targets: the writes committed up to a moment (inclusive) or before it.
+  for (int t = 0; t < 4; ++t) {
+    const write& w = writes_[rng() % writes_.size()];
+    const std::uint64_t when = time_of.at(w.lsn);
+    const bool exclusive = t % 2 == 1;
+    const std::time_t secs = static_cast<std::time_t>(when / 1'000'000);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    const std::string stamp = std::string(buf) + "." + std::to_string(1'000'000 + when % 1'000'000).substr(1) + "Z";
+    const std::string into = fresh_copy("pitr");
+    const auto r = run_tool("replay --into " + into + logs() + " --to-time " + stamp +
+                            (exclusive ? " --exclusive" : ""));
+    ASSERT_EQ(r.status, 0) << r.out;
+    // The store at the last record before the first one past the target.
+    lsn_t at = 0;
+    for (const auto& [lsn, us] : time_of) {
+      if (exclusive ? us >= when : us > when) break;
+      at = lsn;
+    }
+    EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(at)) << "replay to " << stamp << ": " << r.out;
+  }
+}
+
+TEST_F(wal_replay_test, AReplayResumesWhereItStoppedAndTwiceIsOnce) {
+  const std::string into = fresh_copy("pitr");
+  const lsn_t mid = writes_[writes_.size() / 3].lsn, end = writes_[2 * writes_.size() / 3].lsn;
+  ASSERT_EQ(run_tool("replay --into " + into + logs() + " --to-lsn " + std::to_string(mid)).status, 0);
+  EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(mid));
+  auto r = run_tool("replay --into " + into + logs() + " --to-lsn " + std::to_string(end) + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("first_lsn").get<lsn_t>(), mid + 1) << "it did not resume: " << r.out;
+  r = run_tool("replay --into " + into + logs() + " --to-lsn " + std::to_string(end) + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("records"), 0) << r.out;
+  EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(end));
+  // Killed at any moment, and run again: the same store.
+  for (int delay_ms : {5, 40, 120}) {
+    const std::string kinto = fresh_copy("killed");
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const std::string cmd = std::string("exec ") + PAGEIO_WAL_TOOL + " replay --into " + kinto + logs() +
+                              " --to-lsn " + std::to_string(end) + " >/dev/null 2>&1";
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    r = run_tool("replay --into " + kinto + logs() + " --to-lsn " + std::to_string(end));
+    ASSERT_EQ(r.status, 0) << "after a kill -9 at " << delay_ms << " ms: " << r.out;
+    EXPECT_TRUE(contents_of(dir_->path() / "killed") == model_at(end)) << "after a kill -9 at " << delay_ms << " ms";
+  }
+}
+
+TEST_F(wal_replay_test, AMissingArchivedSegmentStopsBeforeItWithExitThree) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(archive_)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 3u);
+  const auto gone = parse_archive_file_name(files[files.size() / 2].filename().string());
+  ASSERT_TRUE(gone);
+  std::filesystem::remove(files[files.size() / 2]);
+  const std::string into = fresh_copy("pitr");
+  auto r = run_tool("replay --into " + into + logs() + " --dry-run");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find("NOT reachable"), std::string::npos) << r.out;
+  r = run_tool("replay --into " + into + logs() + " --json");
+  EXPECT_EQ(r.status, 3) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("stopped"), "target_not_reachable");
+  EXPECT_NE(j.at("reason").get<std::string>().find("segment " + std::to_string(gone->seq) + " is missing"),
+            std::string::npos)
+      << r.out;
+  const lsn_t at = j.at("last_lsn").get<lsn_t>();
+  EXPECT_LT(at, gone->first_lsn);
+  EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(at)) << "not a consistent store at LSN " << at;
+}
+
+TEST_F(wal_replay_test, ADamagedArchiveFileStopsWithExitOneNamingThePlace) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(archive_)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 3u);
+  const auto victim = files[files.size() / 2];
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 + 100);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(4096 + 100);
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  const std::string into = fresh_copy("pitr");
+  const auto r = run_tool("replay --into " + into + logs());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find(victim.filename().string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("byte offset"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is a consistent store at LSN"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -51,22 +51,26 @@ constexpr int exit_ok = 0, exit_failure = 1, exit_usage = 2;
 
 struct cli {
   std::string dir, key, value, from, to, wal_archive;
-  bool no_sync = false, json = false, has_from = false, has_to = false, no_wal_archive = false;
+  bool no_sync = false, json = false, has_from = false, has_to = false, no_wal_archive = false, read_only = false;
   std::uint64_t limit = 0;
 };
 
-options open_options(const cli& c, bool create) {
+// How a command opens the store: `create` if missing; `read_only` for the
+// commands that only read (they log nothing, so a replica being replayed
+// into stays one).
+options open_options(const cli& c, bool create, bool read_only = false) {
   options o;
   o.dir = c.dir;
   o.sync = !c.no_sync;
   o.create_if_missing = create;
+  o.read_only = read_only;
   o.wal_archive = c.wal_archive;
   o.wal_archive_off = c.no_wal_archive;
   return o;
 }
 
 int cmd_get(const cli& c) {
-  store db(open_options(c, false));
+  store db(open_options(c, false, true));
   const auto v = db.get(c.key);
   if (!v) {
     fmt::print(stderr, "pageio-kv: {}: not found\n", pageio::tools::escape(c.key));
@@ -95,7 +99,7 @@ int cmd_del(const cli& c) {
 }
 
 int cmd_scan(const cli& c) {
-  store db(open_options(c, false));
+  store db(open_options(c, false, true));
   std::optional<std::string_view> from, to;
   if (c.has_from) from = c.from;
   if (c.has_to) to = c.to;
@@ -113,7 +117,7 @@ int cmd_scan(const cli& c) {
 }
 
 int cmd_stats(const cli& c) {
-  store db(open_options(c, false));
+  store db(open_options(c, false, true));
   const statistics s = db.stats();
   if (c.json) {
     nlohmann::json j = tool::stats_json(s);
@@ -138,7 +142,7 @@ int cmd_stats(const cli& c) {
 }
 
 int cmd_check(const cli& c) {
-  store db(open_options(c, false));
+  store db(open_options(c, false, true));
   const check_report r = db.check();
   if (c.json) {
     nlohmann::json problems = nlohmann::json::array();
@@ -173,7 +177,7 @@ int cmd_check(const cli& c) {
 }
 
 int cmd_shell(const cli& c) {
-  store db(open_options(c, true));
+  store db(open_options(c, !c.read_only, c.read_only));
   std::ios::sync_with_stdio(false);
   tool::run_shell(db, std::cin, std::cout);
   db.close();
@@ -202,6 +206,9 @@ int main(int argc, char** argv) {
                                             "scan, checkpoint, stats, quit; see the README)");
   add_dir(shell);
   shell->add_flag("--no-sync", c.no_sync, "reply to a write once it is in the log, before it is durable");
+  shell->add_flag("--read-only", c.read_only,
+                  "reads only (writes get ERR): nothing is logged, so a replica being replayed into (pageio-wal "
+                  "replay) stays one");
   auto* get = app.add_subcommand("get", "print KEY's value (exit 1 when absent)");
   add_dir(get);
   get->add_option("KEY", c.key, "the key")->required();

@@ -36,6 +36,7 @@ const char* kind_name(kv::logged_record::kind k) {
     case kv::logged_record::kind::merge: return "merge";
     case kv::logged_record::kind::partial: return "partial";
     case kv::logged_record::kind::checkpoint: return "checkpoint";
+    case kv::logged_record::kind::source_checkpoint: return "source_checkpoint";
   }
   return "?";
 }
@@ -68,6 +69,9 @@ std::string kv_record_text(const record_view& v, bool hex) {
       out = fmt::format("{}checkpoint  (recovery starts at LSN {}, page redo at {})\n", head, r.checkpoint_lsn,
                         r.checkpoint_pages_from);
       break;
+    case kv::logged_record::kind::source_checkpoint:
+      out = fmt::format("{}checkpoint of the store this one was replayed from  (not this store's: ignored)\n", head);
+      break;
   }
   if (hex) out += fmt::format("    {}\n", payload_hex(v.data));
   return out;
@@ -89,7 +93,7 @@ nlohmann::json kv_record_json(const record_view& v, bool hex) {
                       {"changes", std::move(changes)},
                       {"merged_pairs", r.merged_pairs},
                       {"page_changes", r.page_changes}};
-  if (r.what == kv::logged_record::kind::checkpoint) {
+  if (r.what == kv::logged_record::kind::checkpoint || r.what == kv::logged_record::kind::source_checkpoint) {
     j["checkpoint_lsn"] = r.checkpoint_lsn;
     j["checkpoint_pages_from"] = r.checkpoint_pages_from;
   }

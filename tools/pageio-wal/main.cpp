@@ -4,6 +4,8 @@
 //   pageio-wal dump PATH... [--from LSN] [--to LSN] [--limit N] [--decode kv] [--hex] [--json]
 //                                                one line per record (per change, decoded)
 //   pageio-wal stats PATH... [--json]            segments, records, bytes, LSN range
+//   pageio-wal replay --into B (--wal DIR | --archive DIR)... [--to-lsn N | --to-time T]
+//                     [--inclusive | --exclusive] [--dry-run] [--json]   point-in-time restore (replay.hpp)
 //
 // PATH: a log directory, an archive directory (log archiving: wal::options::
 // archive_dir), or one segment file; several are read as one log (an archive
@@ -14,8 +16,10 @@
 // Exit status: 0 the log is clean or ends in a torn tail (reported); 1 it is
 // damaged before its end (segment, page and offset named), or a segment is
 // missing between the ones given; 2 a usage error, a path that cannot be
-// read or holds no segment files, or a --from past the last record.
+// read or holds no segment files, or a --from past the last record. replay:
+// 0 target reached, 1 damage (or a store in use), 2 usage, 3 not reachable.
 #include "inspect.hpp"
+#include "replay.hpp"
 
 #include <pageio/version.hpp>
 
@@ -71,7 +75,61 @@ int main(int argc, char** argv) {
   auto* s = app.add_subcommand("stats", "segments, records, bytes, first and last LSN");
   add_paths(s);
   s->add_flag("--json", json, "print one JSON object on stdout instead of the table");
+  replay_options ro;
+  std::vector<std::string> wal_dirs, archive_dirs;
+  std::string to_time;
+  bool exclusive = false, inclusive = false;
+  auto* rp = app.add_subcommand("replay", "point-in-time restore: apply the records after a backup's end, up to a "
+                                          "target, into the backup (exit 3: target not reachable)");
+  rp->add_option("--into", ro.into, "the store to replay into (a backup made by pageio-kv backup)")
+      ->required()
+      ->type_name("DIR");
+  rp->add_option("--wal", wal_dirs, "a live log directory (a store's wal/), repeatable")->type_name("DIR");
+  rp->add_option("--archive", archive_dirs, "a log archive directory, repeatable")->type_name("DIR");
+  auto* to_lsn = pageio::tools::as_count(rp->add_option("--to-lsn", ro.to_lsn, "stop at this LSN"), 1);
+  rp->add_option("--to-time", to_time, "stop at this commit time (UTC, as dump --decode kv prints it)")
+      ->type_name("TIME")
+      ->excludes(to_lsn);
+  auto* inc = rp->add_flag("--inclusive", inclusive, "apply the target record itself (the default)");
+  rp->add_flag("--exclusive", exclusive, "stop just before the target record")->excludes(inc);
+  rp->add_flag("--dry-run", ro.dry_run, "print the plan (LSN range, segments, records, bytes, reachable?) and change "
+                                         "nothing");
+  rp->add_flag("--json", ro.json, "print one JSON summary on stdout");
+  pageio::tools::as_count(rp->add_option("--cache-mb", ro.cache_mib,
+                                         "the store's cache while replaying, in MiB (a cache that holds the pages "
+                                         "the records change reads each once)"),
+                          16, 1u << 20)
+      ->capture_default_str();
   if (auto code = pageio::tools::parse_command_line(app, argc, argv)) return *code;
+  if (*rp) {
+    ro.sources = archive_dirs;
+    ro.sources.insert(ro.sources.end(), wal_dirs.begin(), wal_dirs.end());
+    ro.inclusive = !exclusive;
+    if (ro.sources.empty()) {
+      return pageio::tools::report_usage_error(tool, "give the logs to replay from: --wal DIR and/or --archive DIR");
+    }
+    try {
+      if (!to_time.empty()) ro.to_time_us = parse_utc_time(to_time);
+    } catch (const std::invalid_argument& e) {
+      return pageio::tools::report_usage_error(tool, e.what());
+    }
+    for (const auto& p : ro.sources) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(p, ec)) {
+        return pageio::tools::report_usage_error(tool, fmt::format("{}: not a directory; give a log or archive "
+                                                                   "directory",
+                                                                   p));
+      }
+    }
+    try {
+      return replay(ro);
+    } catch (const std::exception& e) {
+      // The store in use by another process, an I/O error, records that do
+      // not apply: the store is as the last record applied left it.
+      pageio::tools::report_failure(tool, e.what());
+      return exit_corrupt;
+    }
+  }
   paths.insert(paths.end(), dir_opts.begin(), dir_opts.end());
   if (paths.empty()) {
     return pageio::tools::report_usage_error(

@@ -328,6 +328,7 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
         damage d;
         d.file = dir_ / segment_file_name(segs_[seg].seq + 1);
         d.segment = segs_[seg].seq + 1;
+        d.missing_segment = true;
         d.what = "segment " + std::to_string(segs_[seg].seq + 1) + " is missing, and segment " +
                  std::to_string(segs_[seg + 1].seq) + " holds complete group commits";
         res_.corruption = d;
@@ -414,6 +415,7 @@ std::optional<damage> scanner::shape_damage() const {
       damage d;
       d.segment = segs_[i - 1].seq + 1;
       d.file = dir_ / segment_file_name(d.segment);
+      d.missing_segment = true;
       d.what = "segment " + std::to_string(d.segment) + " is missing (segments " + std::to_string(segs_[i - 1].seq) +
                " and " + std::to_string(segs_[i].seq) + " are there): the log's numbers never have gaps";
       return d;

@@ -27,6 +27,7 @@ struct logged_record {
     merge,       // write-buffer pairs moved into their leaves: nothing a reader sees changes
     partial,     // overflow pages of a large value whose put's record follows
     checkpoint,  // recovery may start at checkpoint_lsn
+    source_checkpoint,  // a replica's copy of its source's checkpoint record (not this store's)
   };
   kind what = kind::write;
   std::uint64_t time_us = 0;           // commit time, microseconds since the Unix epoch
@@ -40,5 +41,10 @@ struct logged_record {
 // kv::corruption_error saying what is wrong when it is not a record the
 // store wrote.
 logged_record describe_log_record(std::span<const std::byte> payload);
+
+// Only the commit time (microseconds since the Unix epoch), cheaply: for
+// point-in-time targets. Throws kv::corruption_error for a payload too short
+// to be a record.
+std::uint64_t log_record_time_us(std::span<const std::byte> payload);
 
 }  // namespace pageio::kv

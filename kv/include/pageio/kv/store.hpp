@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <memory>
 #include <optional>
 #include <span>
@@ -86,6 +87,18 @@ struct options {
   // stays in the log (statistics::archive_error says why).
   std::filesystem::path wal_archive{};
   bool wal_archive_off = false;
+  // A replica (pageio-wal replay): the store takes only records replayed
+  // from the log of the store it was backed up from (store::replay), so its
+  // LSNs stay that store's: put, del, write and backup are refused, no
+  // merger runs, and its checkpoints go to <dir>/replica-checkpoint instead
+  // of its log (docs/kv.md, "Point-in-time restore"). Reads work. The
+  // directory must hold a store.
+  bool replica = false;
+  // Read-only: reads only. Nothing is logged or checkpointed (recovery
+  // still redoes the log into the cache), so a replica being replayed into
+  // stays one: pageio-kv's get, scan, stats and check open stores so. The
+  // directory must hold a store.
+  bool read_only = false;
 };
 
 // The store is open in another process (or another store object here).
@@ -242,6 +255,14 @@ class store {
   };
   backup_result backup(const std::filesystem::path& to,
                        const std::function<void(std::uint64_t done, std::uint64_t total)>& progress = {});
+
+  // A replica (options::replica) takes the source log's record `lsn` (its
+  // payload): appended to this store's log, which must end at lsn - 1 (a
+  // std::invalid_argument says where it ends otherwise), and redone into
+  // the pages as recovery redoes it. Durable with the log's next group
+  // commit, or sync(). Throws corruption_error when the record does not
+  // apply (the two stores are not the same history).
+  void replay(lsn_t lsn, std::span<const std::byte> payload);
   // Makes every change so far durable (for options::sync = false).
   void sync();
   statistics stats() const;

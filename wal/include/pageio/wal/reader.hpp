@@ -40,6 +40,9 @@ struct damage {
   std::uint32_t page = 0;
   std::uint64_t offset = 0;  // byte offset in the segment file
   std::string what;
+  // A whole segment is missing (a gap in the numbers): nothing on disk is
+  // damaged, but the log cannot be read past it.
+  bool missing_segment = false;
 };
 
 struct scan_result {

@@ -1,0 +1,336 @@
+// pageio-wal replay: a plan (one read of the logs: what would be applied,
+// and why it would stop), then, unless --dry-run, the records applied into
+// the store opened as a replica, and a summary.
+#include "replay.hpp"
+
+#include "inspect.hpp"
+
+#include <pageio/kv/log_record.hpp>
+#include <pageio/kv/store.hpp>
+#include <pageio/wal/reader.hpp>
+
+#include "run_info.hpp"
+#include "usage.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <stdexcept>
+
+namespace pageio::wal::tool {
+
+namespace {
+
+enum class stop_kind { target_reached, end_of_logs, not_reachable, damaged };
+
+const char* stop_name(stop_kind k) {
+  switch (k) {
+    case stop_kind::target_reached: return "target_reached";
+    case stop_kind::end_of_logs: return "end_of_logs";
+    case stop_kind::not_reachable: return "target_not_reachable";
+    case stop_kind::damaged: return "damage";
+  }
+  return "?";
+}
+
+// What a pass over the logs found, from the store's end on.
+struct pass {
+  lsn_t first = 0, last = 0;  // records applied (or to apply)
+  std::uint64_t records = 0, bytes = 0;
+  std::set<std::uint64_t> segments;
+  stop_kind stop = stop_kind::end_of_logs;
+  std::string reason;
+  lsn_t logs_last = 0;  // the last record the logs hold (as far as they were read)
+};
+
+bool has_target(const replay_options& o) { return o.to_lsn != 0 || o.to_time_us != 0; }
+
+bool past_target(const replay_options& o, const record_view& v) {
+  if (o.to_lsn != 0) return o.inclusive ? v.lsn > o.to_lsn : v.lsn >= o.to_lsn;
+  if (o.to_time_us != 0) {
+    const std::uint64_t t = kv::log_record_time_us(v.data);
+    return o.inclusive ? t > o.to_time_us : t >= o.to_time_us;
+  }
+  return false;
+}
+
+std::string target_text(const replay_options& o) {
+  const char* how = o.inclusive ? "inclusive" : "exclusive";
+  if (o.to_lsn != 0) return fmt::format("LSN {} ({})", o.to_lsn, how);
+  if (o.to_time_us != 0) {
+    const std::time_t secs = static_cast<std::time_t>(o.to_time_us / 1'000'000);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("commit time {}.{:06}Z ({})", buf, o.to_time_us % 1'000'000, how);
+  }
+  return "the end of the logs";
+}
+
+// One pass over the logs from `store_last` + 1; `apply` (when set) takes
+// each record that is to be applied, in order.
+pass run_pass(const replay_options& o, lsn_t store_last, const std::function<void(const record_view&)>& apply,
+              const std::function<void(const pass&)>& tick) {
+  pass p;
+  std::optional<std::string> gap_before;
+  const std::vector<std::filesystem::path> paths(o.sources.begin(), o.sources.end());
+  const scan_result r = scan_logs(paths, store_last + 1, [&](const record_view& v) {
+    p.logs_last = v.lsn;
+    if (past_target(o, v)) {
+      p.stop = stop_kind::target_reached;
+      return false;
+    }
+    const lsn_t want = p.last != 0 ? p.last + 1 : store_last + 1;
+    if (v.lsn != want) {
+      gap_before = fmt::format("the logs given hold no record {} (the next they hold is LSN {}): records {} to {} "
+                               "are missing (an archived segment not copied, or logs of another store?)",
+                               want, v.lsn, want, v.lsn - 1);
+      return false;
+    }
+    if (apply) apply(v);
+    if (p.first == 0) p.first = v.lsn;
+    p.last = v.lsn;
+    ++p.records;
+    p.bytes += v.data.size();
+    p.segments.insert(v.segment);
+    if (tick && p.records % 4096 == 0) tick(p);
+    return true;
+  });
+  if (r.segments.empty()) throw std::runtime_error(fmt::format("{} hold no log segments", fmt::join(o.sources, ", ")));
+  if (p.stop == stop_kind::target_reached) {
+    p.reason = "the target, " + target_text(o) + ", was reached";
+    return p;
+  }
+  if (gap_before) {
+    p.stop = stop_kind::not_reachable;
+    p.reason = *gap_before;
+    return p;
+  }
+  if (p.logs_last == 0) p.logs_last = r.last_lsn;
+  if (r.corruption) {
+    const damage& d = *r.corruption;
+    p.stop = d.missing_segment ? stop_kind::not_reachable : stop_kind::damaged;
+    p.reason = fmt::format("{} ({}, segment {}, page {}, byte offset {})", d.what, d.file.string(), d.segment, d.page,
+                           d.offset);
+    return p;
+  }
+  if (r.last_lsn < store_last) {
+    p.stop = stop_kind::not_reachable;
+    p.reason = fmt::format("the logs end after LSN {}, before the store's own end (LSN {}): they are older than the "
+                           "store, or the store was written to after its backup",
+                           r.last_lsn, store_last);
+    return p;
+  }
+  const std::string end = fmt::format(
+      "the logs end after LSN {}{}", r.last_lsn,
+      r.tail.empty() ? std::string(" (a clean end)")
+                     : std::string(" (a normal end: what follows is a group commit a crash cut short, which was "
+                                   "never acknowledged; not damage)"));
+  if (has_target(o)) {
+    p.stop = stop_kind::not_reachable;
+    p.reason = end + ", before the target, " + target_text(o);
+  } else {
+    p.stop = stop_kind::end_of_logs;
+    p.reason = end;
+  }
+  return p;
+}
+
+int exit_of(stop_kind k) {
+  switch (k) {
+    case stop_kind::target_reached:
+    case stop_kind::end_of_logs: return exit_ok;
+    case stop_kind::not_reachable: return exit_unreachable;
+    case stop_kind::damaged: return exit_corrupt;
+  }
+  return exit_corrupt;
+}
+
+// The payload of record `lsn` in `paths`, if they hold it.
+std::optional<std::vector<std::byte>> payload_at(const std::vector<std::filesystem::path>& paths, lsn_t lsn) {
+  std::optional<std::vector<std::byte>> out;
+  scan_logs(paths, lsn, [&](const record_view& v) {
+    if (v.lsn == lsn) out.emplace(v.data.begin(), v.data.end());
+    return false;
+  });
+  return out;
+}
+
+// Whether the store's record and the source's are the same (a source's
+// checkpoint record is kept in a replica under another kind byte).
+bool same_record(std::vector<std::byte> mine, const std::vector<std::byte>& theirs) {
+  if (!mine.empty() && !theirs.empty() && mine[0] == std::byte{3} && theirs[0] == std::byte{2}) mine[0] = std::byte{2};
+  return mine == theirs;
+}
+
+bool is_store(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p / "data", ec) && std::filesystem::is_directory(p / "wal", ec);
+}
+
+}  // namespace
+
+std::uint64_t parse_utc_time(const std::string& text) {
+  std::tm tm{};
+  int frac_digits = 0;
+  unsigned long frac = 0;
+  char rest[16] = {};
+  const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, rest);
+  std::string tail = n == 7 ? rest : "";
+  if (n >= 6 && !tail.empty() && tail[0] == '.') {
+    std::size_t i = 1;
+    while (i < tail.size() && std::isdigit(static_cast<unsigned char>(tail[i])) && frac_digits < 6) {
+      frac = frac * 10 + static_cast<unsigned long>(tail[i] - '0');
+      ++frac_digits;
+      ++i;
+    }
+    tail = tail.substr(i);
+  }
+  if (n < 6 || tail != "Z" || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    throw std::invalid_argument("--to-time " + text +
+                                ": give a UTC time as pageio-wal dump --decode kv prints it, e.g. "
+                                "2026-12-01T17:42:03Z or 2026-12-01T17:42:03.123456Z");
+  }
+  while (frac_digits < 6) {
+    frac *= 10;
+    ++frac_digits;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const std::time_t secs = ::timegm(&tm);
+  return static_cast<std::uint64_t>(secs) * 1'000'000 + frac;
+}
+
+int replay(const replay_options& o) {
+  const std::filesystem::path into(o.into);
+  if (!is_store(into)) {
+    return pageio::tools::report_usage_error(
+        "pageio-wal", fmt::format("--into {}: not a pageio::kv store (no data file and wal/ directory); give a "
+                                  "backup made by pageio-kv backup",
+                                  o.into));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+
+  // The store's end, read without opening it (a dry run changes nothing).
+  const scan_result own = scan_log(into / "wal");
+  if (own.corruption) {
+    fmt::print(stderr, "pageio-wal: the store's own log is damaged: {} ({})\n", own.corruption->what,
+               own.corruption->file.string());
+    return exit_corrupt;
+  }
+  const lsn_t store_last = own.last_lsn;
+  // The store's last record must be the logs' record of that LSN: a store
+  // that was opened and written to has a history of its own from there.
+  if (store_last != 0) {
+    const std::vector<std::filesystem::path> src(o.sources.begin(), o.sources.end());
+    const auto theirs = payload_at(src, store_last);
+    const auto mine = payload_at({into / "wal"}, store_last);
+    if (theirs && mine && !same_record(*mine, *theirs)) {
+      fmt::print(stderr,
+                 "pageio-wal: {} and the logs given differ at LSN {}: the store was opened and written to after it "
+                 "was backed up (or they are logs of another store). Nothing was replayed; restore the backup "
+                 "again and replay into that.\n",
+                 o.into, store_last);
+      return exit_corrupt;
+    }
+  }
+  if (o.to_lsn != 0 && store_last > (o.inclusive ? o.to_lsn : o.to_lsn - 1)) {
+    return pageio::tools::report_usage_error(
+        "pageio-wal", fmt::format("--into {} is at LSN {}, past the target LSN {}: a replay only goes forward; "
+                                  "restore the backup again to go back",
+                                  o.into, store_last, o.to_lsn));
+  }
+  const pass plan = run_pass(o, store_last, {}, {});
+
+  pass done;
+  if (o.dry_run) {
+    done = plan;
+  } else {
+    kv::options ko;
+    ko.dir = into;
+    ko.replica = true;
+    ko.cache_bytes = o.cache_mib << 20;
+    kv::store db(ko);  // refuses a store another process has open
+    if (db.stats().last_lsn != store_last) {
+      throw std::runtime_error(fmt::format("{} changed while it was read (its log ended at LSN {}, now {})", o.into,
+                                           store_last, db.stats().last_lsn));
+    }
+    auto last_tick = std::chrono::steady_clock::now();
+    auto tick = [&](const pass& p) {
+      if (!tty) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_tick < std::chrono::milliseconds(250)) return;
+      last_tick = now;
+      const double secs = std::chrono::duration<double>(now - started).count();
+      const double rate = static_cast<double>(p.records) / std::max(secs, 1e-6);
+      const double pct = plan.records ? 100.0 * static_cast<double>(p.records) / static_cast<double>(plan.records) : 100;
+      const double eta = rate > 0 ? static_cast<double>(plan.records - std::min(plan.records, p.records)) / rate : 0;
+      fmt::print(stderr, "\rLSN {} ({:.1f}% of {} records), {:.0f} records/s, ETA {:.0f} s   ", p.last, pct,
+                 plan.records, rate, eta);
+      std::fflush(stderr);
+    };
+    done = run_pass(o, store_last, [&](const record_view& v) { db.replay(v.lsn, v.data); }, tick);
+    db.sync();
+    db.checkpoint();
+    db.close();
+    if (tty) fmt::print(stderr, "\n");
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double rate = done.records / std::max(seconds, 1e-9);
+  if (o.json) {
+    nlohmann::json j{{"into", o.into},
+                     {"sources", o.sources},
+                     {"dry_run", o.dry_run},
+                     {"target", target_text(o)},
+                     {"store_lsn_before", store_last},
+                     {"first_lsn", done.first},
+                     {"last_lsn", done.records ? done.last : store_last},
+                     {"records", done.records},
+                     {"bytes", done.bytes},
+                     {"segments", done.segments.size()},
+                     {"seconds", seconds},
+                     {"records_per_second", rate},
+                     {"stopped", stop_name(done.stop)},
+                     {"reason", done.reason},
+                     {"reachable", done.stop == stop_kind::target_reached || done.stop == stop_kind::end_of_logs}};
+    pageio::tools::stamp(j, "pageio-wal", o.into);
+    fmt::print("{}\n", j.dump());
+  } else if (o.dry_run) {
+    fmt::print("dry run: nothing was changed\n");
+    fmt::print("{} is at LSN {}; target: {}\n", o.into, store_last, target_text(o));
+    if (done.records) {
+      fmt::print("would apply LSN {} to {}: {} record(s), {} bytes, from {} segment(s)\n", done.first, done.last,
+                 done.records, done.bytes, done.segments.size());
+    } else {
+      fmt::print("would apply nothing\n");
+    }
+    fmt::print("{}: {}\n", exit_of(done.stop) == exit_ok ? "reachable" : "NOT reachable", done.reason);
+  } else {
+    if (done.records) {
+      fmt::print("replayed into {}: LSN {} to {}, {} record(s) in {:.2f} s ({:.0f} records/s)\n", o.into, done.first,
+                 done.last, done.records, seconds, rate);
+    } else {
+      fmt::print("replayed nothing into {}: it is at LSN {}\n", o.into, store_last);
+    }
+    fmt::print("stopped: {}\n", done.reason);
+    if (done.stop == stop_kind::not_reachable || done.stop == stop_kind::damaged) {
+      fmt::print("{} is a consistent store at LSN {}; run again with more logs to go on from there.\n", o.into,
+                 done.records ? done.last : store_last);
+    }
+  }
+  return exit_of(done.stop);
+}
+
+}  // namespace pageio::wal::tool
