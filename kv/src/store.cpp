@@ -725,6 +725,30 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
   s.note_logged(rec.size());
 }
 
+void store::prefetch_for_replay(std::span<const std::span<const std::byte>> payloads) {
+  impl& s = *impl_;
+  s.check_open();
+  std::vector<pagecache::page_id> ids;
+  for (const auto& p : payloads) {
+    try {
+      const record::decoded d = record::decode(p);
+      for (const auto& c : d.changes) {
+        if (record::changes_page(c.kind)) ids.push_back({s.file, c.page});
+      }
+    } catch (const record::malformed&) {
+      // replay() says what is wrong with it.
+    }
+  }
+  std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.page < b.page; });
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  // In batches a small cache holds, pinned only while read.
+  const std::size_t batch = std::max<std::size_t>(16, s.opts.cache_bytes / pagecache::page_size / 8);
+  for (std::size_t i = 0; i < ids.size(); i += batch) {
+    const auto n = std::min(batch, ids.size() - i);
+    s.pool->fetch_batch(std::span(ids).subspan(i, n));
+  }
+}
+
 lsn_t store::checkpoint() {
   impl_->check_open();
   return impl_->checkpoint_now();

@@ -263,6 +263,11 @@ class store {
   // commit, or sync(). Throws corruption_error when the record does not
   // apply (the two stores are not the same history).
   void replay(lsn_t lsn, std::span<const std::byte> payload);
+  // Reads into the cache, in one batch of reads, the pages the records
+  // about to be replayed change (PostgreSQL's recovery prefetch): redo then
+  // finds them there instead of reading each on its own. A hint: records it
+  // cannot decode are left to replay() to report.
+  void prefetch_for_replay(std::span<const std::span<const std::byte>> payloads);
   // Makes every change so far durable (for options::sync = false).
   void sync();
   statistics stats() const;
