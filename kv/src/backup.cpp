@@ -174,6 +174,14 @@ void store::impl::backup_copy(file_system& fs, const std::filesystem::path& tmp,
     }
     for (const auto& e : fs.list(tmp / "wal")) fs.unlink(tmp / "wal" / e.name);
   }
+  // The copy may end with records the source had written but not yet made
+  // durable: made durable now, or a power cut could take them from the
+  // source and leave the backup with records its source never had.
+  s.log->flush(copied.last_lsn);
+  {
+    pageio::file m = fs.open(tmp / replayable_marker, {.direct = false, .writable = true, .create = true});
+    fs.sync(m, true);
+  }
   fs.sync_directory(tmp);
   res.lsn = copied.last_lsn;
 }

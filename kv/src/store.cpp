@@ -95,6 +95,14 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     throw_errno(e, "lock " + lock_path.string());
   }
   try {
+    if (!s.opts.replica && !s.opts.read_only) {
+      // It will log records of its own: no longer a prefix of its source's.
+      file_system& fsys = s.opts.fs ? *s.opts.fs : *posix_file_system();
+      if (fsys.stat(dir / replayable_marker)) {
+        fsys.unlink(dir / replayable_marker);
+        fsys.sync_directory(dir);
+      }
+    }
     wal::options lo;
     lo.dir = dir / "wal";
     lo.backend = s.opts.backend;
@@ -260,18 +268,20 @@ void store::impl::recover() {
     if (redo(r.lsn, r.data, pages_from)) ++recovered_records;
     return true;
   };
+  file_system& fsys = opts.fs ? *opts.fs : *posix_file_system();
+  const wal::scan_result whole = wal::scan_log(fsys, opts.dir / "wal", 0, find_checkpoint);
   // A replica's checkpoints are kept beside the log (replica_checkpoint.hpp).
-  if (const auto rc = detail::read_replica_checkpoint(opts.fs ? *opts.fs : *posix_file_system(), opts.dir)) {
+  if (const auto rc = detail::read_replica_checkpoint(fsys, opts.dir)) {
+    if (rc->redo > whole.last_lsn + 1) {
+      throw corruption_error((opts.dir / detail::replica_checkpoint_name).string() + " says recovery starts at LSN " +
+                             std::to_string(rc->redo) + ", past the log's end (LSN " +
+                             std::to_string(whole.last_lsn) + "): it belongs to another copy of the store (restore "
+                             "the backup into an empty directory)");
+    }
     from = std::max(from, rc->redo);
     pages_from = std::max(pages_from, rc->pages_from);
   }
-  if (opts.fs) {
-    wal::scan_log(*opts.fs, opts.dir / "wal", 0, find_checkpoint);
-    wal::scan_log(*opts.fs, opts.dir / "wal", from, on_record);
-  } else {
-    wal::scan_log(opts.dir / "wal", 0, find_checkpoint);
-    wal::scan_log(opts.dir / "wal", from, on_record);
-  }
+  wal::scan_log(fsys, opts.dir / "wal", from, on_record);
   recovered_from = from;
 }
 
@@ -645,6 +655,10 @@ lsn_t store::write(const write_batch& batch) {
 
 lsn_t store::impl::checkpoint_now() {
   std::lock_guard one(checkpoint_mu);
+  if (replay_failed) {
+    throw corruption_error("store " + opts.dir.string() + ": a replayed record failed to apply part-way; nothing "
+                           "is checkpointed (reopening redoes it from the log and reports it)");
+  }
   if (opts.read_only) return checkpoint_lsn.load(std::memory_order_relaxed);  // nothing is written
   return checkpoint_locked();
 }
@@ -720,8 +734,20 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
     foreign[0] = std::byte{record::kind_foreign_checkpoint};
     rec = foreign;
   }
+  // Malformed bytes are refused before they reach the log.
+  try {
+    record::decode(rec);
+  } catch (const record::malformed& e) {
+    throw corruption_error("replay into " + s.opts.dir.string() + ": record " + std::to_string(lsn) +
+                           " is not a record of a pageio::kv store: " + e.what());
+  }
   s.log->append(rec);
-  s.redo(lsn, rec, 0);
+  try {
+    s.redo(lsn, rec, 0);
+  } catch (...) {
+    s.replay_failed = true;
+    throw;
+  }
   s.note_logged(rec.size());
 }
 

@@ -71,6 +71,10 @@ struct store::impl {
   std::thread merger;
 
   bool closed = false;
+  // A replayed record failed to apply part-way (store::replay): its pages
+  // may hold part of it, so nothing is checkpointed or written back; the
+  // next opening redoes the record from the log, and says why it fails.
+  std::atomic<bool> replay_failed{false};
   std::atomic<std::uint64_t> puts{0}, deletes{0}, batches{0}, gets{0}, scans{0}, checkpoints{0};
   std::uint64_t recovered_records = 0;
   lsn_t recovered_from = 0;  // the checkpoint LSN recovery started at

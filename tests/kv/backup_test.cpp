@@ -154,5 +154,34 @@ TEST_F(kv_backup_test, AnExistingTargetIsRefusedAndAFailedBackupLeavesNothing) {
   EXPECT_EQ(b.stats().last_lsn, res.lsn);
 }
 
+// A replayed record that does not apply part-way (histories that differ)
+// must never be checkpointed as applied: the replica refuses to open until
+// the record is dealt with, rather than open with half of it.
+TEST_F(kv_backup_test, AReplayedRecordThatDoesNotApplyIsNeverCheckpointed) {
+  {
+    store db(opts("db"));
+    db.put("k", "v");
+    db.backup(dir_->path() / "b");
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir_->path() / "b" / replayable_marker));
+  // A record deleting a key the root leaf (page 1) lacks.
+  std::vector<std::byte> bad(16 + 5 + 2 + 3, std::byte{0});
+  bad[0] = std::byte{1};   // changes
+  bad[4] = std::byte{1};   // one change
+  bad[16] = std::byte{2};  // leaf_del
+  bad[17] = std::byte{1};  // page 1
+  bad[21] = std::byte{3};  // key length
+  bad[23] = bad[24] = bad[25] = std::byte{'z'};
+  options r = opts("b");
+  r.replica = true;
+  {
+    store b(r);
+    const lsn_t next = b.stats().last_lsn + 1;
+    EXPECT_THROW(b.replay(next, bad), corruption_error);
+    EXPECT_THROW(b.checkpoint(), corruption_error) << "a half-applied record was checkpointed";
+  }
+  EXPECT_THROW(store b(r), corruption_error) << "the replica opened with a record half applied";
+}
+
 }  // namespace
 }  // namespace pageio::kv

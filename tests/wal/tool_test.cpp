@@ -546,6 +546,28 @@ TEST_F(wal_replay_test, AMissingArchivedSegmentStopsBeforeItWithExitThree) {
   EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(at)) << "not a consistent store at LSN " << at;
 }
 
+// A backup opened as a store and written to has a history of its own: a
+// replay into it is refused, as is a replica checkpoint of another copy.
+TEST_F(wal_replay_test, AStoreWithAHistoryOfItsOwnIsRefused) {
+  const std::string into = fresh_copy("written");
+  {
+    kv::store s(opts(dir_->path() / "written"));
+    s.put("mine", "only");
+  }
+  auto r = run_tool("replay --into " + into + logs());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("history of its own"), std::string::npos) << r.out;
+
+  const std::string replayed = fresh_copy("replayed");
+  ASSERT_EQ(run_tool("replay --into " + replayed + logs()).status, 0);
+  const std::string other = fresh_copy("other");
+  std::filesystem::copy_file(dir_->path() / "replayed" / "replica-checkpoint",
+                             dir_->path() / "other" / "replica-checkpoint");
+  r = run_tool("replay --into " + other + logs());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("another copy"), std::string::npos) << r.out;
+}
+
 TEST_F(wal_replay_test, ADamagedArchiveFileStopsWithExitOneNamingThePlace) {
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(archive_)) files.push_back(e.path());

@@ -69,7 +69,11 @@ int run_backup(const backup_flags& f) {
   const store::backup_result r = db.backup(target, progress);
   if (tty) fmt::print(stderr, "\n");
   if (replacing) {
-    fs::remove_all(f.to);
+    // The old backup goes aside, the new one takes its name, and only then
+    // is the old one removed: a crash leaves one whole backup under --to.
+    const fs::path old = f.to + ".replaced-backup";
+    if (fs::exists(old, ec)) fs::remove_all(old);
+    fs::rename(f.to, old);
     fs::rename(target, f.to);
     const auto parent = fs::absolute(f.to).parent_path();
     // The rename is durable with its directory.
@@ -79,6 +83,7 @@ int run_backup(const backup_flags& f) {
       throw std::system_error(errno, std::system_category(), "fsync of " + parent.string());
     }
     ::close(d);
+    fs::remove_all(old);
   }
   if (f.json) {
     nlohmann::json j{{"dir", f.dir},

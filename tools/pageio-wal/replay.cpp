@@ -220,6 +220,14 @@ int replay(const replay_options& o) {
                                   "backup made by pageio-kv backup",
                                   o.into));
   }
+  if (!std::filesystem::exists(into / kv::replayable_marker)) {
+    fmt::print(stderr,
+               "pageio-wal: {} is not a backup that can be replayed into: it has no {} file (it was opened as a store "
+               "after its backup and has a history of its own, or it was not made by pageio-kv backup). Replay into "
+               "a fresh copy of the backup.\n",
+               o.into, kv::replayable_marker);
+    return exit_corrupt;
+  }
   const auto started = std::chrono::steady_clock::now();
   const bool tty = ::isatty(STDERR_FILENO) != 0;
 
@@ -265,6 +273,9 @@ int replay(const replay_options& o) {
     ko.dir = into;
     ko.replica = true;
     ko.cache_bytes = o.cache_mib << 20;
+    // Room for the largest record a source may log (the smaller of its
+    // segment, which the copy keeps, and its buffer).
+    ko.wal_buffer_bytes = 64u << 20;
     kv::store db(ko);  // refuses a store another process has open
     if (db.stats().last_lsn != store_last) {
       throw std::runtime_error(fmt::format("{} changed while it was read (its log ended at LSN {}, now {})", o.into,

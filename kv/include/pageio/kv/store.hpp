@@ -101,6 +101,12 @@ struct options {
   bool read_only = false;
 };
 
+// A file in a backup's directory (store::backup): its log is a copy of its
+// source's, so the source's later records may be replayed into it
+// (pageio-wal replay). Removed, durably, before the store logs a record of
+// its own (opened neither as a replica nor read-only).
+inline constexpr const char* replayable_marker = "replayable";
+
 // The store is open in another process (or another store object here).
 // code() is pageio::errc::locked.
 class locked_error : public pageio::error {
