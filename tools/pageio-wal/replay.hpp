@@ -22,7 +22,7 @@ struct replay_options {
   bool inclusive = true;             // the target record itself is applied
   bool dry_run = false;
   bool json = false;
-  std::uint64_t cache_mib = 1024;  // the store's cache while replaying: the fewer pages read twice, the faster
+  std::uint64_t cache_mib = 512;  // the store's cache while replaying: the fewer pages read twice, the faster
 };
 
 // Exit codes: 0 target reached (or, without one, the end of the logs), 1
