@@ -2,6 +2,8 @@
 
 #include <pageio/kv/store.hpp>
 
+#include <pageio/engine/file_system.hpp>
+
 #include "run_info.hpp"
 
 #include <fmt/format.h>
@@ -77,12 +79,7 @@ int run_backup(const backup_flags& f) {
     fs::rename(target, f.to);
     const auto parent = fs::absolute(f.to).parent_path();
     // The rename is durable with its directory.
-    const int d = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0 || ::fsync(d) != 0) {
-      if (d >= 0) ::close(d);
-      throw std::system_error(errno, std::system_category(), "fsync of " + parent.string());
-    }
-    ::close(d);
+    pageio::posix_file_system()->sync_directory(parent);
     fs::remove_all(old);
   }
   if (f.json) {
