@@ -21,6 +21,7 @@
 #include "bench.hpp"
 #include "escape.hpp"
 #include "shell.hpp"
+#include "standby.hpp"
 #include "backup_cmd.hpp"
 #include "stats_json.hpp"
 
@@ -36,6 +37,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -177,6 +180,17 @@ int cmd_check(const cli& c) {
 }
 
 int cmd_shell(const cli& c) {
+  if (c.read_only) {
+    // A store that pageio-wal replay --follow is following is open in the
+    // follower; the follower serves the reads.
+    if (const int sock = tool::connect_standby(c.dir); sock >= 0) {
+      if (tool::relay_shell(sock, STDIN_FILENO, STDOUT_FILENO)) return exit_ok;
+      pageio::tools::report_failure("pageio-kv", "the follower serving " + c.dir +
+                                                     " (pageio-wal replay --follow) ended the session: it stopped "
+                                                     "following; run the shell again to read the store itself");
+      return exit_failure;
+    }
+  }
   store db(open_options(c, !c.read_only, c.read_only));
   std::ios::sync_with_stdio(false);
   tool::run_shell(db, std::cin, std::cout);
@@ -208,7 +222,8 @@ int main(int argc, char** argv) {
   shell->add_flag("--no-sync", c.no_sync, "reply to a write once it is in the log, before it is durable");
   shell->add_flag("--read-only", c.read_only,
                   "reads only (writes get ERR): nothing is logged, so a replica being replayed into (pageio-wal "
-                  "replay) stays one");
+                  "replay) stays one; a store that pageio-wal replay --follow is following is read through the "
+                  "follower, as it applies records");
   auto* get = app.add_subcommand("get", "print KEY's value (exit 1 when absent)");
   add_dir(get);
   get->add_option("KEY", c.key, "the key")->required();

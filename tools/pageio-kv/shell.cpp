@@ -78,7 +78,10 @@ std::string one_line(std::string s) {
 
 }  // namespace
 
-void run_shell(store& db, std::istream& in, std::ostream& out) {
+void run_shell(store& db, std::istream& in, std::ostream& out, const shell_options& so) {
+  auto writes = [&] {
+    if (so.reads_only) throw bad_request(so.why_reads_only);
+  };
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -91,6 +94,7 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
         break;
       } else if (cmd == "put") {
         want_tokens(t, 3, "put K V");
+        writes();
         const std::string k = arg(t[1], "key"), v = arg(t[2], "value");
         // The store answers first: a refusal is then the only reply (the
         // operands of << run left to right, "OK " first).
@@ -106,6 +110,7 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
         }
       } else if (cmd == "del") {
         want_tokens(t, 2, "del K");
+        writes();
         const lsn_t l = db.del(arg(t[1], "key"));
         if (l == 0) {
           out << "NOTFOUND\n";
@@ -131,6 +136,7 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
           }
         }
         if (!bad.empty()) throw bad_request(bad + " (nothing of the batch was applied)");
+        writes();
         const lsn_t l = db.write(b);
         out << "OK " << l << '\n';
       } else if (cmd == "scan") {
@@ -149,10 +155,12 @@ void run_shell(store& db, std::istream& in, std::ostream& out) {
         out << lines << "END " << count << '\n';
       } else if (cmd == "checkpoint") {
         want_tokens(t, 1, "checkpoint");
+        writes();
         const lsn_t l = db.checkpoint();
         out << "OK " << l << '\n';
       } else if (cmd == "backup") {
         want_tokens(t, 2, "backup B");
+        writes();
         const lsn_t l = db.backup(arg(t[1], "B")).lsn;
         out << "OK " << l << '\n';
       } else if (cmd == "stats") {

@@ -21,10 +21,18 @@
 
 #include <istream>
 #include <ostream>
+#include <string>
 
 namespace pageio::kv::tool {
 
+struct shell_options {
+  // Reads only: put, del, batch, checkpoint and backup get "ERR <why>"
+  // without reaching the store (a batch's lines are still read).
+  bool reads_only = false;
+  std::string why_reads_only;
+};
+
 // Serves requests until `quit` or the end of `in`.
-void run_shell(store& db, std::istream& in, std::ostream& out);
+void run_shell(store& db, std::istream& in, std::ostream& out, const shell_options& so = {});
 
 }  // namespace pageio::kv::tool

@@ -6,6 +6,7 @@
 //   pageio-wal stats PATH... [--json]            segments, records, bytes, LSN range
 //   pageio-wal replay --into B (--wal DIR | --archive DIR)... [--to-lsn N | --to-time T]
 //                     [--inclusive | --exclusive] [--dry-run] [--json]   point-in-time restore (replay.hpp)
+//   pageio-wal replay --into B (--wal DIR | --archive DIR)... --follow [--poll-ms N]   a warm standby
 //
 // PATH: a log directory, an archive directory (log archiving: wal::options::
 // archive_dir), or one segment file; several are read as one log (an archive
@@ -99,6 +100,13 @@ int main(int argc, char** argv) {
                                          "the store's cache while replaying, in MiB (a cache that holds the pages "
                                          "the records change reads each once)"),
                           16, 1u << 20)
+      ->capture_default_str();
+  auto* follow = rp->add_flag("--follow", ro.follow,
+                               "a warm standby: after the end of the logs, keep applying what they gain and serve "
+                               "read-only shells (pageio-kv shell --dir B --read-only) until SIGINT or SIGTERM");
+  follow->excludes(to_lsn)->excludes("--to-time")->excludes("--dry-run");
+  pageio::tools::as_count(rp->add_option("--poll-ms", ro.poll_ms, "with --follow: how often the logs are read again"),
+                          1, 3'600'000)
       ->capture_default_str();
   if (auto code = pageio::tools::parse_command_line(app, argc, argv)) return *code;
   if (*rp) {

@@ -10,13 +10,16 @@
 #include <pageio/wal/reader.hpp>
 
 #include "run_info.hpp"
+#include "standby.hpp"
 #include "usage.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -24,12 +27,25 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 namespace pageio::wal::tool {
 
 namespace {
 
-enum class stop_kind { target_reached, end_of_logs, not_reachable, damaged };
+enum class stop_kind { target_reached, end_of_logs, not_reachable, damaged, stopped };
+
+// SIGINT or SIGTERM while following: the follower stops between records.
+std::atomic<int> stop_signal{0};
+extern "C" void on_stop_signal(int sig) { stop_signal.store(sig); }
+
+void catch_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
 
 const char* stop_name(stop_kind k) {
   switch (k) {
@@ -37,6 +53,7 @@ const char* stop_name(stop_kind k) {
     case stop_kind::end_of_logs: return "end_of_logs";
     case stop_kind::not_reachable: return "target_not_reachable";
     case stop_kind::damaged: return "damage";
+    case stop_kind::stopped: return "stopped";
   }
   return "?";
 }
@@ -73,12 +90,13 @@ std::string target_text(const replay_options& o) {
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     return fmt::format("commit time {}.{:06}Z ({})", buf, o.to_time_us % 1'000'000, how);
   }
-  return "the end of the logs";
+  return o.follow ? "the end of the logs, then following them" : "the end of the logs";
 }
 
 // One pass over the logs from `store_last` + 1; `apply` (when set) takes
-// each record that is to be applied, in order.
-pass run_pass(const replay_options& o, lsn_t store_last, const std::function<void(const record_view&)>& apply,
+// each record that is to be applied, in order, or returns false to stop
+// before it (a stop signal).
+pass run_pass(const replay_options& o, lsn_t store_last, const std::function<bool(const record_view&)>& apply,
               const std::function<void(const pass&)>& tick) {
   pass p;
   std::optional<std::string> gap_before;
@@ -96,7 +114,10 @@ pass run_pass(const replay_options& o, lsn_t store_last, const std::function<voi
                                want, v.lsn, want, v.lsn - 1);
       return false;
     }
-    if (apply) apply(v);
+    if (apply && !apply(v)) {
+      p.stop = stop_kind::stopped;
+      return false;
+    }
     if (p.first == 0) p.first = v.lsn;
     p.last = v.lsn;
     ++p.records;
@@ -105,7 +126,16 @@ pass run_pass(const replay_options& o, lsn_t store_last, const std::function<voi
     if (tick && p.records % 4096 == 0) tick(p);
     return true;
   });
-  if (r.segments.empty()) throw std::runtime_error(fmt::format("{} hold no log segments", fmt::join(o.sources, ", ")));
+  if (p.stop == stop_kind::stopped) {
+    p.reason = fmt::format("asked to stop ({})", stop_signal.load() == SIGINT ? "SIGINT" : "SIGTERM");
+    return p;
+  }
+  if (r.segments.empty()) {
+    // A follower may start before the first segment is shipped.
+    if (!o.follow) throw std::runtime_error(fmt::format("{} hold no log segments", fmt::join(o.sources, ", ")));
+    p.reason = fmt::format("{} hold no log segments yet", fmt::join(o.sources, ", "));
+    return p;
+  }
   if (p.stop == stop_kind::target_reached) {
     p.reason = "the target, " + target_text(o) + ", was reached";
     return p;
@@ -148,11 +178,70 @@ pass run_pass(const replay_options& o, lsn_t store_last, const std::function<voi
 int exit_of(stop_kind k) {
   switch (k) {
     case stop_kind::target_reached:
-    case stop_kind::end_of_logs: return exit_ok;
+    case stop_kind::end_of_logs:
+    case stop_kind::stopped: return exit_ok;
     case stop_kind::not_reachable: return exit_unreachable;
     case stop_kind::damaged: return exit_corrupt;
   }
   return exit_corrupt;
+}
+
+// Following: after the first pass, a pass every poll_ms from the store's
+// end, each adding to `done`, until a stop signal (or damage that a second
+// read finds again: a live segment read while the primary wrote it may look
+// damaged once, never twice at the same place).
+void follow(const replay_options& o, kv::store& db, pass& done, const std::function<bool(const record_view&)>& apply,
+            const std::function<void()>& drain, bool tty) {
+  fmt::print(stderr,
+             "pageio-wal: caught up with the logs at LSN {}; following them (read every {} ms) and serving "
+             "read-only shells (pageio-kv shell --dir {} --read-only); SIGINT or SIGTERM stops\n",
+             db.stats().last_lsn, o.poll_ms, o.into);
+  std::string damage_seen, waiting_for;
+  auto last_tick = std::chrono::steady_clock::now();
+  std::uint64_t ticked = done.records;
+  while (done.stop != stop_kind::stopped) {
+    if (done.stop == stop_kind::damaged) {
+      if (done.reason == damage_seen) break;
+      damage_seen = done.reason;
+    } else {
+      damage_seen.clear();
+    }
+    if (done.stop == stop_kind::not_reachable && done.reason != waiting_for) {
+      fmt::print(stderr, "pageio-wal: waiting for the logs: {}\n", done.reason);
+      waiting_for = done.reason;
+    }
+    const auto wake = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.poll_ms);
+    while (stop_signal.load() == 0 && std::chrono::steady_clock::now() < wake) {
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          wake - std::chrono::steady_clock::now(), std::chrono::milliseconds(20)));
+    }
+    const pass p = stop_signal.load() == 0 ? run_pass(o, db.stats().last_lsn, apply, {}) : [] {
+      pass s;
+      s.stop = stop_kind::stopped;
+      s.reason = fmt::format("asked to stop ({})", stop_signal.load() == SIGINT ? "SIGINT" : "SIGTERM");
+      return s;
+    }();
+    drain();
+    if (p.records != 0) {
+      if (done.records == 0) done.first = p.first;
+      done.last = p.last;
+      done.records += p.records;
+      done.bytes += p.bytes;
+      done.segments.insert(p.segments.begin(), p.segments.end());
+      waiting_for.clear();
+    }
+    done.stop = p.stop;
+    done.reason = p.reason;
+    done.logs_last = std::max(done.logs_last, p.logs_last);
+    if (tty && done.records != ticked && std::chrono::steady_clock::now() - last_tick >= std::chrono::seconds(1)) {
+      last_tick = std::chrono::steady_clock::now();
+      ticked = done.records;
+      fmt::print(stderr, "\rfollowing: at LSN {}, {} record(s) applied   ", db.stats().last_lsn, done.records);
+      std::fflush(stderr);
+    }
+  }
+  if (tty) fmt::print(stderr, "\n");
+  if (done.stop == stop_kind::stopped) done.reason += fmt::format(" while following, at LSN {}", db.stats().last_lsn);
 }
 
 // The payload of record `lsn` in `paths`, if they hold it.
@@ -312,19 +401,29 @@ int replay(const replay_options& o) {
       chunk.clear();
       chunk_bytes = 0;
     };
-    done = run_pass(
-        o, store_last,
-        [&](const record_view& v) {
-          chunk.push_back({v.lsn, std::vector<std::byte>(v.data.begin(), v.data.end())});
-          chunk_bytes += v.data.size();
-          if (chunk.size() >= 4096 || chunk_bytes >= (4u << 20)) drain();
-        },
-        tick);
+    auto apply = [&](const record_view& v) {
+      if (o.follow && stop_signal.load() != 0) return false;
+      chunk.push_back({v.lsn, std::vector<std::byte>(v.data.begin(), v.data.end())});
+      chunk_bytes += v.data.size();
+      if (chunk.size() >= 4096 || chunk_bytes >= (4u << 20)) drain();
+      return true;
+    };
+    std::optional<kv::tool::standby_server> standby;
+    if (o.follow) {
+      catch_stop_signals();
+      standby.emplace(db, into,
+                      fmt::format("{} is a warm standby (pageio-wal replay --follow applies another store's log to "
+                                  "it): it serves get, scan and stats only",
+                                  o.into));
+    }
+    done = run_pass(o, store_last, apply, tick);
     drain();
+    if (tty) fmt::print(stderr, "\n");
+    if (o.follow) follow(o, db, done, apply, drain, tty);
+    standby.reset();  // every reader's session ends before the store closes
     db.sync();
     db.checkpoint();
     db.close();
-    if (tty) fmt::print(stderr, "\n");
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const double rate = done.records / std::max(seconds, 1e-9);
@@ -343,7 +442,8 @@ int replay(const replay_options& o) {
                      {"records_per_second", rate},
                      {"stopped", stop_name(done.stop)},
                      {"reason", done.reason},
-                     {"reachable", done.stop == stop_kind::target_reached || done.stop == stop_kind::end_of_logs}};
+                     {"reachable", done.stop == stop_kind::target_reached || done.stop == stop_kind::end_of_logs ||
+                                       done.stop == stop_kind::stopped}};
     pageio::tools::stamp(j, "pageio-wal", o.into);
     fmt::print("{}\n", j.dump());
   } else if (o.dry_run) {
@@ -364,7 +464,7 @@ int replay(const replay_options& o) {
       fmt::print("replayed nothing into {}: it is at LSN {}\n", o.into, store_last);
     }
     fmt::print("stopped: {}\n", done.reason);
-    if (done.stop == stop_kind::not_reachable || done.stop == stop_kind::damaged) {
+    if (done.stop == stop_kind::not_reachable || done.stop == stop_kind::damaged || done.stop == stop_kind::stopped) {
       fmt::print("{} is a consistent store at LSN {}; run again with more logs to go on from there.\n", o.into,
                  done.records ? done.last : store_last);
     }
