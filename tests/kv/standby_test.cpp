@@ -1,0 +1,131 @@
+// The warm standby's read service in one process (so the thread sanitizer
+// sees it): records replayed into a replica while readers ask through the
+// standby's socket. A counter that every record raises never reads lower
+// than it read before, a scan is always in key order, writes are refused
+// with the reason given, and stopping the service ends every session.
+#include <pageio/kv/store.hpp>
+#include <pageio/wal/reader.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "standby.hpp"
+#include "support/test_dir.hpp"
+
+namespace pageio::kv {
+namespace {
+
+// One request's reply, read up to the line that ends it.
+std::string ask(int fd, const std::string& request, const std::string& last_line_prefix) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return {};
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    const auto nl = got.rfind('\n', got.size() >= 2 ? got.size() - 2 : 0);
+    const std::string last = got.substr(nl == std::string::npos ? 0 : nl + 1);
+    if (!got.empty() && got.back() == '\n' && last.rfind(last_line_prefix, 0) == 0) return got;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::uint64_t counter_of(const std::string& reply) {
+  if (reply.rfind("VALUE ", 0) != 0) return 0;
+  return std::stoull(reply.substr(6));
+}
+
+TEST(kv_standby_test, ReadersThroughTheSocketSeeRecordsWholeWhileTheyAreReplayed) {
+  std::string why;
+  auto dir = test::test_dir::create(&why);
+  if (!dir) GTEST_SKIP() << why;
+  options o;
+  o.dir = dir->path() / "primary";
+  o.sync = false;
+  o.checkpoint_interval_ms = 0;
+  o.checkpoint_log_bytes = 0;  // the primary's whole log stays to be replayed
+  lsn_t from = 0;
+  constexpr int rounds = 3000;
+  {
+    store p(o);
+    for (int i = 0; i < 50; ++i) p.put("key" + std::to_string(i), "v");
+    p.put("counter", "0");
+    from = p.backup(dir->path() / "standby").lsn;
+    for (int r = 1; r <= rounds; ++r) {
+      write_batch b;
+      b.put("counter", std::to_string(r));
+      b.put("key" + std::to_string(r % 50), std::string(static_cast<std::size_t>(r % 300), 'x'));
+      p.write(b);
+    }
+  }
+  options ro;
+  ro.dir = dir->path() / "standby";
+  ro.replica = true;
+  store replica(ro);
+  std::optional<tool::standby_server> server;
+  server.emplace(replica, ro.dir, "a standby: reads only");
+
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0}, reads{0}, midway{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      const int fd = tool::connect_standby(ro.dir);
+      if (fd < 0) {
+        ++failures;
+        return;
+      }
+      std::uint64_t seen = 0;
+      while (!done.load()) {
+        const std::uint64_t now = counter_of(ask(fd, "get counter\n", ""));
+        if (now < seen) ++failures;  // a record undone
+        if (now > 0 && now < rounds) ++midway;
+        seen = now;
+        const std::string scan = ask(fd, "scan key key9 0\n", "END ");
+        std::string prev;
+        for (std::size_t at = 0; (at = scan.find("KV ", at)) != std::string::npos; ++at) {
+          const std::string k = scan.substr(at + 3, scan.find(' ', at + 3) - at - 3);
+          if (k <= prev) ++failures;  // out of order
+          prev = k;
+        }
+        ++reads;
+      }
+      ::close(fd);
+    });
+  }
+  while (reads.load() < 3 && failures.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const wal::scan_result r = wal::scan_log(o.dir / "wal", from + 1, [&](const wal::record_view& v) {
+    replica.replay(v.lsn, v.data);
+    return true;
+  });
+  ASSERT_FALSE(r.corruption);
+  while (reads.load() < 30 && failures.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(midway.load(), 0) << "no read came while records were replayed";
+
+  const int fd = tool::connect_standby(ro.dir);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ask(fd, "get counter\n", ""), "VALUE " + std::to_string(rounds) + "\n");
+  EXPECT_EQ(ask(fd, "put a b\n", ""), "ERR a standby: reads only\n");
+  // A session still open when the service stops reads the end of its stream.
+  server.reset();
+  char c;
+  EXPECT_EQ(::read(fd, &c, 1), 0);
+  ::close(fd);
+  EXPECT_FALSE(std::filesystem::exists(ro.dir / tool::standby_socket_name));
+  EXPECT_LT(tool::connect_standby(ro.dir), 0);
+}
+
+}  // namespace
+}  // namespace pageio::kv
