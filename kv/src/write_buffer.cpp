@@ -57,6 +57,42 @@ lsn_t write_buffer::lsn_of_locked(std::string_view key) const {
   return it == s.by_key.end() ? 0 : it->second.lsn;
 }
 
+void write_buffer::shard::add_aged(const std::string* key, slot& sl, lsn_t lsn) {
+  if (by_age.empty() || by_age.back().lsn <= lsn) {
+    sl.age = first_age + by_age.size();
+    by_age.push_back({lsn, key, &sl});
+    return;
+  }
+  // Out of order (no caller does this: the shard's lock is held from the
+  // append on): kept correct all the same, at the cost of renumbering.
+  auto at = std::upper_bound(by_age.begin(), by_age.end(), lsn, [](lsn_t l, const aged& a) { return l < a.lsn; });
+  at = by_age.insert(at, {lsn, key, &sl});
+  for (auto i = at; i != by_age.end(); ++i) {
+    if (i->key != nullptr) i->s->age = first_age + static_cast<std::uint64_t>(i - by_age.begin());
+  }
+}
+
+void write_buffer::shard::make_stale(const slot& sl) {
+  by_age[sl.age - first_age].key = nullptr;
+  ++stale;
+  while (!by_age.empty() && by_age.front().key == nullptr) {
+    by_age.pop_front();
+    ++first_age;
+    --stale;
+  }
+  if (stale > 1024 && stale > 2 * (by_age.size() - stale)) {
+    std::deque<aged> live;
+    for (const aged& a : by_age) {
+      if (a.key == nullptr) continue;
+      a.s->age = live.size();
+      live.push_back(a);
+    }
+    by_age.swap(live);
+    first_age = 0;
+    stale = 0;
+  }
+}
+
 void write_buffer::put_locked(std::string_view key, std::string_view value, lsn_t lsn) {
   const std::size_t h = hash_of(key);
   shard& s = shard_at(h);
@@ -67,13 +103,13 @@ void write_buffer::put_locked(std::string_view key, std::string_view value, lsn_
     count(filter_at(h), true);
     count_.fetch_add(1, std::memory_order_release);
   } else {
-    s.by_lsn.erase(it->second.lsn);
+    s.make_stale(it->second);
     bytes_.fetch_add(cost(key.size(), value.size()) - cost(key.size(), it->second.value.size()),
                      std::memory_order_relaxed);  // modular: a smaller value subtracts
     it->second.value.assign(value);
     it->second.lsn = lsn;
   }
-  s.by_lsn.emplace(lsn, &it->first);
+  s.add_aged(&it->first, it->second, lsn);
 }
 
 bool write_buffer::drop_locked(std::string_view key) {
@@ -81,7 +117,7 @@ bool write_buffer::drop_locked(std::string_view key) {
   shard& s = shard_at(h);
   const auto it = s.by_key.find(key);
   if (it == s.by_key.end()) return false;
-  s.by_lsn.erase(it->second.lsn);
+  s.make_stale(it->second);
   bytes_.fetch_sub(cost(it->first.size(), it->second.value.size()), std::memory_order_relaxed);
   s.by_key.erase(it);
   count(filter_at(h), false);
@@ -162,9 +198,9 @@ std::pair<lsn_t, std::string> write_buffer::oldest() const {
   std::pair<lsn_t, std::string> best{0, {}};
   for (const shard& s : shards_) {
     std::shared_lock l(s.mu);
-    if (s.by_lsn.empty()) continue;
-    const auto& [lsn, key] = *s.by_lsn.begin();
-    if (best.first == 0 || lsn < best.first) best = {lsn, *key};
+    if (s.by_age.empty()) continue;  // else its front is not stale
+    const aged& a = s.by_age.front();
+    if (best.first == 0 || a.lsn < best.first) best = {a.lsn, *a.key};
   }
   return best;
 }

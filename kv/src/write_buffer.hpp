@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -89,9 +90,9 @@ class write_buffer {
   // The oldest pair (the smallest LSN): its LSN (0 when empty) and key.
   std::pair<lsn_t, std::string> oldest() const;
 
-  // What a pair costs in memory: the two map nodes with malloc's headers
-  // (about 160 bytes), and the heap blocks of a key or value too long for
-  // std::string's inline 15 bytes.
+  // What a pair costs in memory, at most: its map node and by_age entry
+  // (stale ones included) with malloc's headers, about 160 bytes, and the
+  // heap blocks of a key or value too long for std::string's 15 inline.
   static constexpr std::size_t cost(std::size_t key_bytes, std::size_t value_bytes) noexcept {
     return 160 + (key_bytes > 15 ? key_bytes + 32 : 0) + (value_bytes > 15 ? value_bytes + 32 : 0);
   }
@@ -100,11 +101,28 @@ class write_buffer {
   struct slot {
     std::string value;
     lsn_t lsn;
+    std::uint64_t age = 0;  // its entry's number in the shard's by_age
+  };
+  // A pair's newest record, or a stale entry (key null) of a record since
+  // overwritten or dropped.
+  struct aged {
+    lsn_t lsn;
+    const std::string* key;
+    slot* s;
   };
   struct shard {
     mutable tree_lock mu;
     std::map<std::string, slot, std::less<>> by_key;
-    std::map<lsn_t, const std::string*> by_lsn;  // each pair's newest record: the oldest holds the log
+    // Each pair's newest record, in LSN order, the first not stale being
+    // the oldest (which holds the log). A shard changes in the log's order
+    // (its lock is held from the append to the change), so an entry is
+    // added at the back: no tree, no allocation per pair; stale entries
+    // leave from the front, or all at once when they outnumber the rest.
+    std::deque<aged> by_age;
+    std::uint64_t first_age = 0;  // the number of by_age.front()
+    std::size_t stale = 0;
+    void add_aged(const std::string* key, slot& sl, lsn_t lsn);
+    void make_stale(const slot& sl);
   };
   static constexpr std::size_t shards = 64;
   // One hash of a key picks both its shard and its filter slot.

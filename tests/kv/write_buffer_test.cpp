@@ -84,6 +84,52 @@ TEST(write_buffer_test, KeepsTheNewestPairOfAKeyAndTheOldestLsnOfAll) {
   EXPECT_EQ(b.oldest().first, 0u);
 }
 
+// The oldest pair against a model, through a long run of overwrites and
+// drops (stale entries leaving from the front, and all at once when they
+// outnumber the rest) and, rarely, a put whose LSN is below the shard's
+// newest (no caller does that; it must stay right all the same).
+TEST(write_buffer_test, TheOldestPairStaysRightThroughOverwritesDropsAndLateLsns) {
+  write_buffer b(64 << 20);
+  std::map<std::string, lsn_t> model;
+  std::mt19937_64 rng(17);
+  lsn_t lsn = 1000;
+  auto model_oldest = [&] {
+    std::pair<lsn_t, std::string> best{0, {}};
+    for (const auto& [k, l] : model) {
+      if (best.first == 0 || l < best.first) best = {l, k};
+    }
+    return best;
+  };
+  for (int i = 0; i < 60000; ++i) {
+    // A few keys that stay (they hold the front), many that churn.
+    const std::string k = rng() % 50 == 0 ? "cold" + std::to_string(rng() % 8) : "hot" + std::to_string(rng() % 300);
+    const unsigned what = rng() % 10;
+    if (what < 6) {
+      lsn_t l = ++lsn;
+      if (rng() % 500 == 0 && lsn > 1500) l = lsn - 1 - rng() % 400;  // late, and never one in use
+      bool used = false;
+      for (const auto& [mk, ml] : model) used |= ml == l && mk != k;
+      if (used) l = ++lsn;
+      b.put(k, "v", l);
+      model[k] = l;
+    } else if (what < 9) {
+      EXPECT_EQ(b.drop(k), model.erase(k) == 1);
+    } else if (model.count(k) != 0) {
+      const lsn_t l = model[k];
+      EXPECT_TRUE(b.drop_if(k, l));
+      model.erase(k);
+    }
+    if (i % 97 == 0) ASSERT_EQ(b.oldest(), model_oldest()) << "after step " << i;
+  }
+  ASSERT_EQ(b.oldest(), model_oldest());
+  while (!model.empty()) {
+    ASSERT_EQ(b.oldest(), model_oldest());
+    EXPECT_TRUE(b.drop(model_oldest().second));
+    model.erase(model_oldest().second);
+  }
+  EXPECT_EQ(b.oldest().first, 0u);
+}
+
 // A run is the n smallest keys at or after its start over all 64 shards,
 // in order, with their newest values: checked against a std::map for runs
 // of every length from every kind of start.
