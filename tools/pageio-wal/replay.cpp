@@ -4,6 +4,7 @@
 #include "replay.hpp"
 
 #include "inspect.hpp"
+#include "replay_pipeline.hpp"
 
 #include <pageio/kv/log_record.hpp>
 #include <pageio/kv/store.hpp>
@@ -384,28 +385,13 @@ int replay(const replay_options& o) {
                  plan.records, rate, eta);
       std::fflush(stderr);
     };
-    // Records are replayed a chunk at a time: the pages a chunk changes are
-    // read in one batch first (prefetch_for_replay), not one by one.
-    struct pending {
-      lsn_t lsn;
-      std::vector<std::byte> data;
-    };
-    std::vector<pending> chunk;
-    std::size_t chunk_bytes = 0;
-    auto drain = [&] {
-      std::vector<std::span<const std::byte>> views;
-      views.reserve(chunk.size());
-      for (const auto& c : chunk) views.emplace_back(c.data);
-      db.prefetch_for_replay(views);
-      for (const auto& c : chunk) db.replay(c.lsn, c.data);
-      chunk.clear();
-      chunk_bytes = 0;
-    };
+    // Records are replayed a chunk at a time on a thread of their own,
+    // while this one reads the next chunk and the pages it changes.
+    replay_pipeline pipeline(db);
+    auto drain = [&] { pipeline.finish(); };
     auto apply = [&](const record_view& v) {
       if (o.follow && stop_signal.load() != 0) return false;
-      chunk.push_back({v.lsn, std::vector<std::byte>(v.data.begin(), v.data.end())});
-      chunk_bytes += v.data.size();
-      if (chunk.size() >= 4096 || chunk_bytes >= (4u << 20)) drain();
+      pipeline.add(v.lsn, v.data);
       return true;
     };
     std::optional<kv::tool::standby_server> standby;
