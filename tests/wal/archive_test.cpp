@@ -155,6 +155,44 @@ TEST_F(archive_test, EverySegmentRecycledIsArchivedFirstAndTheTwoReadAsOneLog) {
   }
 }
 
+// find_record: record N's payload from an archive and the live log read as
+// one, whatever lies after it (damage later on does not matter; it reads no
+// further, which the replay timings show),
+// nothing for an LSN the logs do not hold.
+TEST_F(archive_test, FindRecordGivesARecordWhateverLiesAfterIt) {
+  {
+    log w(opts_);
+    commit(w, 150);
+    ASSERT_GE(w.truncate_before(100), 1u);
+    commit(w, 50);
+  }
+  const std::vector<std::filesystem::path> both{opts_.archive_dir, opts_.dir};
+  for (lsn_t n : {lsn_t{1}, lsn_t{37}, lsn_t{150}, lsn_t{200}}) {
+    const auto r = find_record(both, n);
+    ASSERT_TRUE(r) << n;
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(r->data()), r->size()), record_of(n));
+  }
+  EXPECT_FALSE(find_record(both, 201));
+  // A page damaged near the end: the whole log reads as damaged there, and
+  // the records before it are still found.
+  const scan_result whole = scan_logs(both);
+  ASSERT_FALSE(whole.corruption);
+  // The last segment but one that holds records: full, and records follow.
+  ASSERT_GE(whole.segment_last_lsn.size(), 3u);
+  const std::uint64_t seq = std::prev(whole.segment_last_lsn.end(), 2)->first;
+  const lsn_t before = whole.segment_last_lsn.at(seq - 1);
+  {
+    std::fstream f(opts_.dir / segment_file_name(seq), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f) << "segment " << seq << " is not in the live log";
+    f.seekp(4096 + 100);
+    f << std::string(64, 'X');
+  }
+  ASSERT_TRUE(scan_logs(both).corruption) << "the damage is not before the log's end";
+  const auto r = find_record(both, before);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(r->data()), r->size()), record_of(before));
+}
+
 // A copy that fails (a full archive disk, an fdatasync error) keeps that
 // segment and every later one in the log, says why, leaves no temporary
 // file, and the next truncation archives them.

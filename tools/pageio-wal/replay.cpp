@@ -245,16 +245,6 @@ void follow(const replay_options& o, kv::store& db, pass& done, const std::funct
   if (done.stop == stop_kind::stopped) done.reason += fmt::format(" while following, at LSN {}", db.stats().last_lsn);
 }
 
-// The payload of record `lsn` in `paths`, if they hold it.
-std::optional<std::vector<std::byte>> payload_at(const std::vector<std::filesystem::path>& paths, lsn_t lsn) {
-  std::optional<std::vector<std::byte>> out;
-  scan_logs(paths, lsn, [&](const record_view& v) {
-    if (v.lsn == lsn) out.emplace(v.data.begin(), v.data.end());
-    return false;
-  });
-  return out;
-}
-
 // Whether the store's record and the source's are the same (a source's
 // checkpoint record is kept in a replica under another kind byte).
 bool same_record(std::vector<std::byte> mine, const std::vector<std::byte>& theirs) {
@@ -333,8 +323,8 @@ int replay(const replay_options& o) {
   // that was opened and written to has a history of its own from there.
   if (store_last != 0) {
     const std::vector<std::filesystem::path> src(o.sources.begin(), o.sources.end());
-    const auto theirs = payload_at(src, store_last);
-    const auto mine = payload_at({into / "wal"}, store_last);
+    const auto theirs = find_record(src, store_last);
+    const auto mine = find_record({into / "wal"}, store_last);
     if (theirs && mine && !same_record(*mine, *theirs)) {
       fmt::print(stderr,
                  "pageio-wal: {} and the logs given differ at LSN {}: the store was opened and written to after it "

@@ -56,6 +56,9 @@ class scanner {
         progress_(progress) {}
 
   scan_result run(lsn_t from, const std::function<bool(const record_view&)>& on_record);
+  // Makes run() return as soon as on_record returns false, without reading
+  // on to the end (its result then says nothing of what lies after).
+  void return_on_stop() { return_on_stop_ = true; }
 
  private:
   void list_segments();
@@ -95,6 +98,7 @@ class scanner {
   std::vector<std::filesystem::path> dirs_;
   std::filesystem::path dir_;  // the first: where a missing segment is named
   scan_progress progress_;
+  bool return_on_stop_ = false;
   std::vector<segment_file> segs_;
   std::uint32_t seg_pages_ = 0;
   std::uint64_t total_bytes_ = 0, done_bytes_ = 0;
@@ -342,6 +346,7 @@ scan_result scanner::run(lsn_t from, const std::function<bool(const record_view&
         res_.corruption = damage_at(seg, index, "group commit at page " + std::to_string(index) + ": " + bad);
         return res_;
       }
+      if (stop && return_on_stop_) return res_;
       const bool seg_end = (pages.back().h.flags & fmt::flag_segment_end) != 0;
       index += static_cast<std::uint32_t>(pages.size());
       if (seg_end) index = seg_pages_;
@@ -435,6 +440,17 @@ std::optional<damage> scanner::shape_damage() const {
 }
 
 }  // namespace
+
+std::optional<std::vector<std::byte>> find_record(const std::vector<std::filesystem::path>& dirs, lsn_t lsn) {
+  std::optional<std::vector<std::byte>> out;
+  scanner s(*posix_file_system(), dirs, {});
+  s.return_on_stop();
+  s.run(lsn, [&](const record_view& v) {
+    if (v.lsn == lsn) out.emplace(v.data.begin(), v.data.end());
+    return false;
+  });
+  return out;
+}
 
 scan_result scan_log(file_system& fs, const std::filesystem::path& dir, lsn_t from,
                      const std::function<bool(const record_view&)>& on_record, const scan_progress& progress) {

@@ -104,6 +104,11 @@ scan_result scan_logs(file_system& fs, const std::vector<std::filesystem::path>&
                       const std::function<bool(const record_view&)>& on_record = {},
                       const scan_progress& progress = {});
 
+// The payload of record `lsn` in `dirs` (read as scan_logs reads them),
+// reading from the start up to that record and no further; empty when they
+// do not hold it before their end or damage.
+std::optional<std::vector<std::byte>> find_record(const std::vector<std::filesystem::path>& dirs, lsn_t lsn);
+
 // The segment file name for sequence number `seq`: wal-<16 hex digits>.log.
 std::string segment_file_name(std::uint64_t seq);
 // The sequence number in a segment file name, if it is one.
