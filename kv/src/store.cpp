@@ -735,8 +735,10 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
     rec = foreign;
   }
   // Malformed bytes are refused before they reach the log.
+  bool meta_changes = false;
   try {
-    record::decode(rec);
+    const record::decoded d = record::decode(rec);
+    for (const auto& c : d.changes) meta_changes |= record::changes_page(c.kind) && c.page == 0;
   } catch (const record::malformed& e) {
     throw corruption_error("replay into " + s.opts.dir.string() + ": record " + std::to_string(lsn) +
                            " is not a record of a pageio::kv store: " + e.what());
@@ -744,6 +746,15 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
   s.log->append(rec);
   try {
     s.redo(lsn, rec, 0);
+    if (meta_changes) {
+      // A new root (the source's root split, or its tree shrank): readers
+      // start from the meta page's root from the next record on, as the
+      // source's did (still under tree_mu held exclusively).
+      pagecache::page_ref m = s.fetch(0);
+      const page::meta_fields meta = page::read_meta(m.data());
+      s.root = meta.root;
+      s.height = meta.height;
+    }
   } catch (...) {
     s.replay_failed = true;
     throw;
