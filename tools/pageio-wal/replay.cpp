@@ -28,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace pageio::wal::tool {
@@ -43,6 +44,7 @@ extern "C" void on_stop_signal(int sig) { stop_signal.store(sig); }
 void catch_stop_signals() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART;  // a system call the signal lands in goes on; the loops check the flag
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
@@ -187,16 +189,35 @@ int exit_of(stop_kind k) {
   return exit_corrupt;
 }
 
+// A pass of a follower. The logs it reads change under it: a live
+// segment is recycled (renamed) between the listing and its opening, an
+// archived one is renamed into place. A file gone when opened is read again
+// at the next poll, from the listing on.
+pass pass_while_following(const replay_options& o, lsn_t from, const std::function<bool(const record_view&)>& apply,
+                          const std::function<void(const pass&)>& tick = {}) {
+  try {
+    return run_pass(o, from, apply, tick);
+  } catch (const std::system_error& e) {
+    if (e.code() != std::errc::no_such_file_or_directory) throw;
+    pass p;
+    p.stop = stop_kind::not_reachable;
+    p.reason = fmt::format("a log file went away while it was read ({}); reading the logs again", e.what());
+    return p;
+  }
+}
+
 // Following: after the first pass, a pass every poll_ms from the store's
 // end, each adding to `done`, until a stop signal (or damage that a second
 // read finds again: a live segment read while the primary wrote it may look
 // damaged once, never twice at the same place).
 void follow(const replay_options& o, kv::store& db, pass& done, const std::function<bool(const record_view&)>& apply,
             const std::function<void()>& drain, bool tty) {
-  fmt::print(stderr,
-             "pageio-wal: caught up with the logs at LSN {}; following them (read every {} ms) and serving "
-             "read-only shells (pageio-kv shell --dir {} --read-only); SIGINT or SIGTERM stops\n",
-             db.stats().last_lsn, o.poll_ms, o.into);
+  if (done.stop != stop_kind::stopped) {
+    fmt::print(stderr,
+               "pageio-wal: caught up with the logs at LSN {}; following them (read every {} ms) and serving "
+               "read-only shells (pageio-kv shell --dir {} --read-only); SIGINT or SIGTERM stops\n",
+               db.stats().last_lsn, o.poll_ms, o.into);
+  }
   std::string damage_seen, waiting_for;
   auto last_tick = std::chrono::steady_clock::now();
   std::uint64_t ticked = done.records;
@@ -216,17 +237,20 @@ void follow(const replay_options& o, kv::store& db, pass& done, const std::funct
       std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
           wake - std::chrono::steady_clock::now(), std::chrono::milliseconds(20)));
     }
-    const pass p = stop_signal.load() == 0 ? run_pass(o, db.stats().last_lsn, apply, {}) : [] {
+    const lsn_t before = db.stats().last_lsn;
+    const pass p = stop_signal.load() == 0 ? pass_while_following(o, before, apply) : [] {
       pass s;
       s.stop = stop_kind::stopped;
       s.reason = fmt::format("asked to stop ({})", stop_signal.load() == SIGINT ? "SIGINT" : "SIGTERM");
       return s;
     }();
     drain();
-    if (p.records != 0) {
-      if (done.records == 0) done.first = p.first;
-      done.last = p.last;
-      done.records += p.records;
+    // Counted by the store's end: a pass cut short by a file that went
+    // away still applied what it read before.
+    if (const lsn_t now = db.stats().last_lsn; now > before) {
+      if (done.records == 0) done.first = before + 1;
+      done.last = now;
+      done.records += now - before;
       done.bytes += p.bytes;
       done.segments.insert(p.segments.begin(), p.segments.end());
       waiting_for.clear();
@@ -392,10 +416,17 @@ int replay(const replay_options& o) {
                                   "it): it serves get, scan and stats only",
                                   o.into));
     }
-    done = run_pass(o, store_last, apply, tick);
+    done = o.follow ? pass_while_following(o, store_last, apply, tick) : run_pass(o, store_last, apply, tick);
     drain();
     if (tty) fmt::print(stderr, "\n");
-    if (o.follow) follow(o, db, done, apply, drain, tty);
+    if (o.follow) {
+      if (const lsn_t now = db.stats().last_lsn; now > store_last) {  // a pass cut short counts what it applied
+        done.first = store_last + 1;
+        done.last = now;
+        done.records = now - store_last;
+      }
+      follow(o, db, done, apply, drain, tty);
+    }
     standby.reset();  // every reader's session ends before the store closes
     db.sync();
     db.checkpoint();
