@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -245,6 +246,24 @@ TEST_F(wal_follow_test, AFollowerKilledMidwayLeavesAStoreThatReadsAndFollowsOn) 
   start_follower();
   ASSERT_TRUE(caught_up());
   EXPECT_EQ(shell("scan - - 0\n").out, model_scan());
+}
+
+// Requests piped in faster than a long reply is read: the relay keeps
+// reading replies while it hands over requests, so neither side waits on
+// the other for ever.
+TEST_F(wal_follow_test, APipedSessionOfManyRequestsAfterALongReplyCompletes) {
+  write_some(1500);
+  primary_->sync();
+  start_follower();
+  ASSERT_TRUE(caught_up());
+  std::string requests = "scan - - 0\n";
+  for (int i = 0; i < 40000; ++i) requests += "get k" + std::to_string(i % 300) + "\n";
+  const auto in = dir_->path() / "many.txt";
+  std::ofstream(in) << requests;
+  const output r = run("timeout 60 " + std::string(PAGEIO_KV_TOOL) + " shell --dir " + q(standby_) +
+                       " --read-only < " + q(in));
+  ASSERT_EQ(r.status, 0) << "exit " << r.status << " (124: it hung)";
+  EXPECT_EQ(static_cast<std::size_t>(std::count(r.out.begin(), r.out.end(), '\n')), model_.size() + 1 + 40000);
 }
 
 TEST_F(wal_follow_test, FollowTakesNoTargetAndNoDryRun) {

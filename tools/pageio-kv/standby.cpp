@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <istream>
@@ -118,17 +120,24 @@ standby_server::~standby_server() {
   const char one = 1;
   [[maybe_unused]] const ssize_t w = ::write(s_->stop_pipe[1], &one, 1);
   s_->acceptor.join();
-  {
-    // Each session reads the end of its stream and finishes its reply.
-    std::unique_lock lock(s_->mu);
-    for (int fd : s_->sessions) ::shutdown(fd, SHUT_RDWR);
-    s_->idle.wait(lock, [&] { return s_->running == 0; });
-  }
-  ::close(s_->listen_fd);
-  ::close(s_->stop_pipe[0]);
-  ::close(s_->stop_pipe[1]);
+  // No new session: the socket goes first (a shell that comes now opens
+  // the store itself once the follower has closed it, or is told it is in
+  // use), and connections not yet accepted are refused.
   std::error_code ec;
   std::filesystem::remove(s_->socket_path, ec);
+  ::close(s_->listen_fd);
+  {
+    // Each session reads the end of its requests and finishes the reply it
+    // is writing; one whose client does not read it is cut after a while.
+    std::unique_lock lock(s_->mu);
+    for (int fd : s_->sessions) ::shutdown(fd, SHUT_RD);
+    if (!s_->idle.wait_for(lock, std::chrono::seconds(5), [&] { return s_->running == 0; })) {
+      for (int fd : s_->sessions) ::shutdown(fd, SHUT_RDWR);
+      s_->idle.wait(lock, [&] { return s_->running == 0; });
+    }
+  }
+  ::close(s_->stop_pipe[0]);
+  ::close(s_->stop_pipe[1]);
 }
 
 void standby_server::state::accept_loop() {
@@ -142,9 +151,14 @@ void standby_server::state::accept_loop() {
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;  // the client gave up, or out of descriptors: the next one may do
     std::lock_guard lock(mu);
+    try {
+      std::thread([this, fd] { session(fd); }).detach();
+    } catch (const std::system_error&) {
+      ::close(fd);  // no thread to be had: this client is refused, the next may be served
+      continue;
+    }
     sessions.insert(fd);
     ++running;
-    std::thread([this, fd] { session(fd); }).detach();
   }
 }
 
@@ -187,50 +201,147 @@ int connect_standby(const std::filesystem::path& dir) {
   return fd;
 }
 
+namespace {
+
+// The shell's requests as they go by: how many replies they call for.
+class request_counter {
+ public:
+  void feed(std::string_view bytes) {
+    for (char c : bytes) {
+      if (c == '\n') {
+        end_line();
+      } else if (line_.size() < 32) {
+        line_.push_back(c);
+      }
+    }
+  }
+  void end_of_input() {
+    if (!line_.empty()) end_line();  // the shell takes a last line without its newline too
+  }
+  std::uint64_t expected() const noexcept { return expected_; }
+  bool quit() const noexcept { return quit_; }
+
+ private:
+  void end_line() {
+    std::string_view l(line_);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (batch_lines_ > 0) {
+      --batch_lines_;  // a line of a batch: the batch has one reply
+    } else if (l == "quit") {
+      quit_ = true;
+    } else {
+      ++expected_;
+      if (l.size() > 6 && l.substr(0, 6) == "batch ") {
+        std::uint64_t n = 0;
+        const auto [p, ec] = std::from_chars(l.data() + 6, l.data() + l.size(), n);
+        if (ec == std::errc() && p == l.data() + l.size()) batch_lines_ = n;
+      }
+    }
+    line_.clear();
+  }
+  std::string line_;
+  std::uint64_t expected_ = 0, batch_lines_ = 0;
+  bool quit_ = false;
+};
+
+// The follower's replies as they go by: how many requests they answer
+// (KV lines are part of a scan's reply, which END closes).
+class reply_counter {
+ public:
+  void feed(std::string_view bytes) {
+    for (char c : bytes) {
+      if (c != '\n') {
+        if (head_.size() < 9) head_.push_back(c);
+        continue;
+      }
+      const std::string_view h(head_);
+      if (h.rfind("OK", 0) == 0 || h.rfind("VALUE ", 0) == 0 || h.rfind("NOTFOUND", 0) == 0 ||
+          h.rfind("ERR ", 0) == 0 || h.rfind("END ", 0) == 0 || h.rfind("{", 0) == 0) {
+        ++answered_;
+      }
+      head_.clear();
+    }
+  }
+  std::uint64_t answered() const noexcept { return answered_; }
+
+ private:
+  std::string head_;
+  std::uint64_t answered_ = 0;
+};
+
+}  // namespace
+
 bool relay_shell(int sock, int in_fd, int out_fd) {
-  bool input_done = false;
-  std::string line;  // the request being forwarded, to see a quit
+  request_counter requests;
+  reply_counter replies;
+  bool input_done = false, shut = false;
+  std::string pending;  // read from the input, not yet taken by the follower
   char buf[65536];
+  auto shut_when_sent = [&] {
+    if (input_done && pending.empty() && !shut) {
+      ::shutdown(sock, SHUT_WR);  // the follower reads the end of input after the last request
+      shut = true;
+    }
+  };
   for (;;) {
-    pollfd p[2] = {{sock, POLLIN, 0}, {input_done ? -1 : in_fd, POLLIN, 0}};
+    // The input is read only once the follower has taken what came before,
+    // and replies are read all the while: a long reply never waits on a
+    // relay that waits on the follower.
+    pollfd p[2] = {{sock, static_cast<short>(POLLIN | (pending.empty() ? 0 : POLLOUT)), 0},
+                   {input_done || !pending.empty() ? -1 : in_fd, POLLIN, 0}};
     if (::poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (p[0].revents != 0) {
+    if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       const ssize_t n = ::read(sock, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
+        // The session is over: every request answered, or the follower
+        // stopped first.
         ::close(sock);
-        return input_done;  // the replies are all in, or the follower stopped first
+        if (!input_done) requests.end_of_input();
+        return replies.answered() >= requests.expected() && (input_done || requests.quit());
       }
+      replies.feed({buf, static_cast<std::size_t>(n)});
       if (!write_all(out_fd, {buf, static_cast<std::size_t>(n)})) break;
     }
-    if (!input_done && p[1].revents != 0) {
+    if ((p[0].revents & POLLOUT) != 0 && !pending.empty()) {
+      const ssize_t n = ::send(sock, pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n < 0) {
+        // The follower went away: its replies so far are still to be read.
+        pending.clear();
+        input_done = true;
+        shut = true;
+        continue;
+      }
+      pending.erase(0, static_cast<std::size_t>(n));
+      shut_when_sent();
+    }
+    if (p[1].fd >= 0 && p[1].revents != 0) {
       const ssize_t n = ::read(in_fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         input_done = true;
-        ::shutdown(sock, SHUT_WR);
+        requests.end_of_input();
+        shut_when_sent();
         continue;
       }
-      const std::string_view got(buf, static_cast<std::size_t>(n));
-      if (!write_all(sock, got)) {
-        ::close(sock);
-        return false;
-      }
-      for (char c : got) {
-        if (c != '\n') {
-          line.push_back(c);
-          if (line.size() > 8) line.erase(0, line.size() - 8);
-          continue;
+      std::string_view got(buf, static_cast<std::size_t>(n));
+      // Up to a quit: the follower ends the session after it, and nothing
+      // after it is a request.
+      std::size_t take = got.size();
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        requests.feed(got.substr(i, 1));
+        if (requests.quit()) {
+          take = i + 1;
+          break;
         }
-        if (line == "quit" || line == "quit\r") {
-          input_done = true;  // the follower ends the session after it
-          ::shutdown(sock, SHUT_WR);
-        }
-        line.clear();
       }
+      pending.append(got.substr(0, take));
+      if (requests.quit()) input_done = true;
+      shut_when_sent();
     }
   }
   ::close(sock);
