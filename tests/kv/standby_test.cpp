@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -104,8 +105,17 @@ TEST(kv_standby_test, ReadersThroughTheSocketSeeRecordsWholeWhileTheyAreReplayed
     });
   }
   while (reads.load() < 3 && failures.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Halfway, the replay waits for a reader to see the store there (on a
+  // busy machine the readers might otherwise all come before or after).
+  std::size_t replayed = 0;
   const wal::scan_result r = wal::scan_log(o.dir / "wal", from + 1, [&](const wal::record_view& v) {
     replica.replay(v.lsn, v.data);
+    if (++replayed == rounds / 2) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (midway.load() == 0 && failures.load() == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
     return true;
   });
   ASSERT_FALSE(r.corruption);
