@@ -41,6 +41,16 @@ std::string ask(int fd, const std::string& request, const std::string& last_line
   }
 }
 
+// A primary whose whole log stays, to be replayed from the backup on.
+options primary_options(const std::filesystem::path& root) {
+  options o;
+  o.dir = root / "primary";
+  o.sync = false;
+  o.checkpoint_interval_ms = 0;
+  o.checkpoint_log_bytes = 0;
+  return o;
+}
+
 std::uint64_t counter_of(const std::string& reply) {
   if (reply.rfind("VALUE ", 0) != 0) return 0;
   return std::stoull(reply.substr(6));
@@ -50,11 +60,7 @@ TEST(kv_standby_test, ReadersThroughTheSocketSeeRecordsWholeWhileTheyAreReplayed
   std::string why;
   auto dir = test::test_dir::create(&why);
   if (!dir) GTEST_SKIP() << why;
-  options o;
-  o.dir = dir->path() / "primary";
-  o.sync = false;
-  o.checkpoint_interval_ms = 0;
-  o.checkpoint_log_bytes = 0;  // the primary's whole log stays to be replayed
+  options o = primary_options(dir->path());
   lsn_t from = 0;
   constexpr int rounds = 3000;
   {
@@ -145,11 +151,7 @@ TEST(kv_standby_test, ReadersFindEveryKeyAfterTheRootSplitsUnderReplay) {
   std::string why;
   auto dir = test::test_dir::create(&why);
   if (!dir) GTEST_SKIP() << why;
-  options o;
-  o.dir = dir->path() / "primary";
-  o.sync = false;
-  o.checkpoint_interval_ms = 0;
-  o.checkpoint_log_bytes = 0;
+  options o = primary_options(dir->path());
   o.write_buffer_bytes = 0;  // every put into its leaf: splits as the log goes
   lsn_t from = 0;
   constexpr int keys = 4000;

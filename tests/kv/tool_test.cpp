@@ -19,15 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "support/run_command.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::kv {
 namespace {
 
-struct run_output {
-  int status = -1;
-  std::string out;
-};
+using run_output = test::command_output;
 
 // Runs the tool with `args` (already shell-safe) and `input` on stdin.
 run_output run_tool(const std::string& args, const std::string& input, const std::filesystem::path& scratch) {
@@ -36,16 +34,7 @@ run_output run_tool(const std::string& args, const std::string& input, const std
     std::ofstream f(in, std::ios::binary);
     f << input;
   }
-  run_output r;
-  const std::string cmd = std::string(PAGEIO_KV_TOOL) + " " + args + " < '" + in.string() + "' 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return test::run_command(std::string(PAGEIO_KV_TOOL) + " " + args + " < '" + in.string() + "' 2>&1");
 }
 
 std::vector<std::string> lines(const std::string& s) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <thread>
 
+#include "support/run_command.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::wal {
@@ -34,22 +35,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct output {
-  int status = -1;
-  std::string out;
-};
-
-output run(const std::string& cmd) {
-  output r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using output = test::command_output;
+const auto run = test::run_command;
 
 std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 

@@ -25,28 +25,17 @@
 #include <regex>
 #include <string>
 
+#include "support/run_command.hpp"
 #include "support/test_dir.hpp"
 
 namespace pageio::wal {
 namespace {
 
-struct run_output {
-  int status = -1;
-  std::string out;
-};
+using run_output = test::command_output;
 
-// Runs the tool with `args` (already shell-safe), capturing stdout.
+// Runs the tool with `args` (already shell-safe), capturing stdout and stderr.
 run_output run_tool(const std::string& args) {
-  run_output r;
-  const std::string cmd = std::string(PAGEIO_WAL_TOOL) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  return test::run_command(std::string(PAGEIO_WAL_TOOL) + " " + args + " 2>&1");
 }
 
 class wal_tool_test : public ::testing::Test {
