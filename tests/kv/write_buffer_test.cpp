@@ -119,7 +119,9 @@ TEST(write_buffer_test, TheOldestPairStaysRightThroughOverwritesDropsAndLateLsns
       EXPECT_TRUE(b.drop_if(k, l));
       model.erase(k);
     }
-    if (i % 97 == 0) ASSERT_EQ(b.oldest(), model_oldest()) << "after step " << i;
+    if (i % 97 == 0) {
+      ASSERT_EQ(b.oldest(), model_oldest()) << "after step " << i;
+    }
   }
   ASSERT_EQ(b.oldest(), model_oldest());
   while (!model.empty()) {
