@@ -29,8 +29,15 @@ enum class page_state { valid, missing, zero, bad_magic, bad_version, bad_crc, w
 struct page {
   page_state state = page_state::missing;
   fmt::page_header h{};
-  std::vector<std::byte> bytes;  // the whole page when read
+  // The whole page when read: in the scanner's window, valid until it
+  // reads a page the window does not hold.
+  const std::byte* bytes = nullptr;
 };
+
+// Pages are read a window at a time: one read(2) of up to this many bytes
+// instead of one per 4 KiB page (a scan reads every page of a log, and past
+// its end the rest of the last segment, to tell a torn tail from damage).
+constexpr std::size_t window_bytes = 2u << 20;
 
 std::string describe(page_state s, const fmt::page_header& h) {
   switch (s) {
@@ -63,6 +70,10 @@ class scanner {
  private:
   void list_segments();
   page read_page(std::size_t seg, std::uint32_t index);
+  // Makes the window hold pages [index, index + count) of segment `seg`
+  // (fewer where the file ends), reading them if it does not; false when
+  // it cannot hold page `index` (the file ends before it).
+  bool window_at(std::size_t seg, std::uint32_t index, std::uint32_t count);
   bool batch_complete(std::size_t seg, std::uint32_t first, std::vector<page>* pages);
   // Whether a complete group commit starts at or after page `first` of
   // segment `seg`, or anywhere in a later segment.
@@ -106,6 +117,11 @@ class scanner {
   bool have_expect_ = false;  // the first record seen sets the LSN the next must have
   lsn_t expect_lsn_ = 0;
   std::vector<std::byte> record_;
+  struct {
+    std::size_t seg = SIZE_MAX;
+    std::uint32_t first = 0, count = 0;  // the pages held
+    std::vector<std::byte> bytes;
+  } win_;
 };
 
 void scanner::list_segments() {
@@ -170,25 +186,43 @@ void scanner::list_segments() {
   }
 }
 
-page scanner::read_page(std::size_t seg, std::uint32_t index) {
-  page p;
+bool scanner::window_at(std::size_t seg, std::uint32_t index, std::uint32_t count) {
+  if (win_.seg == seg && index >= win_.first && std::uint64_t{index} + count <= std::uint64_t{win_.first} + win_.count) {
+    return true;
+  }
   const segment_file& s = segs_[seg];
   const std::uint64_t off = static_cast<std::uint64_t>(index) * fmt::page_size;
-  if (off + fmt::page_size > s.size) return p;  // missing
-  p.bytes.resize(fmt::page_size);
-  if (fs_.read(s.f, p.bytes.data(), fmt::page_size, off) < fmt::page_size) return p;  // cut meanwhile
+  win_.seg = SIZE_MAX;
+  if (off + fmt::page_size > s.size) return false;
+  const std::uint64_t want =
+      std::min<std::uint64_t>(std::max<std::uint64_t>(window_bytes, std::uint64_t{count} * fmt::page_size),
+                              (s.size - off) / fmt::page_size * fmt::page_size);
+  if (win_.bytes.size() < want) win_.bytes.resize(want);
+  // Fewer bytes only where the file ends (it was cut meanwhile).
+  const std::size_t got = fs_.read(s.f, win_.bytes.data(), want, off);
+  if (got < fmt::page_size) return false;
+  win_.seg = seg;
+  win_.first = index;
+  win_.count = static_cast<std::uint32_t>(got / fmt::page_size);
+  return true;
+}
+
+page scanner::read_page(std::size_t seg, std::uint32_t index) {
+  page p;
+  if (!window_at(seg, index, 1)) return p;  // missing, or cut meanwhile
+  p.bytes = win_.bytes.data() + static_cast<std::size_t>(index - win_.first) * fmt::page_size;
   done_bytes_ += fmt::page_size;
   if (progress_ && (done_bytes_ % (64u << 20)) == 0) progress_(done_bytes_, total_bytes_);
-  std::memcpy(&p.h, p.bytes.data(), sizeof p.h);
+  std::memcpy(&p.h, p.bytes, sizeof p.h);
   if (p.h.magic != fmt::page_magic) {
-    p.state = std::all_of(p.bytes.begin(), p.bytes.end(), [](std::byte b) { return b == std::byte{0}; })
+    p.state = std::all_of(p.bytes, p.bytes + fmt::page_size, [](std::byte b) { return b == std::byte{0}; })
                   ? page_state::zero
                   : page_state::bad_magic;
   } else if (p.h.version != fmt::version) {
     p.state = page_state::bad_version;
-  } else if (crc32c(p.bytes.data() + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from) != p.h.crc) {
+  } else if (crc32c(p.bytes + fmt::crc_covers_from, fmt::page_size - fmt::crc_covers_from) != p.h.crc) {
     p.state = page_state::bad_crc;
-  } else if (p.h.segment != s.seq) {
+  } else if (p.h.segment != segs_[seg].seq) {
     p.state = page_state::wrong_segment;
   } else if (p.h.index != index) {
     p.state = page_state::wrong_index;
@@ -206,6 +240,10 @@ bool scanner::batch_complete(std::size_t seg, std::uint32_t first, std::vector<p
   page p0 = read_page(seg, first);
   if (p0.state != page_state::valid || p0.h.batch_first != first) return false;
   const std::uint32_t n = p0.h.batch_pages;
+  // The whole batch in the window at once (its pages point into it); a
+  // file that ends before the batch does lacks a page of it.
+  if (!window_at(seg, first, n) || win_.first + win_.count < std::uint64_t{first} + n) return false;
+  p0.bytes = win_.bytes.data() + static_cast<std::size_t>(first - win_.first) * fmt::page_size;
   const std::uint64_t writer = p0.h.writer;
   std::vector<page> local;
   local.push_back(std::move(p0));
@@ -241,7 +279,7 @@ std::string scanner::parse_batch(std::size_t seg, const std::vector<page>& pages
   std::uint32_t start_page = 0, start_offset = 0;
   for (const page& p : pages) {
     std::size_t pos = 0;
-    const std::byte* payload = p.bytes.data() + fmt::page_header_size;
+    const std::byte* payload = p.bytes + fmt::page_header_size;
     while (pos < p.h.used) {
       if (p.h.used - pos < fmt::fragment_header_size) return "a fragment header is cut by the end of the page";
       fmt::fragment_header f;
