@@ -44,10 +44,6 @@ bool page_ref::dirty() const noexcept { return f_->dirty.load(std::memory_order_
 
 // --- construction ----------------------------------------------------------
 
-void buffer_pool::arena_deleter::operator()(std::byte* p) const noexcept {
-  if (p != nullptr) ::munmap(p, bytes);
-}
-
 buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   if (opts_.frames < 8) throw std::invalid_argument("pagecache: options::frames must be at least 8");
   if (opts_.frames > UINT32_MAX) {
@@ -58,9 +54,7 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   if (!opts_.fs) opts_.fs = posix_file_system();
   nframes_ = opts_.frames;
   // Zero pages from the kernel, page-aligned, mapped in as frames are used.
-  void* mem = ::mmap(nullptr, nframes_ * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) throw std::bad_alloc();
-  arena_ = std::unique_ptr<std::byte, arena_deleter>(static_cast<std::byte*>(mem), arena_deleter{nframes_ * page_size});
+  arena_ = aligned_buffer(nframes_ * page_size, page_size);
   frames_ = std::make_unique<frame[]>(nframes_);
   pin_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
   latch_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
@@ -72,7 +66,7 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   stripes_.latches = latch_stripes_.get();
   q_ = std::make_unique<queues>();
   for (std::size_t i = 0; i < nframes_; ++i) {
-    frames_[i].data = arena_.get() + i * page_size;
+    frames_[i].data = arena_.data() + i * page_size;
     frames_[i].queue = detail::q_free;
     frames_[i].latch.stripes_ = &stripes_;
     frames_[i].latch.index_ = static_cast<std::uint32_t>(i);

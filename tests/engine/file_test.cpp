@@ -5,17 +5,22 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
+#include <cerrno>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <vector>
 
 #include "../support/test_dir.hpp"
 
@@ -273,6 +278,29 @@ TEST(AlignedBuffer, IsAlignedAndZeroed) {
     for (std::byte x : b.span()) ASSERT_EQ(x, std::byte{0});
   }
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(aligned_buffer(1).data()) % 4096, 0u) << "default 4096";
+}
+
+// A large buffer (a log's ring, a pool's frames) is mapped from the kernel:
+// zero without being written, so none of it is resident until used.
+TEST(AlignedBuffer, ALargeBufferIsZeroWithoutBeingTouched) {
+  const std::size_t size = (64u << 20) + 4096 + 100;
+  for (const std::size_t align : {4096u, 2u << 20}) {
+    aligned_buffer b(size, align);
+    ASSERT_NE(b.data(), nullptr);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b.data()) % align, 0u) << align;
+    EXPECT_EQ(b.size(), size);
+    const std::size_t pages = (size + 4095) / 4096;
+    std::vector<unsigned char> resident(pages);
+    ASSERT_EQ(::mincore(b.data(), pages * 4096, resident.data()), 0) << std::strerror(errno);
+    EXPECT_EQ(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; }), 0)
+        << "pages resident before anything was written";
+    EXPECT_EQ(b.data()[0], std::byte{0});
+    EXPECT_EQ(b.data()[size / 2], std::byte{0});
+    EXPECT_EQ(b.data()[size - 1], std::byte{0});
+    b.data()[size - 1] = std::byte{7};  // all of it is writable
+    aligned_buffer moved = std::move(b);
+    EXPECT_EQ(moved.data()[size - 1], std::byte{7});
+  }
 }
 
 TEST(AlignedBuffer, RejectsBadAlignment) {

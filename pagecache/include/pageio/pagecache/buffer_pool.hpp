@@ -20,6 +20,7 @@
 // in batches, each only after the log is durable up to the pages' LSNs.
 #pragma once
 
+#include <pageio/engine/aligned_buffer.hpp>
 #include <pageio/engine/backend.hpp>
 #include <pageio/engine/durable_log.hpp>
 #include <pageio/engine/error.hpp>
@@ -494,13 +495,10 @@ class buffer_pool {
  private:
   options opts_;
   std::size_t nframes_ = 0;
-  struct arena_deleter {
-    std::size_t bytes;  // no initializer: default-constructible inside the class
-    void operator()(std::byte* p) const noexcept;  // munmap
-  };
-  // The frames' memory: an anonymous mapping, so that a frame costs resident
-  // memory only once it is used (a large pool starts small and fast).
-  std::unique_ptr<std::byte, arena_deleter> arena_;
+  // The frames' memory: mapped from the kernel (aligned_buffer), so that a
+  // frame costs resident memory only once it is used (a large pool starts
+  // small and fast), in huge pages where the kernel allows.
+  aligned_buffer arena_;
   std::unique_ptr<detail::frame[]> frames_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::size_t shard_mask_ = 0;
