@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "doublewrite.hpp"
 #include "pool_internal.hpp"
 
 namespace pageio::pagecache {
@@ -101,10 +102,14 @@ lsn_t buffer_pool::checkpoint(lsn_t redo) {
     target = dirty_count_;
   }
   std::size_t written = 0;
+  // A checkpoint writes every dirty page anyway: in batches as large as the
+  // double-write area holds (each batch costs two syncs with it), not the
+  // evictions' and the cleaner's write_batch.
+  const std::size_t batch = std::max(opts_.write_batch, doublewrite::max_pages);
   // Pages dirty when the checkpoint began are written (and pages dirtied
   // meanwhile, until there are none or as many again were written).
-  while (written < 2 * target + opts_.write_batch) {
-    const std::size_t n = write_back(opts_.write_batch, true);
+  while (written < 2 * target + batch) {
+    const std::size_t n = write_back(batch, true);
     if (n == 0) break;
     written += n;
   }
