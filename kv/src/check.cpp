@@ -269,6 +269,7 @@ class checker {
 check_report store::check() {
   impl& s = *impl_;
   s.check_open();
+  s.check_readable();
   check_report r;
   std::lock_guard w(s.writer_mu);
   std::unique_lock tree(s.tree_mu);  // leaf writes too hold off (they take it shared)

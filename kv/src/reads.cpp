@@ -144,6 +144,7 @@ std::optional<std::string> store::impl::read_value(std::span<const std::byte> ce
 std::optional<std::string> store::get(std::string_view key) {
   impl& s = *impl_;
   s.check_open();
+  s.check_readable();
   if (key.empty() || key.size() > max_key_bytes) {
     throw std::invalid_argument("key of " + std::to_string(key.size()) + " bytes: keys are 1 to 1024 bytes");
   }
@@ -164,6 +165,7 @@ std::optional<std::string> store::get(std::string_view key) {
 
 iterator store::scan(std::optional<std::string_view> from, std::optional<std::string_view> to, std::uint64_t limit) {
   impl_->check_open();
+  impl_->check_readable();
   impl_->scans.fetch_add(1, std::memory_order_relaxed);
   iterator it;
   it.db_ = this;

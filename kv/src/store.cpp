@@ -126,6 +126,7 @@ store::store(options opts) : impl_(std::make_unique<impl>()) {
     s.pool = std::make_unique<pagecache::buffer_pool>(std::move(po));
     s.file = s.pool->add_file(dir / "data");
     s.wbuf = std::make_unique<write_buffer>(s.opts.write_buffer_bytes);
+    s.unread = s.opts.replica && s.opts.replica_unread;
 
     s.recover();
     s.create_if_new();
@@ -188,6 +189,14 @@ void store::close() {
   if (err) std::rethrow_exception(err);
 }
 
+void store::impl::check_readable() const {
+  if (unread) {
+    throw std::logic_error("kv: the store at " + opts.dir.string() +
+                           " is open as a replica nobody reads (options::replica_unread): its write buffer is not "
+                           "kept, so it cannot answer reads; open it without replica_unread to read it");
+  }
+}
+
 void store::impl::check_open() const {
   if (closed) throw pageio::error(errc::closed, "kv: the store is closed: open it again to use it");
 }
@@ -199,9 +208,16 @@ bool store::impl::redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t page
   } catch (const record::malformed& e) {
     throw corruption_error("log record " + std::to_string(lsn) + ": " + e.what());
   }
-  if (d.checkpoint != 0) return false;
+  if (d.checkpoint != 0) {
+    // The source's checkpoint (a replica's log keeps it as foreign): every
+    // pair it had buffered then, and so every pair buffered from here on,
+    // has its record at or above its recovery LSN.
+    if (unread && d.foreign_checkpoint) buffer_floor = std::max(buffer_floor, lsn_t{d.checkpoint});
+    return false;
+  }
   // The write buffer's changes are redone whatever the pages hold: the
-  // buffer starts empty at open.
+  // buffer starts empty at open (and stays so on an unread replica, whose
+  // pairs are only checked here).
   for (const auto& c : d.changes) {
     if (c.kind == record::op::buffer_put) {
       const std::size_t n = c.bytes.size();
@@ -211,10 +227,11 @@ bool store::impl::redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t page
         throw corruption_error("log record " + std::to_string(lsn) + ": a buffered pair of " + std::to_string(n) +
                                " bytes that is not a key and an inline value");
       }
+      if (unread) continue;
       const std::string_view key(reinterpret_cast<const char*>(c.bytes.data()) + page::leaf_cell_header, klen);
       wbuf->put(key, std::string_view(reinterpret_cast<const char*>(v.inline_bytes.data()), v.inline_bytes.size()),
                 lsn);
-    } else if (c.kind == record::op::buffer_drop) {
+    } else if (c.kind == record::op::buffer_drop && !unread) {
       wbuf->drop(std::string_view(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size()));
     }
   }
@@ -281,6 +298,10 @@ void store::impl::recover() {
     from = std::max(from, rc->redo);
     pages_from = std::max(pages_from, rc->pages_from);
   }
+  // Every pair buffered at the checkpoint recovery starts from has its
+  // record at or above it (an unread replica's floor, raised by the
+  // source's checkpoints redone).
+  buffer_floor = std::max<lsn_t>(1, from);
   wal::scan_log(fsys, opts.dir / "wal", from, on_record);
   recovered_from = from;
 }
@@ -675,7 +696,7 @@ lsn_t store::impl::checkpoint_locked() {
     // The write buffer as the log below `redo` has it: every change of it
     // (a buffered put, a drop, a merge) is appended under tree_mu, shared or
     // exclusive, and applied before tree_mu is let go.
-    oldest_buffered = wbuf->oldest().first;
+    oldest_buffered = unread ? buffer_floor : wbuf->oldest().first;
     logged_since_checkpoint.store(0, std::memory_order_relaxed);
   }
   const lsn_t pages_from = pool->checkpoint(redo);

@@ -60,6 +60,14 @@ struct store::impl {
   // the merger puts them into their leaves (write_buffer.hpp).
   std::unique_ptr<write_buffer> wbuf;
   std::atomic<std::uint64_t> buffered_puts{0}, merged_pairs{0};
+  // options::replica_unread: wbuf stays empty; every pair the log has
+  // buffered has its record at or above buffer_floor (where recovery
+  // started, then each replayed source checkpoint's recovery LSN). Changed
+  // under writer_mu and tree_mu exclusively (replay, recovery).
+  bool unread = false;
+  lsn_t buffer_floor = 1;
+  // Reads need the write buffer: refused on an unread replica.
+  void check_readable() const;
   // The merger: wakes when the buffer is half full, or when a checkpoint
   // found pairs older than its redo point holding the log back
   // (merge_below), and merges runs of pairs in key order from merge_cursor.

@@ -3,6 +3,7 @@
 // is a store of its own (no log archive inherited); an existing target is
 // refused and a failed backup leaves nothing behind.
 #include <pageio/kv/store.hpp>
+#include <pageio/wal/reader.hpp>
 
 #include <gtest/gtest.h>
 
@@ -181,6 +182,70 @@ TEST_F(kv_backup_test, AReplayedRecordThatDoesNotApplyIsNeverCheckpointed) {
     EXPECT_THROW(b.checkpoint(), corruption_error) << "a half-applied record was checkpointed";
   }
   EXPECT_THROW(store b(r), corruption_error) << "the replica opened with a record half applied";
+}
+
+}  // namespace
+}  // namespace pageio::kv
+
+namespace pageio::kv {
+namespace {
+
+// A replica nobody reads (options::replica_unread, pageio-wal replay without
+// --follow) keeps no write buffer in memory: its checkpoints must keep the
+// log from the source's last checkpoint on, so that the pairs buffered when
+// the replay ends come back when it is opened again. Here the replica
+// checkpoints (and recycles its log) many times while pairs are buffered.
+TEST_F(kv_backup_test, AnUnreadReplicaKeepsItsBufferedPairsInItsLogThroughItsCheckpoints) {
+  options src = opts("db");
+  src.checkpoint_log_bytes = 256u << 10;  // the source logs many checkpoint records
+  src.wal_archive = dir_->path() / "arch";
+  std::map<std::string, std::string> model;
+  std::mt19937_64 rng(7);
+  {
+    store db(src);
+    db.backup(dir_->path() / "b");
+    for (int i = 0; i < 20000; ++i) {
+      const std::string k = "key" + std::to_string(rng() % 5000);
+      if (rng() % 10 == 0) {
+        db.del(k);
+        model.erase(k);
+      } else {
+        const std::string v(10 + rng() % 60, static_cast<char>('a' + rng() % 26));
+        db.put(k, v);
+        model[k] = v;
+      }
+    }
+    ASSERT_GT(db.stats().buffered_pairs, 0u) << "the test needs pairs buffered at the end";
+  }
+  options r = opts("b");
+  r.replica = true;
+  r.replica_unread = true;
+  r.checkpoint_log_bytes = 128u << 10;  // and the replica checkpoints often
+  std::uint64_t checkpoints = 0;
+  {
+    store b(r);
+    const lsn_t from = b.stats().last_lsn + 1;
+    const wal::scan_result scanned =
+        wal::scan_logs({dir_->path() / "arch", dir_->path() / "db" / "wal"}, from, [&](const wal::record_view& v) {
+          b.replay(v.lsn, v.data);
+          return true;
+        });
+    ASSERT_FALSE(scanned.corruption) << scanned.corruption->what;
+    EXPECT_THROW((void)b.get("key1"), std::logic_error) << "an unread replica answered a read";
+    EXPECT_THROW((void)b.scan(), std::logic_error);
+    b.sync();
+    b.checkpoint();
+    checkpoints = b.stats().checkpoints;
+  }
+  EXPECT_GT(checkpoints, 3u) << "the replica should have checkpointed while replaying";
+  // Opened again (as a replica others read, here read-only): the buffered
+  // pairs come back from its log, and it is the source's store.
+  options ro = opts("b");
+  ro.read_only = true;
+  store b(ro);
+  EXPECT_GT(b.stats().buffered_pairs, 0u) << "no buffered pair came back from the replica's log";
+  EXPECT_TRUE(contents(b) == model) << "the replica differs from the source";
+  EXPECT_TRUE(b.check().clean());
 }
 
 }  // namespace

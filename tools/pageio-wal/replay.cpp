@@ -376,6 +376,9 @@ int replay(const replay_options& o) {
     kv::options ko;
     ko.dir = into;
     ko.replica = true;
+    // Nobody reads it unless it follows (the standby serves reads): its
+    // buffered pairs then stay in the log only.
+    ko.replica_unread = !o.follow;
     ko.cache_bytes = o.cache_mib << 20;
     // Room for the largest record a source may log (the smaller of its
     // segment, which the copy keeps, and its buffer).
