@@ -208,6 +208,10 @@ bool store::impl::redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t page
   } catch (const record::malformed& e) {
     throw corruption_error("log record " + std::to_string(lsn) + ": " + e.what());
   }
+  return redo(lsn, d, pages_from);
+}
+
+bool store::impl::redo(lsn_t lsn, const record::decoded& d, lsn_t pages_from) {
   if (d.checkpoint != 0) {
     // The source's checkpoint (a replica's log keeps it as foreign): every
     // pair it had buffered then, and so every pair buffered from here on,
@@ -240,22 +244,40 @@ bool store::impl::redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t page
   // Which pages need it, decided once per page before any change of the
   // record is applied (a record may change one page several times). One
   // page is pinned at a time: a record may hold more pages than the pool.
-  std::map<std::uint32_t, bool> needs;
-  for (const auto& c : d.changes) {
-    if (!record::changes_page(c.kind) || needs.count(c.page)) continue;
-    needs[c.page] = fetch(c.page).page_lsn() < lsn;
-  }
-  for (const auto& c : d.changes) {
-    if (!record::changes_page(c.kind) || !needs[c.page]) continue;
-    pagecache::page_ref ref = fetch(c.page);
-    std::lock_guard latch(ref.latch());
-    try {
-      record::apply(c, ref.data());
-    } catch (const record::malformed& e) {
-      throw corruption_error("log record " + std::to_string(lsn) + " does not apply to page " +
-                             std::to_string(c.page) + " of " + (opts.dir / "data").string() + ": " + e.what());
+  auto& needs = redo_needs;
+  needs.clear();
+  auto needed = [&](std::uint32_t pg) -> bool* {
+    for (auto& [p, need] : needs) {
+      if (p == pg) return &need;
     }
-    ref.mark_dirty(lsn);
+    return nullptr;
+  };
+  for (const auto& c : d.changes) {
+    if (!record::changes_page(c.kind) || needed(c.page) != nullptr) continue;
+    needs.emplace_back(c.page, fetch(c.page).page_lsn() < lsn);
+  }
+  // A run of changes to one page (a merge's pairs into their leaf) takes
+  // one fetch, one latch and one mark.
+  const auto& ch = d.changes;
+  for (std::size_t i = 0; i < ch.size();) {
+    if (!record::changes_page(ch[i].kind) || !*needed(ch[i].page)) {
+      ++i;
+      continue;
+    }
+    const std::uint32_t pg = ch[i].page;
+    pagecache::page_ref ref = fetch(pg);
+    {
+      std::lock_guard latch(ref.latch());
+      for (; i < ch.size() && record::changes_page(ch[i].kind) && ch[i].page == pg; ++i) {
+        try {
+          record::apply(ch[i], ref.data());
+        } catch (const record::malformed& e) {
+          throw corruption_error("log record " + std::to_string(lsn) + " does not apply to page " +
+                                 std::to_string(pg) + " of " + (opts.dir / "data").string() + ": " + e.what());
+        }
+      }
+      ref.mark_dirty(lsn);
+    }
   }
   return true;
 }
@@ -757,8 +779,9 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
   }
   // Malformed bytes are refused before they reach the log.
   bool meta_changes = false;
+  record::decoded d;
   try {
-    const record::decoded d = record::decode(rec);
+    d = record::decode(rec);
     for (const auto& c : d.changes) meta_changes |= record::changes_page(c.kind) && c.page == 0;
   } catch (const record::malformed& e) {
     throw corruption_error("replay into " + s.opts.dir.string() + ": record " + std::to_string(lsn) +
@@ -766,7 +789,7 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
   }
   s.log->append(rec);
   try {
-    s.redo(lsn, rec, 0);
+    s.redo(lsn, d, 0);
     if (meta_changes) {
       // A new root (the source's root split, or its tree shrank): readers
       // start from the meta page's root from the next record on, as the

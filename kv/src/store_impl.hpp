@@ -240,6 +240,8 @@ struct store::impl {
   // changes always, page changes unless r.lsn < pages_from or the page
   // already has them; false for a checkpoint record. Throws corruption_error.
   bool redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t pages_from);
+  bool redo(lsn_t lsn, const record::decoded& d, lsn_t pages_from);  // `d`: the record decoded
+  std::vector<std::pair<std::uint32_t, bool>> redo_needs;  // redo's: pages and whether each needs the record
   void create_if_new();
   std::optional<std::string> read_value(std::span<const std::byte> cell);
   void check_open() const;
