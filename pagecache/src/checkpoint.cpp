@@ -96,18 +96,29 @@ lsn_t buffer_pool::checkpoint() {
 }
 
 lsn_t buffer_pool::checkpoint(lsn_t redo) {
-  std::size_t target;
+  // The pages dirty when the checkpoint begins, in page order: a batch is
+  // then runs of adjacent pages, written as a few large writes instead of
+  // one 4 KiB write per page.
+  listed_pages listed;
   {
     std::lock_guard lock(dirty_mu_);
-    target = dirty_count_;
+    listed.reserve(dirty_count_);
+    for (frame& f : q_->dirty) listed.emplace_back(f.id, &f);
   }
-  std::size_t written = 0;
+  std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
+    return a.first.file != b.first.file ? a.first.file < b.first.file : a.first.page < b.first.page;
+  });
+  const std::size_t target = listed.size();
   // A checkpoint writes every dirty page anyway: in batches as large as the
-  // double-write area holds (each batch costs two syncs with it), not the
-  // evictions' and the cleaner's write_batch.
-  const std::size_t batch = std::max(opts_.write_batch, doublewrite::max_pages);
-  // Pages dirty when the checkpoint began are written (and pages dirtied
-  // meanwhile, until there are none or as many again were written).
+  // double-write area's slots hold (each batch costs two syncs with it), not
+  // the evictions' and the cleaner's write_batch.
+  const std::size_t batch = std::max(opts_.write_batch, doublewrite::max_batch_pages);
+  std::size_t written = 0;
+  for (std::size_t cursor = 0; cursor < listed.size();) {
+    written += write_back(batch, true, false, 1, &listed, &cursor);
+  }
+  // Then pages dirtied meanwhile, until there are none or as many again as
+  // there were were written.
   while (written < 2 * target + batch) {
     const std::size_t n = write_back(batch, true);
     if (n == 0) break;

@@ -56,33 +56,49 @@ void make_header(std::byte* header, std::uint64_t batch, std::span<const std::ui
 recovery recover(const pageio::file& data, const pageio::file& dw, file_system& fs, const run_fn& run) {
   recovery out;
   aligned_buffer header(page_size, page_size);
-  if (fs.read(dw, header.data(), page_size, 0) < page_size) return out;  // empty or short: nothing written yet
-  if (load<std::uint32_t>(header.data()) != magic || load<std::uint32_t>(header.data() + 4) != header_crc(header.data())) {
-    return out;  // cleared, or torn while being written: its batch never reached the data file
-  }
-  const std::uint32_t count = load<std::uint32_t>(header.data() + 16);
-  if (count > max_pages) return out;
-  out.batch = load<std::uint64_t>(header.data() + 8);
   aligned_buffer image(page_size, page_size), current(page_size, page_size);
   std::vector<io_request> reqs(1);
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const std::uint64_t page = load<std::uint64_t>(header.data() + header_fixed + 8 * i);
-    if (page > (std::uint64_t{1} << 51) - 1) continue;
-    if (fs.read(dw, image.data(), page_size, (1 + std::uint64_t{i}) * page_size) < page_size) break;
-    lsn_t lsn = 0;
-    if (format::check_page(image.data(), page, &lsn) != format::page_state::valid) continue;
-    ++out.images;
-    const std::size_t got = fs.read(data, current.data(), page_size, page * page_size);
-    if (got < page_size) std::memset(current.data() + got, 0, page_size - got);
-    const format::page_state st = format::check_page(current.data(), page, &lsn);
-    if (st == format::page_state::valid || st == format::page_state::empty) continue;  // its old or its new version
-    reqs[0] = io_request{};
-    reqs[0].prep_write(data.fd(), image.data(), page_size, page * page_size);
-    run(reqs);
-    check(reqs[0], page_size,
-          "pagecache: repairing page " + std::to_string(page) + " of " + data.path().string() + " from " +
-              dw.path().string());
-    out.repaired.push_back(page);
+  for (std::size_t slot = 0; slot < max_slots; ++slot) {
+    const std::uint64_t at = slot * slot_pages * page_size;
+    // The first slot empty, short, cleared, or torn while being written:
+    // its batch never reached the data file, and nothing is to be cleared.
+    // A later one: the batch ended before it.
+    const bool whole = fs.read(dw, header.data(), page_size, at) == page_size;
+    const std::uint32_t count = load<std::uint32_t>(header.data() + 16);
+    if (!whole || load<std::uint32_t>(header.data()) != magic ||
+        load<std::uint32_t>(header.data() + 4) != header_crc(header.data()) || count > max_pages) {
+      if (slot == 0) return out;
+      break;
+    }
+    const std::uint64_t batch = load<std::uint64_t>(header.data() + 8);
+    // Past the first slot, only the same batch's: a slot an earlier, longer
+    // batch left there holds images older than what is in place.
+    if (slot == 0) {
+      out.batch = batch;
+    } else if (batch != out.batch) {
+      break;
+    }
+    ++out.slots;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const std::uint64_t page = load<std::uint64_t>(header.data() + header_fixed + 8 * i);
+      if (page > (std::uint64_t{1} << 51) - 1) continue;
+      if (fs.read(dw, image.data(), page_size, at + (1 + std::uint64_t{i}) * page_size) < page_size) break;
+      lsn_t lsn = 0;
+      if (format::check_page(image.data(), page, &lsn) != format::page_state::valid) continue;
+      ++out.images;
+      const std::size_t got = fs.read(data, current.data(), page_size, page * page_size);
+      if (got < page_size) std::memset(current.data() + got, 0, page_size - got);
+      const format::page_state st = format::check_page(current.data(), page, &lsn);
+      if (st == format::page_state::valid || st == format::page_state::empty) continue;  // its old or its new version
+      reqs[0] = io_request{};
+      reqs[0].prep_write(data.fd(), image.data(), page_size, page * page_size);
+      run(reqs);
+      check(reqs[0], page_size,
+            "pagecache: repairing page " + std::to_string(page) + " of " + data.path().string() + " from " +
+                dw.path().string());
+      out.repaired.push_back(page);
+    }
+    if (count < max_pages) break;  // the batch's last slot
   }
   if (!out.repaired.empty()) {
     reqs[0] = io_request{};
@@ -98,15 +114,24 @@ recovery recover(const pageio::file& data, const pageio::file& dw, file_system& 
 }
 
 void clear(const pageio::file& dw, const run_fn& run) {
+  // Every slot's header the file holds: batch numbers start again at each
+  // opening, so a slot left from before could pass for the next batch's.
   aligned_buffer zero(page_size, page_size);
-  std::vector<io_request> reqs(2);
-  reqs[0].prep_write(dw.fd(), zero.data(), page_size, 0);
-  run(std::span(reqs).first(1));
-  check(reqs[0], page_size, "pagecache: clearing the double-write area " + dw.path().string());
-  reqs[1].prep_fdatasync(dw.fd());
-  run(std::span(reqs).subspan(1));
-  if (reqs[1].result < 0) {
-    throw std::system_error(reqs[1].error(), "pagecache: fdatasync of the double-write area " + dw.path().string());
+  const std::uint64_t size = dw.size();
+  std::vector<io_request> reqs;
+  for (std::size_t slot = 0; slot < max_slots; ++slot) {
+    const std::uint64_t at = slot * slot_pages * page_size;
+    if (slot > 0 && at + page_size > size) break;
+    reqs.emplace_back();
+    reqs.back().prep_write(dw.fd(), zero.data(), page_size, at);
+  }
+  run(reqs);
+  for (const io_request& r : reqs) check(r, page_size, "pagecache: clearing the double-write area " + dw.path().string());
+  reqs.assign(1, io_request{});
+  reqs[0].prep_fdatasync(dw.fd());
+  run(reqs);
+  if (reqs[0].result < 0) {
+    throw std::system_error(reqs[0].error(), "pagecache: fdatasync of the double-write area " + dw.path().string());
   }
 }
 

@@ -11,7 +11,14 @@
 // Nothing else is taken from the area: a page that checks is its old or its
 // new version, and redo from the log brings it forward.
 //
-// `<data file>.dwb` (little-endian):
+// A batch of more pages than one header lists (a checkpoint's) takes
+// several slots, one after another, each a header and its images, all
+// written and synced before any of the batch is written in place; each
+// slot's header carries the batch's number, and recovery reads slots from
+// the first on while they check and carry that number (a slot past the
+// batch's last is an older batch's, left over: not used).
+//
+// `<data file>.dwb` (little-endian), slot k at page k * slot_pages:
 //   page 0: header
 //     0   u32  magic     "PDWB" (0x42574450)
 //     4   u32  crc       CRC32C of bytes [8, 4096)
@@ -41,8 +48,13 @@ namespace pageio::pagecache::doublewrite {
 
 inline constexpr std::uint32_t magic = 0x42574450;  // "PDWB"
 inline constexpr std::size_t header_fixed = 24;
-// Images one batch of one file can hold: as many page numbers as fit in the header.
+// Images one slot can hold: as many page numbers as fit in its header.
 inline constexpr std::size_t max_pages = (page_size - header_fixed) / 8;
+// A slot's pages (its header and its images), and the slots of one batch.
+inline constexpr std::size_t slot_pages = 1 + max_pages;
+inline constexpr std::size_t max_slots = 4;
+// Images one batch of one file can hold.
+inline constexpr std::size_t max_batch_pages = max_pages * max_slots;
 
 // The area's path for a data file.
 std::filesystem::path path_for(const std::filesystem::path& data_file);
@@ -53,6 +65,7 @@ void make_header(std::byte* header, std::uint64_t batch, std::span<const std::ui
 // What opening a data file found in its area and did.
 struct recovery {
   std::uint64_t batch = 0;           // the batch the area held (0: none)
+  std::size_t slots = 0;             // the slots it took
   std::size_t images = 0;            // valid images in it
   std::vector<std::uint64_t> repaired;  // pages rewritten from their image
 };

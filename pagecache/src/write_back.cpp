@@ -85,7 +85,8 @@ std::vector<run> runs_of(const std::vector<item>& items, std::size_t from, std::
 
 // --- writing back ----------------------------------------------------------
 
-std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool cold_only, std::size_t min_pages) {
+std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool cold_only, std::size_t min_pages,
+                                    const listed_pages* listed, std::size_t* cursor) {
   // Without may_block (an eviction, the cleaner, clean()), nothing here
   // waits: not for another write-back, not for a page's latch. The thread
   // asking may itself hold a page's latch exclusively, and wait for a frame.
@@ -96,20 +97,29 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
     return 0;
   }
   const bool dw = opts_.doublewrite;
-  if (dw) max_pages = std::min(max_pages, doublewrite::max_pages);
+  if (dw) max_pages = std::min(max_pages, doublewrite::max_batch_pages);
   const std::vector<file_entry*> files = file_entries();
   std::vector<item> items;
   {
     std::lock_guard lock(dirty_mu_);
-    for (auto it = q_->dirty.begin(); it != q_->dirty.end() && items.size() < max_pages; ++it) {
-      frame* f = &*it;
-      if (f->id.file >= files.size()) continue;  // a file added since the snapshot: the next batch
-      if (files[f->id.file]->failed) continue;  // fsyncgate: never written again
+    auto take = [&](frame* f) {
+      if (f->id.file >= files.size()) return;  // a file added since the snapshot: the next batch
+      if (files[f->id.file]->failed) return;  // fsyncgate: never written again
       // A page in use stays dirty and takes more changes before it is
       // written (by a checkpoint, or once it cools).
-      if (cold_only && f->freq.load(std::memory_order_relaxed) != 0) continue;
+      if (cold_only && f->freq.load(std::memory_order_relaxed) != 0) return;
       f->pins.fetch_add(1, std::memory_order_acq_rel);  // dirty pages are never evicted: safe without the shard lock
       items.push_back({f, 0, f->rec_lsn});
+    };
+    if (listed != nullptr) {
+      for (; *cursor < listed->size() && items.size() < max_pages; ++*cursor) {
+        const auto& [id, f] = (*listed)[*cursor];
+        // Still dirty, so still that page (a dirty frame is never evicted);
+        // otherwise written meanwhile, and perhaps holding another page.
+        if (f->dirty.load(std::memory_order_relaxed) && f->id == id) take(f);
+      }
+    } else {
+      for (auto it = q_->dirty.begin(); it != q_->dirty.end() && items.size() < max_pages; ++it) take(&*it);
     }
   }
   // The cleaner waits for a batch worth its two syncs (with the
@@ -265,51 +275,74 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
                               : q.error().message();
   };
 
-  // Double-write area: header and images in one write per file, then a sync of each.
+  // Double-write area: per file, each slot's header and images in one
+  // write, then one sync of the area.
   std::vector<aligned_buffer> headers;
   if (dw) {
     std::vector<io_request> reqs;
     std::vector<std::vector<iovec>> iovs;
     std::vector<group*> who;
-    reqs.reserve(groups.size());
-    iovs.reserve(groups.size());
+    struct slot_span {
+      std::size_t begin, end;
+    };
+    std::vector<slot_span> spans;
     for (group& g : groups) {
       if (!g.ok) continue;
-      std::vector<std::uint64_t> pages;
-      for (std::size_t i = g.begin; i < g.end; ++i) pages.push_back(items[i].f->id.page);
-      aligned_buffer h;
-      try {
-        h = aligned_buffer(page_size, page_size);
-      } catch (const std::bad_alloc&) {
-        fail_group(g);
-        note_error(std::make_error_code(std::errc::not_enough_memory), "pagecache: no memory for a double-write header");
-        continue;
+      const std::uint64_t batch = ++g.fe->dw_batches;
+      for (std::size_t b = g.begin, slot = 0; b < g.end; b += doublewrite::max_pages, ++slot) {
+        const std::size_t e = std::min(g.end, b + doublewrite::max_pages);
+        std::vector<std::uint64_t> pages;
+        for (std::size_t i = b; i < e; ++i) pages.push_back(items[i].f->id.page);
+        aligned_buffer h;
+        try {
+          h = aligned_buffer(page_size, page_size);
+        } catch (const std::bad_alloc&) {
+          fail_group(g);
+          note_error(std::make_error_code(std::errc::not_enough_memory), "pagecache: no memory for a double-write header");
+          break;
+        }
+        headers.push_back(std::move(h));
+        doublewrite::make_header(headers.back().data(), batch, pages);
+        iovs.push_back({{headers.back().data(), page_size}, {copy.data() + b * page_size, (e - b) * page_size}});
+        spans.push_back({b, e});
+        who.push_back(&g);
       }
-      headers.push_back(std::move(h));
-      doublewrite::make_header(headers.back().data(), ++g.fe->dw_batches, pages);
-      iovs.push_back({{headers.back().data(), page_size}, {copy.data() + g.begin * page_size, (g.end - g.begin) * page_size}});
-      reqs.emplace_back();
-      reqs.back().prep_writev(g.fe->dw.fd(), iovs.back().data(), 2, 0);
-      who.push_back(&g);
     }
-    run_all(reqs);
-    c_.dw_writes.fetch_add(reqs.size(), std::memory_order_relaxed);
-    std::vector<io_request> syncs;
-    std::vector<group*> synced_who;
+    reqs.resize(iovs.size());
+    for (std::size_t k = 0; k < iovs.size(); ++k) {
+      const std::size_t slot = (spans[k].begin - who[k]->begin) / doublewrite::max_pages;
+      reqs[k].prep_writev(who[k]->fe->dw.fd(), iovs[k].data(), 2, slot * doublewrite::slot_pages * page_size);
+    }
+    // A group whose header could not be made writes nothing there.
+    std::vector<io_request> to_run;
+    std::vector<std::size_t> ran;
     for (std::size_t k = 0; k < reqs.size(); ++k) {
-      group& g = *who[k];
-      const std::size_t asked = (1 + g.end - g.begin) * page_size;
-      if (reqs[k].result < 0 || short_of(reqs[k], asked)) {
+      if (who[k]->ok) {
+        to_run.push_back(reqs[k]);
+        ran.push_back(k);
+      }
+    }
+    run_all(to_run);
+    c_.dw_writes.fetch_add(to_run.size(), std::memory_order_relaxed);
+    for (std::size_t j = 0; j < to_run.size(); ++j) {
+      group& g = *who[ran[j]];
+      const std::size_t asked = (1 + spans[ran[j]].end - spans[ran[j]].begin) * page_size;
+      if (!g.ok) continue;
+      if (to_run[j].result < 0 || short_of(to_run[j], asked)) {
         fail_group(g);
         c_.write_errors.fetch_add(g.end - g.begin, std::memory_order_relaxed);
-        note_error(io_ec(reqs[k], asked), "pagecache: writing back " + std::to_string(g.end - g.begin) +
-                                              " page(s) from " + describe_page(items[g.begin].f->id) +
-                                              ": writing their images to the double-write area " +
-                                              g.fe->dw.path().string() + ": " + why(reqs[k], asked) +
-                                              " (nothing was written in place; the pages stay dirty and will be "
-                                              "written again)");
-        continue;
+        note_error(io_ec(to_run[j], asked), "pagecache: writing back " + std::to_string(g.end - g.begin) +
+                                                " page(s) from " + describe_page(items[g.begin].f->id) +
+                                                ": writing their images to the double-write area " +
+                                                g.fe->dw.path().string() + ": " + why(to_run[j], asked) +
+                                                " (nothing was written in place; the pages stay dirty and will be "
+                                                "written again)");
       }
+    }
+    std::vector<io_request> syncs;
+    std::vector<group*> synced_who;
+    for (group& g : groups) {
+      if (!g.ok) continue;
       c_.dw_pages.fetch_add(g.end - g.begin, std::memory_order_relaxed);
       syncs.emplace_back();
       syncs.back().prep_fdatasync(g.fe->dw.fd());

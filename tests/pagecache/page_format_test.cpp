@@ -151,6 +151,85 @@ TEST_P(pool_page_format_test, ATornPageIsRepairedFromTheDoubleWriteAreaWhenTheFi
   EXPECT_TRUE(all_zero(cleared.data(), page_size)) << "the area's header is cleared once its repairs are durable";
 }
 
+// A checkpoint writes its pages in batches of several of the area's slots
+// (509 images each): the area holds every page of the batch being written,
+// so a page torn anywhere in it is repaired, the first slot's as well as the
+// last's. Here 1,200 dirty pages are one batch of three slots; pages 0 and
+// 1,199 are torn.
+TEST_P(pool_page_format_test, ACheckpointBatchOfSeveralSlotsKeepsEveryPageOfItInTheArea) {
+  constexpr std::uint64_t n = 1200;
+  write_through_pool(path("data.dat"), n, 1);
+  const std::vector<std::byte> v1 = read_bytes(path("data.dat"));
+  std::vector<std::byte> area;
+  {
+    options o = quiet();
+    o.frames = 2 * n;
+    buffer_pool pool(o);
+    const file_id f = pool.add_file(path("data.dat"));
+    for (std::uint64_t k = 0; k < n; ++k) {
+      page_ref r = pool.fetch({f, k});
+      std::unique_lock w(r.latch());
+      stamp_page(r.data(), 1, k, 2);
+      r.mark_dirty(2000 + k);
+    }
+    (void)pool.checkpoint();
+    area = read_bytes(path("data.dat.dwb"));  // as a power cut would leave it; a clean close clears it
+  }
+  write_bytes(path("data.dat.dwb"), area.data(), area.size(), 0);
+  for (const std::uint64_t k : {std::uint64_t{0}, n - 1}) {
+    write_bytes(path("data.dat"), v1.data() + k * page_size + 512, page_size - 512, k * page_size + 512);
+  }
+  buffer_pool pool(quiet());
+  const file_id f = pool.add_file(path("data.dat"));
+  EXPECT_EQ(pool.stats().pages_repaired, 2u);
+  for (const std::uint64_t k : {std::uint64_t{0}, n / 2, n - 1}) {
+    page_ref r = pool.fetch({f, k});
+    EXPECT_TRUE(page_holds(r.data(), 1, k, 2)) << "page " << k << " is its new version";
+    EXPECT_EQ(r.page_lsn(), 2000 + k);
+  }
+}
+
+// A batch shorter than the one before it leaves that one's later slots in
+// the area: they are not used (a page damaged outside the batch being
+// written is reported, never replaced by an older image), and a clean
+// close clears every slot's header.
+TEST_P(pool_page_format_test, ASlotLeftByAnEarlierLongerBatchRepairsNothing) {
+  constexpr std::uint64_t n = 1200;
+  write_through_pool(path("data.dat"), n, 1);
+  std::vector<std::byte> area;
+  options o = quiet();
+  o.frames = 2 * n;
+  {
+    buffer_pool pool(o);
+    const file_id f = pool.add_file(path("data.dat"));
+    for (std::uint64_t round = 2; round <= 3; ++round) {
+      // All pages (three slots), then one full slot's worth: recovery reads
+      // on into the second slot, which the earlier batch left.
+      for (std::uint64_t k = 0; k < (round == 2 ? n : 509); ++k) {
+        page_ref r = pool.fetch({f, k});
+        std::unique_lock w(r.latch());
+        stamp_page(r.data(), 1, k, round);
+        r.mark_dirty(round * 10000 + k);
+      }
+      (void)pool.checkpoint();
+    }
+    area = read_bytes(path("data.dat.dwb"));
+  }
+  const std::vector<std::byte> cleared = read_bytes(path("data.dat.dwb"));
+  for (std::size_t slot = 0; slot * 510 * page_size < cleared.size(); ++slot) {
+    EXPECT_TRUE(all_zero(cleared.data() + slot * 510 * page_size, page_size)) << "slot " << slot << "'s header";
+  }
+  ASSERT_GT(area.size(), 2 * 510 * page_size) << "the first checkpoint should have filled three slots";
+  write_bytes(path("data.dat.dwb"), area.data(), area.size(), 0);
+  flip_bit(path("data.dat"), (n - 1) * page_size + 700);  // in the third slot of the earlier batch only
+  buffer_pool pool(quiet());
+  const file_id f = pool.add_file(path("data.dat"));
+  EXPECT_EQ(pool.stats().pages_repaired, 0u);
+  EXPECT_THROW(pool.fetch({f, n - 1}), corruption_error);
+  page_ref r = pool.fetch({f, 5});
+  EXPECT_TRUE(page_holds(r.data(), 1, 5, 3));
+}
+
 // A clean close clears the area: a page damaged afterwards is reported, never
 // silently replaced by an old image.
 TEST_P(pool_page_format_test, AfterACleanCloseTheDoubleWriteAreaRepairsNothing) {

@@ -458,7 +458,12 @@ class buffer_pool {
   // cold_only (the cleaner): only pages not accessed since the
   // replacement scan last passed them, the ones an eviction would take next;
   // nothing at all when fewer than min_pages such pages are dirty.
-  std::size_t write_back(std::size_t max_pages, bool may_block, bool cold_only = false, std::size_t min_pages = 1);
+  // With `listed` (a checkpoint's snapshot of the dirty pages, in page
+  // order): the batch takes the pages listed from *cursor on that are still
+  // dirty, advancing *cursor past what it looked at.
+  using listed_pages = std::vector<std::pair<page_id, detail::frame*>>;
+  std::size_t write_back(std::size_t max_pages, bool may_block, bool cold_only = false, std::size_t min_pages = 1,
+                         const listed_pages* listed = nullptr, std::size_t* cursor = nullptr);
   // fdatasyncs every file with writes not yet synced; throws for a file that
   // failed now or before.
   void sync_files();
