@@ -55,9 +55,9 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
   nframes_ = opts_.frames;
   // Zero pages from the kernel, page-aligned, mapped in as frames are used.
   arena_ = aligned_buffer(nframes_ * page_size, page_size);
-  frames_ = std::make_unique<frame[]>(nframes_);
-  pin_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
-  latch_stripes_ = std::make_unique<std::atomic<std::uint32_t>[]>(nframes_ * detail::reader_stripes);
+  frames_ = mapped_array<frame>(nframes_);
+  pin_stripes_ = mapped_array<std::atomic<std::uint32_t>>(nframes_ * detail::reader_stripes);
+  latch_stripes_ = mapped_array<std::atomic<std::uint32_t>>(nframes_ * detail::reader_stripes);
   for (std::size_t i = 0; i < nframes_ * detail::reader_stripes; ++i) {
     pin_stripes_[i].store(0, std::memory_order_relaxed);
     latch_stripes_[i].store(0, std::memory_order_relaxed);

@@ -27,6 +27,7 @@
 #include <pageio/engine/file_system.hpp>
 #include <pageio/pagecache/page_format.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -36,12 +37,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace pageio::pagecache {
@@ -504,7 +507,33 @@ class buffer_pool {
   // frame costs resident memory only once it is used (a large pool starts
   // small and fast), in huge pages where the kernel allows.
   aligned_buffer arena_;
-  std::unique_ptr<detail::frame[]> frames_;
+  // An array of `n` Ts in memory from aligned_buffer: a large one (the
+  // frames of a large pool, and their reader stripes) is mapped in huge
+  // pages where the kernel allows, not faulted in 4 KiB at a time.
+  template <class T>
+  class mapped_array {
+   public:
+    mapped_array() = default;
+    explicit mapped_array(std::size_t n) : mem_(std::max<std::size_t>(1, n) * sizeof(T), alignof(T) < 8 ? 8 : alignof(T)) {
+      for (; n_ < n; ++n_) new (mem_.data() + n_ * sizeof(T)) T();
+    }
+    mapped_array(mapped_array&& o) noexcept : mem_(std::move(o.mem_)), n_(std::exchange(o.n_, 0)) {}
+    mapped_array& operator=(mapped_array&& o) noexcept {
+      std::swap(mem_, o.mem_);
+      std::swap(n_, o.n_);
+      return *this;
+    }
+    ~mapped_array() {
+      for (std::size_t i = n_; i-- > 0;) get()[i].~T();
+    }
+    T* get() const noexcept { return reinterpret_cast<T*>(const_cast<std::byte*>(mem_.data())); }
+    T& operator[](std::size_t i) const noexcept { return get()[i]; }
+
+   private:
+    aligned_buffer mem_;
+    std::size_t n_ = 0;
+  };
+  mapped_array<detail::frame> frames_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::size_t shard_mask_ = 0;
   std::unique_ptr<hit_stripe[]> hits_;
@@ -517,7 +546,7 @@ class buffer_pool {
   // Per reader stripe, a count per frame: pins taken by try_hit, and
   // the frames' shared latch holders (stripes_.latches). Stripe s of frame i
   // is element s * nframes_ + i.
-  std::unique_ptr<std::atomic<std::uint32_t>[]> pin_stripes_, latch_stripes_;
+  mapped_array<std::atomic<std::uint32_t>> pin_stripes_, latch_stripes_;
   detail::reader_stripe_set stripes_;
   std::atomic<std::uint32_t>& pin_stripe(const detail::frame* f, std::uint32_t stripe) noexcept;
   std::uint32_t striped_pins(const detail::frame* f) noexcept;  // added up (mod 2^32)
