@@ -131,9 +131,12 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   std::sort(items.begin(), items.end(), [](const item& a, const item& b) {
     return a.f->id.file != b.f->id.file ? a.f->id.file < b.f->id.file : a.f->id.page < b.f->id.page;
   });
-  aligned_buffer copy;
+  // The batch's copies, in a buffer kept from one write-back to the next
+  // (write_mu_ is held): a fresh one per batch was a page fault per 4 KiB
+  // page copied, most of a replay's faults.
+  aligned_buffer& copy = wb_copy_;
   try {
-    copy = aligned_buffer(items.size() * page_size, page_size);
+    if (copy.size() < items.size() * page_size) copy = aligned_buffer(items.size() * page_size, page_size);
   } catch (const std::bad_alloc&) {
     for (auto& it : items) unpin(it.f);
     throw;

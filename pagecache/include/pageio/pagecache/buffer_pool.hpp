@@ -567,6 +567,7 @@ class buffer_pool {
   bool stop_cleaner_ = false;
   std::thread cleaner_;
   std::mutex write_mu_;  // one write-back at a time
+  aligned_buffer wb_copy_;  // a write-back's copies of its pages (write_mu_)
 
   mutable std::mutex files_mu_;
   std::vector<std::unique_ptr<file_entry>> files_;
