@@ -5,8 +5,8 @@
 namespace pageio::wal::tool {
 
 namespace {
-constexpr std::size_t chunk_records = 4096, chunk_bytes = 4u << 20;
-constexpr std::size_t max_queued = 2;
+constexpr std::size_t chunk_records = 2048, chunk_bytes = 4u << 20;
+constexpr std::size_t max_queued = 4;
 }  // namespace
 
 replay_pipeline::replay_pipeline(kv::store& db) : db_(db), thread_([this] { run(); }) {}
