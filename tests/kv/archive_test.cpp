@@ -82,7 +82,9 @@ TEST_F(kv_archive_test, EveryOpeningArchivesWhereTheStoreWasToldOnce) {
   EXPECT_GT(archived_files(), after_first) << "an opener that did not name the archive recycled segments unarchived";
   lsn_t next = 0;
   const wal::scan_result r = wal::scan_logs({archive_, opts().dir / "wal"}, 0, [&](const wal::record_view& v) {
-    if (next != 0) EXPECT_EQ(v.lsn, next);
+    if (next != 0) {
+      EXPECT_EQ(v.lsn, next);
+    }
     next = v.lsn + 1;
     return true;
   });
