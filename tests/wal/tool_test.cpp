@@ -488,7 +488,16 @@ TEST_F(wal_replay_test, AReplayResumesWhereItStoppedAndTwiceIsOnce) {
   EXPECT_TRUE(contents_of(dir_->path() / "pitr") == model_at(mid));
   auto r = run_tool("replay --into " + into + logs() + " --to-lsn " + std::to_string(end) + " --json");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(nlohmann::json::parse(r.out).at("first_lsn").get<lsn_t>(), mid + 1) << "it did not resume: " << r.out;
+  const auto resumed = nlohmann::json::parse(r.out);
+  EXPECT_EQ(resumed.at("first_lsn").get<lsn_t>(), mid + 1) << "it did not resume: " << r.out;
+  // Where the time went: the phases add up to no more than the whole.
+  const double open_s = resumed.at("open_seconds"), apply_s = resumed.at("apply_seconds"),
+               checkpoint_s = resumed.at("checkpoint_seconds"), total_s = resumed.at("seconds");
+  EXPECT_GT(apply_s, 0) << r.out;
+  EXPECT_LE(open_s + apply_s + checkpoint_s, total_s + 1e-6) << r.out;
+  EXPECT_NEAR(resumed.at("apply_records_per_second").get<double>(),
+              resumed.at("records").get<double>() / apply_s, 1e-3 * resumed.at("records").get<double>() / apply_s)
+      << r.out;
   r = run_tool("replay --into " + into + logs() + " --to-lsn " + std::to_string(end) + " --json");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(nlohmann::json::parse(r.out).at("records"), 0) << r.out;
