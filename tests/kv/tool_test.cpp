@@ -3,6 +3,7 @@
 // their exit codes, check on a store damaged by hand, and kill -9 of a shell
 // in the middle of writes: every write it acknowledged is there afterwards.
 #include <pageio/kv/store.hpp>
+#include <pageio/version.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -174,7 +175,9 @@ TEST_F(kv_tool_test, TheShellAnswersEveryRequestOnOneLine) {
   ASSERT_EQ(json.status, 0);
   const auto jl = lines(json.out);
   ASSERT_EQ(jl.size(), 2u) << json.out;
-  EXPECT_EQ(nlohmann::json::parse(jl[0]), (nlohmann::json{{"key", "b"}, {"value", "2"}}));
+  EXPECT_EQ(nlohmann::json::parse(jl[0]),
+            (nlohmann::json{{"key", "b"}, {"value", "2"}, {"version", pageio::version_string}}))
+      << "every JSON output carries the version, each line of JSON Lines too";
 }
 
 TEST_F(kv_tool_test, VersionAndTheRunInEveryJsonDocument) {

@@ -2,6 +2,7 @@
 // 1 for corruption (with segment, page and offset), 2 for usage errors; dump
 // prints every record, stats the totals.
 #include <pageio/kv/store.hpp>
+#include <pageio/version.hpp>
 #include <pageio/wal/log.hpp>
 #include <pageio/wal/reader.hpp>
 
@@ -152,6 +153,9 @@ TEST_F(wal_tool_test, DumpPrintsEveryRecordFromAnLsn) {
     EXPECT_EQ(obj.at("lsn").get<lsn_t>(), expect++);
     EXPECT_TRUE(obj.contains("crc32c"));
     EXPECT_TRUE(obj.contains("length"));
+    // Every JSON output carries the version that wrote it, each line of
+    // JSON Lines too.
+    EXPECT_EQ(obj.value("version", ""), pageio::version_string) << line;
   }
   EXPECT_EQ(expect, 21u);
 }
@@ -311,6 +315,7 @@ TEST_F(wal_tool_test, DumpDecodesAStoresRecordsAsItsPutsAndDeletes) {
     EXPECT_TRUE(j.at("time").get<std::string>().ends_with("Z")) << line;
     EXPECT_GT(j.at("time_us").get<std::uint64_t>(), 1'700'000'000'000'000u) << line;
     EXPECT_EQ(j.at("payload_hex").get<std::string>().size() % 2, 0u) << line;
+    EXPECT_EQ(j.value("version", ""), pageio::version_string) << line;
     for (const auto& c : j.at("changes")) {
       ops.push_back(c.at("op").get<std::string>() + " " + c.at("key").get<std::string>() +
                     (c.contains("value_bytes") ? " " + std::to_string(c.at("value_bytes").get<std::uint64_t>()) : ""));

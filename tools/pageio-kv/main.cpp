@@ -109,7 +109,11 @@ int cmd_scan(const cli& c) {
   std::uint64_t n = 0;
   for (auto it = db.scan(from, to, c.limit); it.valid(); it.next()) {
     if (c.json) {
-      fmt::print("{}\n", nlohmann::json{{"key", pageio::tools::escape(it.key())}, {"value", pageio::tools::escape(it.value())}}.dump());
+      // JSON Lines: each line carries the version, as every JSON output does.
+      fmt::print("{}\n", nlohmann::json{{"key", pageio::tools::escape(it.key())},
+                                        {"value", pageio::tools::escape(it.value())},
+                                        {"version", pageio::version_string}}
+                             .dump());
     } else {
       fmt::print("{} {}\n", pageio::tools::escape(it.key()), pageio::tools::escape(it.value()));
     }

@@ -7,6 +7,8 @@
 #include "run_info.hpp"
 #include "usage.hpp"
 
+#include <pageio/version.hpp>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -144,7 +146,9 @@ int dump(const log_paths& paths, const dump_options& o) {
         if (o.decode_kv) {
           try {
             if (json) {
-              fmt::print("{}\n", kv_record_json(v, o.hex).dump());
+              nlohmann::json j = kv_record_json(v, o.hex);
+              j["version"] = pageio::version_string;  // in every JSON output, each line of these too
+              fmt::print("{}\n", j.dump());
             } else {
               fmt::print("{}", kv_record_text(v, o.hex));
             }
@@ -160,6 +164,7 @@ int dump(const log_paths& paths, const dump_options& o) {
                               {"segment", v.segment}, {"page", v.page},
                               {"offset", v.offset},   {"head_hex", head_of(v.data, 16, true)}};
           if (o.hex) j["payload_hex"] = payload_hex(v.data);
+          j["version"] = pageio::version_string;
           fmt::print("{}\n", j.dump());
         } else {
           fmt::print("LSN {:>10}  len {:>8}  crc32c {:08x}  seg {} page {:>6}  {:<32} |{}|\n", v.lsn, v.data.size(),
@@ -174,7 +179,8 @@ int dump(const log_paths& paths, const dump_options& o) {
   }
   if (r.corruption) {
     if (json) {
-      fmt::print(stderr, "{}\n", nlohmann::json{{"corruption", corruption_json(*r.corruption)}}.dump());
+      fmt::print(stderr, "{}\n",
+                 nlohmann::json{{"corruption", corruption_json(*r.corruption)}, {"version", pageio::version_string}}.dump());
     } else {
       print_corruption(*r.corruption);
     }
