@@ -167,6 +167,7 @@ TEST_F(kv_tool_test, TheShellAnswersEveryRequestOnOneLine) {
   EXPECT_EQ(l[18].rfind("OK ", 0), 0u);
   const auto stats = nlohmann::json::parse(l[19]);
   EXPECT_EQ(stats["batches"], 1);
+  EXPECT_EQ(stats.value("version", ""), pageio::version_string) << l[19];
   // The store the shell left behind, read by the one-shot commands.
   EXPECT_EQ(run_tool("get " + db() + " b", "", dir_->path()).out, "2\n");
   const run_output missing = run_tool("get " + db() + " never", "", dir_->path());

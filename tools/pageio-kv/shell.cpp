@@ -3,6 +3,8 @@
 #include "escape.hpp"
 #include "stats_json.hpp"
 
+#include <pageio/version.hpp>
+
 #include <charconv>
 #include <stdexcept>
 #include <string>
@@ -165,7 +167,9 @@ void run_shell(store& db, std::istream& in, std::ostream& out, const shell_optio
         out << "OK " << l << '\n';
       } else if (cmd == "stats") {
         want_tokens(t, 1, "stats");
-        out << stats_json(db.stats()).dump() << '\n';
+        nlohmann::json j = stats_json(db.stats());
+        j["version"] = pageio::version_string;  // as in every JSON output
+        out << j.dump() << '\n';
       } else {
         throw bad_request("unknown request \"" + escape(cmd) +
                           "\": put, get, del, batch, scan, checkpoint, backup, stats or quit");
