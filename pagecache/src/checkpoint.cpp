@@ -118,7 +118,7 @@ lsn_t buffer_pool::checkpoint(lsn_t redo) {
     written += write_back(batch, true, false, 1, &listed, &cursor);
   }
   // Then pages dirtied meanwhile, until there are none or as many again as
-  // there were were written.
+  // there were have been written.
   while (written < 2 * target + batch) {
     const std::size_t n = write_back(batch, true);
     if (n == 0) break;

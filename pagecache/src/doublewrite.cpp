@@ -78,7 +78,6 @@ recovery recover(const pageio::file& data, const pageio::file& dw, file_system& 
     } else if (batch != out.batch) {
       break;
     }
-    ++out.slots;
     for (std::uint32_t i = 0; i < count; ++i) {
       const std::uint64_t page = load<std::uint64_t>(header.data() + header_fixed + 8 * i);
       if (page > (std::uint64_t{1} << 51) - 1) continue;

@@ -65,7 +65,6 @@ void make_header(std::byte* header, std::uint64_t batch, std::span<const std::ui
 // What opening a data file found in its area and did.
 struct recovery {
   std::uint64_t batch = 0;           // the batch the area held (0: none)
-  std::size_t slots = 0;             // the slots it took
   std::size_t images = 0;            // valid images in it
   std::vector<std::uint64_t> repaired;  // pages rewritten from their image
 };

@@ -285,13 +285,11 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
     std::vector<io_request> reqs;
     std::vector<std::vector<iovec>> iovs;
     std::vector<group*> who;
-    struct slot_span {
-      std::size_t begin, end;
-    };
-    std::vector<slot_span> spans;
+    std::vector<std::size_t> asked;  // bytes of each slot's write
     for (group& g : groups) {
       if (!g.ok) continue;
       const std::uint64_t batch = ++g.fe->dw_batches;
+      const std::size_t first = iovs.size();
       for (std::size_t b = g.begin, slot = 0; b < g.end; b += doublewrite::max_pages, ++slot) {
         const std::size_t e = std::min(g.end, b + doublewrite::max_pages);
         std::vector<std::uint64_t> pages;
@@ -300,46 +298,38 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
         try {
           h = aligned_buffer(page_size, page_size);
         } catch (const std::bad_alloc&) {
+          // The group writes nothing there: its slots so far are dropped.
           fail_group(g);
           note_error(std::make_error_code(std::errc::not_enough_memory), "pagecache: no memory for a double-write header");
+          iovs.resize(first);
+          who.resize(first);
+          asked.resize(first);
+          reqs.resize(first);
           break;
         }
         headers.push_back(std::move(h));
         doublewrite::make_header(headers.back().data(), batch, pages);
         iovs.push_back({{headers.back().data(), page_size}, {copy.data() + b * page_size, (e - b) * page_size}});
-        spans.push_back({b, e});
         who.push_back(&g);
+        asked.push_back((1 + e - b) * page_size);
+        reqs.emplace_back();
+        reqs.back().prep_writev(g.fe->dw.fd(), iovs.back().data(), 2, slot * doublewrite::slot_pages * page_size);
       }
     }
-    reqs.resize(iovs.size());
-    for (std::size_t k = 0; k < iovs.size(); ++k) {
-      const std::size_t slot = (spans[k].begin - who[k]->begin) / doublewrite::max_pages;
-      reqs[k].prep_writev(who[k]->fe->dw.fd(), iovs[k].data(), 2, slot * doublewrite::slot_pages * page_size);
-    }
-    // A group whose header could not be made writes nothing there.
-    std::vector<io_request> to_run;
-    std::vector<std::size_t> ran;
+    run_all(reqs);
+    c_.dw_writes.fetch_add(reqs.size(), std::memory_order_relaxed);
     for (std::size_t k = 0; k < reqs.size(); ++k) {
-      if (who[k]->ok) {
-        to_run.push_back(reqs[k]);
-        ran.push_back(k);
-      }
-    }
-    run_all(to_run);
-    c_.dw_writes.fetch_add(to_run.size(), std::memory_order_relaxed);
-    for (std::size_t j = 0; j < to_run.size(); ++j) {
-      group& g = *who[ran[j]];
-      const std::size_t asked = (1 + spans[ran[j]].end - spans[ran[j]].begin) * page_size;
-      if (!g.ok) continue;
-      if (to_run[j].result < 0 || short_of(to_run[j], asked)) {
+      group& g = *who[k];
+      if (!g.ok) continue;  // one failed slot fails its group once
+      if (reqs[k].result < 0 || short_of(reqs[k], asked[k])) {
         fail_group(g);
         c_.write_errors.fetch_add(g.end - g.begin, std::memory_order_relaxed);
-        note_error(io_ec(to_run[j], asked), "pagecache: writing back " + std::to_string(g.end - g.begin) +
-                                                " page(s) from " + describe_page(items[g.begin].f->id) +
-                                                ": writing their images to the double-write area " +
-                                                g.fe->dw.path().string() + ": " + why(to_run[j], asked) +
-                                                " (nothing was written in place; the pages stay dirty and will be "
-                                                "written again)");
+        note_error(io_ec(reqs[k], asked[k]), "pagecache: writing back " + std::to_string(g.end - g.begin) +
+                                                 " page(s) from " + describe_page(items[g.begin].f->id) +
+                                                 ": writing their images to the double-write area " +
+                                                 g.fe->dw.path().string() + ": " + why(reqs[k], asked[k]) +
+                                                 " (nothing was written in place; the pages stay dirty and will be "
+                                                 "written again)");
       }
     }
     std::vector<io_request> syncs;

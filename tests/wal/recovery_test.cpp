@@ -393,12 +393,6 @@ TEST(two_crashes, PagesOfTwoWriteHistoriesNeverMakeOneBatch) {
   EXPECT_FALSE(r.tail.empty()) << "a torn tail, as after any crash";
 }
 
-}  // namespace
-}  // namespace pageio::wal
-
-namespace pageio::wal {
-namespace {
-
 // The reader takes a log a window of pages at a time (one read(2) for many
 // pages): group commits that straddle where a window ends, a record larger
 // than a window, and segment ends all read back exactly, and damage past
