@@ -384,6 +384,14 @@ int replay(const replay_options& o) {
     // buffered pairs then stay in the log only.
     ko.replica_unread = !o.follow;
     ko.cache_bytes = o.cache_mib << 20;
+    // A checkpoint writes every page changed since the last one, twice (the
+    // double-write area, then in place): up to the whole cache. Spaced by
+    // twice the cache's size in log bytes, checkpoints write at most about
+    // as many bytes as the log does. A store's default (every 64 MiB of
+    // log) suits writers at a few thousand commits a second; a replay at a
+    // million records a second would checkpoint the cache several times a
+    // second. A kill -9 costs at most that much log to redo on resuming.
+    ko.checkpoint_log_bytes = std::max(ko.checkpoint_log_bytes, 2 * ko.cache_bytes);
     // Room for the largest record a source may log (the smaller of its
     // segment, which the copy keeps, and its buffer).
     ko.wal_buffer_bytes = 64u << 20;
