@@ -64,6 +64,16 @@ aligned_buffer::aligned_buffer(std::size_t size_bytes, std::size_t alignment) : 
   size_ = size_bytes;
 }
 
+bool aligned_buffer::populate() noexcept {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack it
+#endif
+  if (data_ == nullptr || !mapped(size_, alignment_)) return false;
+  // Faults each page in as a write would, so the pages are the process's
+  // own (a read would map the shared zero page), and writes nothing.
+  return ::madvise(data_, map_length(size_), MADV_POPULATE_WRITE) == 0;
+}
+
 aligned_buffer::~aligned_buffer() {
   if (data_ == nullptr) return;
   if (mapped(size_, alignment_)) {

@@ -303,6 +303,28 @@ TEST(AlignedBuffer, ALargeBufferIsZeroWithoutBeingTouched) {
   }
 }
 
+TEST(AlignedBuffer, PopulateMapsEveryPageInAndChangesNoByte) {
+  const std::size_t size = (8u << 20) + 4096 + 100;
+  aligned_buffer b(size);
+  const std::size_t pages = (size + 4095) / 4096;
+  b.data()[5000] = std::byte{9};  // written before: kept
+  std::vector<unsigned char> resident(pages);
+  auto count_resident = [&] {
+    EXPECT_EQ(::mincore(b.data(), pages * 4096, resident.data()), 0) << std::strerror(errno);
+    return std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; });
+  };
+  ASSERT_LT(count_resident(), static_cast<std::ptrdiff_t>(pages));
+  ASSERT_TRUE(b.populate()) << std::strerror(errno);
+  EXPECT_EQ(count_resident(), static_cast<std::ptrdiff_t>(pages));
+  EXPECT_EQ(b.data()[5000], std::byte{9});
+  for (std::size_t i = 0; i < size; i += 997) EXPECT_EQ(b.data()[i], i == 5000 ? std::byte{9} : std::byte{0}) << i;
+  EXPECT_EQ(b.data()[size - 1], std::byte{0});
+  // A small buffer is touched when made: nothing to do.
+  aligned_buffer small(64 * 1024);
+  EXPECT_FALSE(small.populate());
+  EXPECT_FALSE(aligned_buffer().populate());
+}
+
 TEST(AlignedBuffer, RejectsBadAlignment) {
   for (const std::size_t align : {0u, 1u, 3u, 4u, 100u, 4095u}) {
     EXPECT_THROW(aligned_buffer(4096, align), std::invalid_argument) << align;

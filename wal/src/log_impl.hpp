@@ -154,6 +154,7 @@ struct log::impl {
   bool acked_untold = false;  // acknowledged since tell_acknowledged last ran
   std::deque<std::unique_ptr<batch>> in_flight;  // at most two, acknowledged in order
   std::thread flusher;
+  std::thread populator;  // maps the ring's pages in at open (log.cpp)
 };
 
 }  // namespace pageio::wal

@@ -32,6 +32,12 @@ class aligned_buffer {
   char* chars() noexcept { return reinterpret_cast<char*>(data_); }
   std::size_t size() const noexcept { return size_; }
   std::size_t alignment() const noexcept { return alignment_; }
+  // Maps in every page of the buffer now, without changing a byte: safe
+  // while other threads write to it, so a thread of the owner's can do it
+  // ahead of use (a first touch costs microseconds a page on a virtual
+  // machine). Returns false where there was nothing to do (a small buffer
+  // is touched when it is made) or the kernel cannot (before Linux 5.14).
+  bool populate() noexcept;
   std::span<std::byte> span() noexcept { return {data_, size_}; }
   std::span<const std::byte> span() const noexcept { return {data_, size_}; }
 
