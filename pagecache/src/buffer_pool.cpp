@@ -72,6 +72,7 @@ buffer_pool::buffer_pool(options o) : opts_(std::move(o)) {
     frames_[i].latch.index_ = static_cast<std::uint32_t>(i);
     q_->free.push_back(frames_[i]);
   }
+  free_frames_.store(nframes_, std::memory_order_relaxed);
   const std::size_t nshards = std::min<std::size_t>(64, round_up_pow2(std::max<std::size_t>(1, nframes_ / 64)));
   shard_mask_ = nshards - 1;
   const std::size_t buckets = round_up_pow2(std::max<std::size_t>(8, 2 * nframes_ / nshards));

@@ -133,14 +133,22 @@ lsn_t buffer_pool::checkpoint(lsn_t redo) {
 
 void buffer_pool::flush_all() { (void)checkpoint(); }
 
-void buffer_pool::cleaner_main() {
+bool buffer_pool::cleaning_wanted_locked(double share) const noexcept {
+  // Ahead of evictions only: while the free frames cover the fraction, the
+  // next fetches evict nothing, and a page written now would be written
+  // again by the checkpoint (a replay into a cache that holds its whole
+  // data file wrote the file over and over).
   const double high = opts_.cleaner_dirty_fraction * static_cast<double>(nframes_);
+  return high > 0 && static_cast<double>(dirty_count_) > share * high &&
+         static_cast<double>(free_frames_.load(std::memory_order_relaxed)) < high;
+}
+
+void buffer_pool::cleaner_main() {
   std::unique_lock lock(dirty_mu_);
   for (;;) {
-    cleaner_cv_.wait_for(lock, std::chrono::milliseconds(50),
-                         [&] { return stop_cleaner_ || static_cast<double>(dirty_count_) > high; });
+    cleaner_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_cleaner_ || cleaning_wanted_locked(); });
     if (stop_cleaner_) return;
-    while (!stop_cleaner_ && static_cast<double>(dirty_count_) > high / 2) {
+    while (!stop_cleaner_ && cleaning_wanted_locked(0.5)) {
       lock.unlock();
       bool failed = false;
       try {

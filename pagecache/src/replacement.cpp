@@ -53,7 +53,10 @@ void buffer_pool::release_frame(frame* f) noexcept {
   f->freq.store(0, std::memory_order_relaxed);
   f->error = {};
   f->error_what.clear();
-  if (f->queue != detail::q_free) q_->free.push_back(*f);
+  if (f->queue != detail::q_free) {
+    q_->free.push_back(*f);
+    free_frames_.fetch_add(1, std::memory_order_relaxed);
+  }
   f->queue = detail::q_free;
   if (frame_waiters_.load(std::memory_order_seq_cst) != 0) wake_frame_waiters();
 }
@@ -114,6 +117,7 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
       if (!q_->free.empty()) {
         frame* f = &q_->free.front();
         q_->free.pop_front();
+        free_frames_.fetch_sub(1, std::memory_order_relaxed);
         f->queue = detail::q_none;
         return f;
       }

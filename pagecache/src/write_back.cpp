@@ -37,8 +37,7 @@ void page_ref::mark_dirty(lsn_t lsn) {
       f_->dirty.store(true, std::memory_order_release);
       p.q_->dirty.push_back(*f_);
       ++p.dirty_count_;
-      const double frac = p.opts_.cleaner_dirty_fraction;
-      wake = frac > 0 && static_cast<double>(p.dirty_count_) > frac * static_cast<double>(p.nframes_);
+      wake = p.cleaning_wanted_locked();
     }
   }
   if (wake) p.cleaner_cv_.notify_one();

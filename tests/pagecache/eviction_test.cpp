@@ -222,7 +222,7 @@ TEST_P(pool_eviction_test, ABatchThatRunsOutOfFramesLeavesThePoolUsable) {
 // must not wait for the latch the caller holds. Returning the page or
 // throwing pool_exhausted are both fine; hanging is not.
 TEST_P(pool_eviction_test, TheCleanerWritesPagesNotInUseAndLeavesHotOnesDirty) {
-  write_file(path("clean.dat"), 1, 32);
+  write_file(path("clean.dat"), 1, 72);
   options o = probed_options();
   o.frames = 64;
   o.cleaner_dirty_fraction = 0.25;  // more than 16 dirty pages wake it; it cleans down to 8
@@ -230,7 +230,10 @@ TEST_P(pool_eviction_test, TheCleanerWritesPagesNotInUseAndLeavesHotOnesDirty) {
   buffer_pool pool(o);
   const file_id f = pool.add_file(path("clean.dat"));
   const int fd = pool.fd_of(f);
-  // Pages 0-11 are in use (fetched again and again); 20-31 are fetched once.
+  // Pages 32-71 fill 40 frames first, once each (without them no frame
+  // would have to be evicted: nothing to clean ahead of); pages 0-11 are
+  // in use (fetched again and again); 20-31 are fetched once.
+  for (std::uint64_t p = 32; p < 72; ++p) pool.fetch({f, p});
   for (int round = 0; round < 3; ++round) {
     for (std::uint64_t p = 0; p < 12; ++p) pool.fetch({f, p});
   }
@@ -269,6 +272,43 @@ TEST_P(pool_eviction_test, TheCleanerWritesPagesNotInUseAndLeavesHotOnesDirty) {
   EXPECT_EQ(pool.stats().dirty, 0u);
   const auto file = read_whole_file(path("clean.dat"));
   for (std::uint64_t p = 0; p < 12; ++p) EXPECT_TRUE(page_holds(on_disk(file, p), 1, p, 1)) << "page " << p;
+}
+
+// The cleaner cleans ahead of evictions: while the free frames cover the
+// dirty fraction, the next fetches need no eviction and a write now would
+// only be repeated by the checkpoint (a replay into a store whose cache
+// holds its whole data file wrote it over and over). Once the free frames
+// run low, it cleans as above.
+TEST_P(pool_eviction_test, TheCleanerWritesNothingWhileFreeFramesRemain) {
+  write_file(path("free.dat"), 1, 72);
+  options o = probed_options();
+  o.frames = 64;
+  o.cleaner_dirty_fraction = 0.25;  // more than 16 dirty pages, fewer than 16 free frames, wake it
+  o.write_batch = 8;
+  buffer_pool pool(o);
+  const file_id f = pool.add_file(path("free.dat"));
+  const int fd = pool.fd_of(f);
+  probe_->clear();
+  for (std::uint64_t p = 0; p < 24; ++p) {  // 24 dirty, 40 frames free
+    page_ref r = pool.fetch({f, p});
+    std::unique_lock w(r.latch());
+    stamp_page(r.data(), 1, p, 1);
+    r.mark_dirty(1);
+  }
+  auto writes = [&] {
+    std::size_t n = 0;
+    for (const io_record& r : probe_->records()) n += r.fd == fd && pageio::test::is_write(r.op) ? 1 : 0;
+    return n;
+  };
+  std::this_thread::sleep_for(300ms);  // six of the cleaner's periodic looks
+  EXPECT_EQ(writes(), 0u) << "pages written with 40 of 64 frames free";
+  EXPECT_EQ(pool.stats().dirty, 24u);
+  // 30 more pages, fetched once: 10 frames free, fewer than 16.
+  for (std::uint64_t p = 40; p < 70; ++p) pool.fetch({f, p});
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (pool.stats().dirty > 8 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_LE(pool.stats().dirty, 8u) << "the free frames ran low, and the cleaner did not clean";
+  EXPECT_GT(writes(), 0u);
 }
 
 TEST_P(pool_eviction_test, AWriterHoldingItsLatchCanFetchAnotherPage) {

@@ -98,13 +98,15 @@ struct options {
   std::chrono::milliseconds pin_wait{2000};
   // Pages written back per batch (one submission, adjacent pages merged).
   std::size_t write_batch = 64;
-  // A background cleaner writes dirty pages once more than this fraction of
-  // the frames is dirty, down to half of it: only pages not used since the
+  // A background cleaner writes dirty pages ahead of evictions: once more
+  // than this fraction of the frames is dirty while fewer than that
+  // fraction is free, down to half of it: only pages not used since the
   // replacement scan last passed them (those an eviction takes next), in
   // batches of at least half of write_batch. Pages in use stay dirty, taking
-  // more changes, until a checkpoint or until they cool. 0: no cleaner
-  // thread (pages are written by flush_all(), clean(), or an eviction that
-  // finds only dirty pages).
+  // more changes, until a checkpoint or until they cool; while free frames
+  // remain, nothing needs evicting and every page waits for the checkpoint.
+  // 0: no cleaner thread (pages are written by flush_all(), clean(), or an
+  // eviction that finds only dirty pages).
   double cleaner_dirty_fraction = 0.25;
   // Torn-write protection (docs/pagecache.md): each write-back batch goes
   // first to the file's double-write area, `<data file>.dwb` (created beside
@@ -480,6 +482,9 @@ class buffer_pool {
   // fails (after it has finished with every request).
   void run_on_lane(std::span<io_request> reqs);
   void cleaner_main();
+  // Whether the cleaner has work: more than `share` of the dirty fraction
+  // dirty while fewer frames than the fraction are free (dirty_mu_).
+  bool cleaning_wanted_locked(double share = 1.0) const noexcept;
   const file_entry& file(file_id f) const;
   std::string describe_page(const page_id& id) const;
 
@@ -564,6 +569,9 @@ class buffer_pool {
   mutable std::mutex dirty_mu_;
   std::condition_variable cleaner_cv_;
   std::size_t dirty_count_ = 0;
+  // Frames on the free list (evict_mu_ to change, read by the cleaner's
+  // test without it).
+  std::atomic<std::size_t> free_frames_{0};
   bool stop_cleaner_ = false;
   std::thread cleaner_;
   std::mutex write_mu_;  // one write-back at a time
