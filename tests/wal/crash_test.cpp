@@ -359,7 +359,9 @@ TEST_P(wal_crash_test, AcknowledgedRecordsSurviveEveryCrashPointAndEveryRecovery
             << "; sizes reverted " << t.model.sizes_reverted << ", kept " << t.model.sizes_kept << std::endl;
   // Whether the run reached far enough: a few dozen points may, by chance,
   // tear nothing (10 points on aio or uring did in 3 runs of 20).
-  if (points >= 50) EXPECT_GT(t.model.torn, 0u) << "no crash tore a write: the test exercised too little";
+  if (points >= 50) {
+    EXPECT_GT(t.model.torn, 0u) << "no crash tore a write: the test exercised too little";
+  }
   if (points >= 1000) {
     EXPECT_GE(t.multi_crash_sequences, points / 10) << "too few multi-crash sequences";
     EXPECT_GT(t.model.names_undone, 0u) << "no crash undid a name: the file-system model was not exercised";
