@@ -121,6 +121,12 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
         f->queue = detail::q_none;
         return f;
       }
+      if (frames_.made() < nframes_) {  // one never used
+        frame* f = make_frame_locked();
+        free_frames_.fetch_sub(1, std::memory_order_relaxed);
+        f->queue = detail::q_none;
+        return f;
+      }
       std::size_t budget = 5 * nframes_ + 8;
       // Frames passed over (pinned, dirty, loading) in each FIFO during this
       // search: once the small FIFO has been gone round, the main one is

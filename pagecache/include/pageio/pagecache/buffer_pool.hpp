@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <type_traits>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -512,31 +513,48 @@ class buffer_pool {
   // frame costs resident memory only once it is used (a large pool starts
   // small and fast), in huge pages where the kernel allows.
   aligned_buffer arena_;
-  // An array of `n` Ts in memory from aligned_buffer: a large one (the
-  // frames of a large pool, and their reader stripes) is mapped in huge
-  // pages where the kernel allows, not faulted in 4 KiB at a time.
+  // Room for `n` Ts in memory from aligned_buffer, constructed as they are
+  // first used, so that a large one (the frames of a large pool, and their
+  // reader stripes) costs resident memory only for what is used; mapped in
+  // huge pages where the kernel allows, not faulted in 4 KiB at a time.
   template <class T>
   class mapped_array {
    public:
     mapped_array() = default;
-    explicit mapped_array(std::size_t n) : mem_(std::max<std::size_t>(1, n) * sizeof(T), alignof(T) < 8 ? 8 : alignof(T)) {
-      for (; n_ < n; ++n_) new (mem_.data() + n_ * sizeof(T)) T();
-    }
-    mapped_array(mapped_array&& o) noexcept : mem_(std::move(o.mem_)), n_(std::exchange(o.n_, 0)) {}
+    explicit mapped_array(std::size_t n)
+        : mem_(std::max<std::size_t>(1, n) * sizeof(T), alignof(T) < 8 ? 8 : alignof(T)), cap_(n) {}
+    mapped_array(mapped_array&& o) noexcept
+        : mem_(std::move(o.mem_)), cap_(std::exchange(o.cap_, 0)), n_(std::exchange(o.n_, 0)) {}
     mapped_array& operator=(mapped_array&& o) noexcept {
       std::swap(mem_, o.mem_);
+      std::swap(cap_, o.cap_);
       std::swap(n_, o.n_);
       return *this;
     }
     ~mapped_array() {
       for (std::size_t i = n_; i-- > 0;) get()[i].~T();
     }
+    // Constructs the next T (elements 0 to made()-1 exist); the caller
+    // checks made() < capacity().
+    T* make_next() {
+      T* p = new (mem_.data() + n_ * sizeof(T)) T();
+      ++n_;
+      return p;
+    }
+    // Constructs element i of a T that needs no destructor, in any order.
+    T* make_at(std::size_t i) {
+      static_assert(std::is_trivially_destructible_v<T>);
+      return new (mem_.data() + i * sizeof(T)) T();
+    }
+    std::size_t made() const noexcept { return n_; }
+    std::size_t capacity() const noexcept { return cap_; }
     T* get() const noexcept { return reinterpret_cast<T*>(const_cast<std::byte*>(mem_.data())); }
     T& operator[](std::size_t i) const noexcept { return get()[i]; }
 
    private:
     aligned_buffer mem_;
-    std::size_t n_ = 0;
+    std::size_t cap_ = 0;
+    std::size_t n_ = 0;  // made by make_next
   };
   mapped_array<detail::frame> frames_;
   std::vector<std::unique_ptr<shard>> shards_;
@@ -563,14 +581,16 @@ class buffer_pool {
   std::atomic<std::uint32_t> unpin_gen_{0};
   std::atomic<std::uint32_t> frame_waiters_{0};
   void wake_frame_waiters() noexcept;
+  // The next frame never used, made now, with its reader stripes (evict_mu_).
+  detail::frame* make_frame_locked();
   std::unique_ptr<queues> q_;
 
   // Dirty pages, oldest first.
   mutable std::mutex dirty_mu_;
   std::condition_variable cleaner_cv_;
   std::size_t dirty_count_ = 0;
-  // Frames on the free list (evict_mu_ to change, read by the cleaner's
-  // test without it).
+  // Frames free: on the free list or never made (evict_mu_ to change, read
+  // by the cleaner's test without it).
   std::atomic<std::size_t> free_frames_{0};
   bool stop_cleaner_ = false;
   std::thread cleaner_;
