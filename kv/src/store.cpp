@@ -759,6 +759,11 @@ lsn_t store::impl::checkpoint_locked() {
 }
 
 void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
+  const replay_record r{lsn, payload};
+  replay(std::span(&r, 1));
+}
+
+void store::replay(std::span<const replay_record> records) {
   impl& s = *impl_;
   s.check_open();
   if (!s.opts.replica) {
@@ -767,7 +772,17 @@ void store::replay(lsn_t lsn, std::span<const std::byte> payload) {
   }
   std::lock_guard w(s.writer_mu);
   std::unique_lock tree(s.tree_mu);
-  const lsn_t last = s.log->last_lsn();
+  // Only replay appends to a replica's log (under writer_mu): its end is
+  // read once.
+  lsn_t last = s.log->last_lsn();
+  for (const replay_record& r : records) {
+    s.replay_locked(r.lsn, r.payload, last);
+    last = r.lsn;
+  }
+}
+
+void store::impl::replay_locked(lsn_t lsn, std::span<const std::byte> payload, lsn_t last) {
+  impl& s = *this;
   if (lsn != last + 1) {
     throw std::invalid_argument("replay into " + s.opts.dir.string() + ": record " + std::to_string(lsn) +
                                 " does not follow its log, which ends at LSN " + std::to_string(last));

@@ -241,6 +241,9 @@ struct store::impl {
   // already has them; false for a checkpoint record. Throws corruption_error.
   bool redo(lsn_t lsn, std::span<const std::byte> payload, lsn_t pages_from);
   bool redo(lsn_t lsn, const record::decoded& d, lsn_t pages_from);  // `d`: the record decoded
+  // store::replay of one record, with writer_mu and tree_mu (exclusively)
+  // held and the log ending at `last`.
+  void replay_locked(lsn_t lsn, std::span<const std::byte> payload, lsn_t last);
   std::vector<std::pair<std::uint32_t, bool>> redo_needs;  // redo's: pages and whether each needs the record
   void create_if_new();
   std::optional<std::string> read_value(std::span<const std::byte> cell);

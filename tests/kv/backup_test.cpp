@@ -184,6 +184,54 @@ TEST_F(kv_backup_test, AReplayedRecordThatDoesNotApplyIsNeverCheckpointed) {
   EXPECT_THROW(store b(r), corruption_error) << "the replica opened with a record half applied";
 }
 
+// store::replay of a batch is the records one by one, under one hold of
+// the locks; a record that does not follow stops the batch, with every
+// record before it replayed and none after.
+TEST_F(kv_backup_test, ABatchOfReplayedRecordsIsTheRecordsOneByOne) {
+  std::map<std::string, std::string> model;
+  options src = opts("db");
+  src.wal_archive = dir_->path() / "arch";  // every record since the backup stays readable
+  {
+    store db(src);
+    db.backup(dir_->path() / "b");
+    for (int i = 0; i < 3000; ++i) {
+      const std::string k = "k" + std::to_string(i * 7919 % 1000);
+      const std::string v(20 + i % 50, static_cast<char>('a' + i % 26));
+      db.put(k, v);
+      model[k] = v;
+    }
+  }
+  options r = opts("b");
+  r.replica = true;
+  store b(r);
+  const lsn_t from = b.stats().last_lsn + 1;
+  std::vector<std::pair<lsn_t, std::vector<std::byte>>> recs;
+  const wal::scan_result scanned =
+      wal::scan_logs({dir_->path() / "arch", dir_->path() / "db" / "wal"}, from, [&](const wal::record_view& v) {
+    recs.emplace_back(v.lsn, std::vector<std::byte>(v.data.begin(), v.data.end()));
+    return true;
+  });
+  ASSERT_FALSE(scanned.corruption) << scanned.corruption->what;
+  ASSERT_GT(recs.size(), 100u);
+  auto batch_of = [&](std::size_t begin, std::size_t end) {
+    std::vector<store::replay_record> v;
+    for (std::size_t i = begin; i < end; ++i) v.push_back({recs[i].first, recs[i].second});
+    return v;
+  };
+  const std::size_t half = recs.size() / 2;
+  b.replay(batch_of(0, half));
+  EXPECT_EQ(b.stats().last_lsn, recs[half - 1].first);
+  // A batch with a gap after its tenth record: the ten go in, the rest not.
+  auto gapped = batch_of(half, std::min(recs.size(), half + 40));
+  gapped.erase(gapped.begin() + 10);
+  EXPECT_THROW(b.replay(gapped), std::invalid_argument);
+  EXPECT_EQ(b.stats().last_lsn, recs[half + 9].first);
+  b.replay(batch_of(half + 10, recs.size()));
+  EXPECT_EQ(b.stats().last_lsn, recs.back().first);
+  EXPECT_TRUE(contents(b) == model) << "the replica differs from the source";
+  EXPECT_TRUE(b.check().clean());
+}
+
 }  // namespace
 }  // namespace pageio::kv
 

@@ -69,7 +69,9 @@ void replay_pipeline::run() {
     lock.unlock();
     std::exception_ptr err;
     try {
-      for (const auto& r : c.recs) db_.replay(r.lsn, std::span(c.bytes).subspan(r.at, r.size));
+      batch_.clear();
+      for (const auto& r : c.recs) batch_.push_back({r.lsn, std::span<const std::byte>(c.bytes).subspan(r.at, r.size)});
+      db_.replay(batch_);
     } catch (...) {
       err = std::current_exception();
     }

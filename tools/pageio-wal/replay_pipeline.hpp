@@ -57,6 +57,7 @@ class replay_pipeline {
   std::vector<chunk> spare_;  // replayed, to be reused (mu_)
   bool busy_ = false, stop_ = false;
   std::exception_ptr failed_;
+  std::vector<kv::store::replay_record> batch_;  // the chunk being replayed (the replaying thread's)
   std::thread thread_;
 };
 

@@ -277,6 +277,15 @@ class store {
   // commit, or sync(). Throws corruption_error when the record does not
   // apply (the two stores are not the same history).
   void replay(lsn_t lsn, std::span<const std::byte> payload);
+  // Records in LSN order, as replay() takes them one by one, under one hold
+  // of the store's writer and tree locks (readers of a standby wait for the
+  // batch, not for each record). A record that fails stops the batch: those
+  // before it are replayed.
+  struct replay_record {
+    lsn_t lsn = 0;
+    std::span<const std::byte> payload;
+  };
+  void replay(std::span<const replay_record> records);
   // Reads into the cache, in one batch of reads, the pages the records
   // about to be replayed change (PostgreSQL's recovery prefetch): redo then
   // finds them there instead of reading each on its own. A hint: records it
