@@ -10,6 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <vector>
 
 #include "log_dir_fixture.hpp"
@@ -63,15 +66,34 @@ TEST_F(segment_files_test, OpeningANewLogMakesItsFirstSegmentAndTheSpare) {
   EXPECT_TRUE(w.failure());
 }
 
+// A log reopened into a segment it has, without the spare (a backup copies
+// only the segments it needs), opens without making the spare: the
+// preparer makes it once the log writes, while the segment's room fills.
+TEST_F(segment_files_test, AReopenedLogLeavesAMissingSpareToThePreparer) {
+  make_log(1);
+  ASSERT_TRUE(std::filesystem::remove(opts_.dir / segment_file_name(2)));  // as a backup has it
+  log w(opts_);
+  EXPECT_EQ(w.stats().segments_created, 0u) << "the spare was made while opening";
+  EXPECT_FALSE(std::filesystem::exists(opts_.dir / segment_file_name(2)));
+  EXPECT_EQ(w.commit(rec(100)), 2u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (w.stats().segments_created == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(w.stats().segments_created, 1u) << "the preparer did not make the spare";
+  EXPECT_EQ(std::filesystem::file_size(opts_.dir / segment_file_name(2)), opts_.segment_bytes);
+}
+
 // A log on a full disk still opens (and a store on it can still be read)
-// when the spare it makes at open cannot be made; commits go on in the
+// when its spare cannot be made (by the preparer, from the first group
+// commit on: the log reopens into a segment it has); commits go on in the
 // segment they are in, and the log fails when it reaches the spare.
 TEST_F(segment_files_test, ALogWhoseSpareCannotBeMadeStillOpens) {
   make_log(1);
   ASSERT_TRUE(std::filesystem::remove(opts_.dir / segment_file_name(2)));  // as if never made
   auto ffs = std::make_shared<fault_file_system>();
   opts_.fs = ffs;
-  ffs->fail_next(fs_op::write_zeros, ENOSPC);  // the spare's zeros, at open
+  ffs->fail_next(fs_op::write_zeros, ENOSPC);  // the spare's zeros
   log w(opts_);
   EXPECT_EQ(w.durable_lsn(), 1u);
   EXPECT_EQ(w.commit(rec(100)), 2u);  // segment 1 has room

@@ -32,6 +32,11 @@ void segment_store::start_preparer() {
 
 std::filesystem::path segment_store::path_of(std::uint64_t seq) const { return dir_ / segment_file_name(seq); }
 
+bool segment_store::is_ready(std::uint64_t seq) const {
+  std::lock_guard lock(files_mu_);
+  return ready_.count(seq) != 0;
+}
+
 std::uint64_t segment_store::segments_created() const {
   std::lock_guard lock(files_mu_);
   return created_;

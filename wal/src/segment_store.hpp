@@ -55,6 +55,8 @@ class segment_store {
   // failure; throws std::system_error on the first failure, naming the file.
   std::size_t recycle(const std::vector<std::uint64_t>& victims);
 
+  // Whether segment `seq` is ready (full-size, its name durable).
+  bool is_ready(std::uint64_t seq) const;
   std::filesystem::path path_of(std::uint64_t seq) const;
   std::uint64_t segments_created() const;
 
