@@ -13,16 +13,21 @@ namespace pageio {
 
 namespace {
 
-// A buffer this large is mapped from the kernel instead: its pages are zero
-// already and come in only as they are first touched, not all at once when
-// the buffer is made (a fault costs microseconds on a virtual machine, and
-// a 64 MiB log buffer is 16,384 of them), and on 2 MiB boundaries, as huge
-// pages where the kernel allows it (transparent_hugepage = madvise or
-// always): 512 times fewer faults and TLB entries.
+// A buffer of aligned_buffer::mapped_from bytes or more is mapped from the
+// kernel instead: its pages are zero already and come in only as they are
+// first touched, not all at once when the buffer is made (a fault costs
+// microseconds on a virtual machine, and a 64 MiB log buffer is 16,384 of
+// them), and on 2 MiB boundaries, as huge pages where the kernel allows it
+// (transparent_hugepage = madvise or always): 512 times fewer faults and
+// TLB entries.
 constexpr std::size_t huge_page = 2u << 20;
 constexpr std::size_t base_page = 4096;
+static_assert(aligned_buffer::mapped_from == huge_page,
+              "a mapped buffer starts on a huge page and is at least one");
 
-bool mapped(std::size_t size, std::size_t alignment) noexcept { return size >= huge_page && alignment <= huge_page; }
+bool mapped(std::size_t size, std::size_t alignment) noexcept {
+  return size >= aligned_buffer::mapped_from && alignment <= huge_page;
+}
 
 std::size_t map_length(std::size_t size) noexcept { return (size + base_page - 1) / base_page * base_page; }
 

@@ -59,9 +59,9 @@ log::log(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {
   // The ring's pages are mapped in by a thread of its own, now, not by the
   // appenders on its first lap: a first touch costs ~2 us per 4 KiB on a
   // virtual machine, 0.14 s for a 64 MiB ring, which was 12% of a replay's
-  // applying thread (docs/wal-format.md, "Files"). Appends may run while it
-  // does: it writes nothing.
-  if (impl_->arena.size() >= (2u << 20)) {
+  // applying thread (docs/wal-format.md, "Group commits"). Appends may run
+  // while it does: it writes nothing. A smaller ring was touched when made.
+  if (impl_->arena.size() >= aligned_buffer::mapped_from) {
     impl_->populator = std::thread([i = impl_.get()] { (void)i->arena.populate(); });
   }
 }

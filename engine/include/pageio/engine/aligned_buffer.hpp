@@ -12,6 +12,10 @@ namespace pageio {
 class aligned_buffer {
  public:
   aligned_buffer() noexcept = default;
+  // A buffer of at least this many bytes (and an alignment of at most as
+  // many) is mapped from the kernel: zero, and untouched until used. A
+  // smaller one is allocated and zeroed at once.
+  static constexpr std::size_t mapped_from = std::size_t{2} << 20;
   // Throws std::invalid_argument for a bad alignment, std::bad_alloc when out of memory.
   explicit aligned_buffer(std::size_t size_bytes, std::size_t alignment = 4096);
   aligned_buffer(aligned_buffer&& o) noexcept

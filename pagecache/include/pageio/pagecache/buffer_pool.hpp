@@ -29,7 +29,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <type_traits>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -45,6 +44,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -522,12 +522,10 @@ class buffer_pool {
    public:
     mapped_array() = default;
     explicit mapped_array(std::size_t n)
-        : mem_(std::max<std::size_t>(1, n) * sizeof(T), alignof(T) < 8 ? 8 : alignof(T)), cap_(n) {}
-    mapped_array(mapped_array&& o) noexcept
-        : mem_(std::move(o.mem_)), cap_(std::exchange(o.cap_, 0)), n_(std::exchange(o.n_, 0)) {}
+        : mem_(std::max<std::size_t>(1, n) * sizeof(T), alignof(T) < 8 ? 8 : alignof(T)) {}
+    mapped_array(mapped_array&& o) noexcept : mem_(std::move(o.mem_)), n_(std::exchange(o.n_, 0)) {}
     mapped_array& operator=(mapped_array&& o) noexcept {
       std::swap(mem_, o.mem_);
-      std::swap(cap_, o.cap_);
       std::swap(n_, o.n_);
       return *this;
     }
@@ -535,7 +533,7 @@ class buffer_pool {
       for (std::size_t i = n_; i-- > 0;) get()[i].~T();
     }
     // Constructs the next T (elements 0 to made()-1 exist); the caller
-    // checks made() < capacity().
+    // checks that there is room for it (`n`).
     T* make_next() {
       T* p = new (mem_.data() + n_ * sizeof(T)) T();
       ++n_;
@@ -547,13 +545,11 @@ class buffer_pool {
       return new (mem_.data() + i * sizeof(T)) T();
     }
     std::size_t made() const noexcept { return n_; }
-    std::size_t capacity() const noexcept { return cap_; }
     T* get() const noexcept { return reinterpret_cast<T*>(const_cast<std::byte*>(mem_.data())); }
     T& operator[](std::size_t i) const noexcept { return get()[i]; }
 
    private:
     aligned_buffer mem_;
-    std::size_t cap_ = 0;
     std::size_t n_ = 0;  // made by make_next
   };
   mapped_array<detail::frame> frames_;
