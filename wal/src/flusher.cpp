@@ -10,7 +10,11 @@
 #include <pageio/wal/crc32c.hpp>
 #include <pageio/wal/format.hpp>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <ctime>
 #include <new>
 
 namespace pageio::wal {
@@ -178,6 +182,7 @@ void log::impl::acknowledge_locked() {
     tail = b.cut + 1;
     ++stats.batches;
     if (b.dsync) ++stats.dsync_batches;
+    if (b.overlapped) ++stats.overlapped_batches;
     stats.write_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b.wrote - b.started).count());
     stats.flush_ns += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b.synced - b.wrote).count());
     stats.records += b.records;
@@ -227,6 +232,54 @@ void log::impl::tell_acknowledged(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
+bool log::impl::may_send_another_locked() const {
+  return in_flight.empty() ||
+         (in_flight.size() < max_in_flight && (in_flight.back()->dsync || in_flight.back()->written));
+}
+
+void log::impl::wait_for_io_or_work(std::unique_lock<std::mutex>& lock) {
+  // Blocking in reap() alone, the flusher could not send the next batch
+  // until the one in flight completed: at 64 committers and RWF_DSYNC
+  // batches, one was in flight at a time, not two (docs/wal-format.md,
+  // "Group commits").
+  lock.lock();
+  if (io_fd < 0 || !may_send_another_locked()) {
+    lock.unlock();
+    backend->reap(1);
+    return;
+  }
+  if (stop || failure || work_locked()) {
+    lock.unlock();
+    backend->poll();  // the loop sends the next batch now
+    return;
+  }
+  timespec limit{};
+  timespec* timeout = nullptr;
+  if (ring[head % ring_pages].used > 0) {
+    // The open page is due lazy_flush_ms after its first record.
+    const auto due = open_since + std::chrono::milliseconds(opts.lazy_flush_ms) - std::chrono::steady_clock::now();
+    const auto ns = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(due).count());
+    limit.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    limit.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    timeout = &limit;
+  }
+  flusher_polling = true;
+  lock.unlock();
+  pollfd fds[2] = {{io_fd, POLLIN, 0}, {work_fd, POLLIN, 0}};
+  const int rc = ::ppoll(fds, 2, timeout, nullptr);
+  const int err = errno;
+  lock.lock();
+  flusher_polling = false;
+  lock.unlock();
+  if (rc < 0 && err != EINTR) throw std::system_error(err, std::system_category(), "wal: flusher: ppoll");
+  if (rc > 0 && (fds[1].revents & POLLIN) != 0) {
+    std::uint64_t n;
+    [[maybe_unused]] const auto got = ::read(work_fd, &n, sizeof n);
+  }
+  backend->ack_notify();
+  backend->poll();
+}
+
 void log::impl::drain_quietly() noexcept {
   try {
     backend->drain();
@@ -258,8 +311,7 @@ void log::impl::run_flusher() {
       if (failure) return;
       if (!work_locked()) return;  // stopping with nothing left
     }
-    const bool may_form = in_flight.empty() || (in_flight.size() < max_in_flight &&
-                                                (in_flight.back()->dsync || in_flight.back()->written));
+    const bool may_form = may_send_another_locked();
     std::unique_ptr<batch> next;
     if (may_form && work_locked()) next = form_batch_locked();
     if (!next && in_flight.empty()) {
@@ -286,6 +338,7 @@ void log::impl::run_flusher() {
     try {
       if (next) {
         seal(*next, pages, follows_unacked, prev_pages);
+        next->overlapped = follows_unacked;
         in_flight.push_back(std::move(next));
         send(*in_flight.back());
       }
@@ -299,7 +352,7 @@ void log::impl::run_flusher() {
     tell_acknowledged(lock);
     lock.unlock();
     try {
-      if (!ec && !in_flight.empty()) backend->reap(1);
+      if (!ec && !in_flight.empty()) wait_for_io_or_work(lock);
     } catch (const std::system_error& e) {
       ec = e.code();
       what = e.what();

@@ -8,8 +8,12 @@
 #include <pageio/wal/crc32c.hpp>
 #include <pageio/wal/format.hpp>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 namespace pageio::wal {
@@ -55,6 +59,17 @@ log::log(options opts) : impl_(std::make_unique<impl>(std::move(opts))) {
   impl_->segments->prepare(first);
   if (!had_first) impl_->segments->prepare(first + 1);
   impl_->segments->start_preparer();
+  // The flusher sleeps on both the backend's completions and appenders'
+  // work while a batch is in flight (wait_for_io_or_work). A backend with
+  // no completion eventfd (the fault and crash wrappers) is driven by
+  // reap() alone.
+  impl_->work_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl_->work_fd < 0) throw std::system_error(errno, std::system_category(), "wal: eventfd");
+  try {
+    impl_->io_fd = impl_->backend->notify_fd();
+  } catch (const std::logic_error&) {
+    impl_->io_fd = -1;
+  }
   impl_->flusher = std::thread([i = impl_.get()] { i->flusher_main(); });
   // The ring's pages are mapped in by a thread of its own, now, not by the
   // appenders on its first lap: a first touch costs ~2 us per 4 KiB on a
@@ -70,6 +85,7 @@ log::~log() {
   {
     std::lock_guard lock(impl_->mu);
     impl_->stop = true;
+    impl_->wake_flusher(impl_->take_flusher_wakeup_locked());
   }
   impl_->work_cv.notify_all();
   if (impl_->flusher.joinable()) impl_->flusher.join();
@@ -77,6 +93,10 @@ log::~log() {
   // Every waiter has been answered; let those still reading the answer go.
   while (impl_->in_flush.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   impl_->segments->release_all(*impl_->backend);
+}
+
+log::impl::~impl() {
+  if (work_fd >= 0) ::close(work_fd);
 }
 
 std::byte* log::impl::page_data(std::uint64_t n) noexcept { return arena.data() + (n % ring_pages) * fmt::page_size; }
@@ -144,12 +164,31 @@ void log::impl::fail_locked(std::error_code ec, const std::string& what) {
   wake(all, 2);
   space_cv.notify_all();
   work_cv.notify_all();
+  wake_flusher(take_flusher_wakeup_locked());
+}
+
+log::impl::flusher_wakeup log::impl::take_flusher_wakeup_locked() noexcept {
+  if (flusher_idle) return flusher_wakeup::cv;
+  if (flusher_polling) {
+    flusher_polling = false;  // one write is enough
+    return flusher_wakeup::fd;
+  }
+  return flusher_wakeup::none;
+}
+
+void log::impl::wake_flusher(flusher_wakeup how) noexcept {
+  if (how == flusher_wakeup::cv) work_cv.notify_one();
+  if (how == flusher_wakeup::fd) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto rc = ::write(work_fd, &one, sizeof one);
+  }
 }
 
 void log::impl::wake_flusher_if_idle_locked(std::unique_lock<std::mutex>& lock) {
-  if (!flusher_idle) return;
+  const flusher_wakeup how = take_flusher_wakeup_locked();
+  if (how == flusher_wakeup::none) return;
   lock.unlock();
-  work_cv.notify_one();
+  wake_flusher(how);
   lock.lock();
 }
 
@@ -282,9 +321,9 @@ void log::flush(lsn_t lsn) {
     // Also while closing: the flusher writes everything appended before it stops.
     impl::flush_waiter me;
     m.flush_waiters.emplace(lsn, &me);
-    const bool wake = m.flusher_idle;
+    const impl::flusher_wakeup how = m.take_flusher_wakeup_locked();
     lock.unlock();
-    if (wake) m.work_cv.notify_one();
+    m.wake_flusher(how);
     futex_wait_while_zero(me.state);  // only the flusher (or a failure) takes `me` off the list
     if (me.state.load(std::memory_order_acquire) == 1) {
       if (me.tree) {

@@ -47,6 +47,7 @@ struct log::impl {
     io_request write_req, sync_req;
     iovec iov[2]{};
     bool dsync = false;  // an RWF_DSYNC write: durable when written
+    bool overlapped = false;  // sent while the batch before was in flight
     bool written = false, durable = false;
     std::error_code ec;
     std::string what;
@@ -71,6 +72,9 @@ struct log::impl {
   static void wake_in_tree(const std::shared_ptr<std::vector<flush_waiter*>>& tree, std::size_t i);
 
   explicit impl(options o) : opts(std::move(o)) {}
+  ~impl();
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
 
   // --- log_open.cpp
   void open(scan_result& recovered);  // recovers opts.dir; starts nothing
@@ -85,6 +89,11 @@ struct log::impl {
   void take_waiters_locked(bool all, std::vector<flush_waiter*>& out);
   static void wake(std::vector<flush_waiter*>& woken, std::uint32_t state);
   void wake_flusher_if_idle_locked(std::unique_lock<std::mutex>& lock);
+  // How a sleeping flusher is woken: take_flusher_wakeup_locked() says so
+  // (and clears the flag) under mu, wake_flusher() does it after.
+  enum class flusher_wakeup { none, cv, fd };
+  flusher_wakeup take_flusher_wakeup_locked() noexcept;
+  void wake_flusher(flusher_wakeup how) noexcept;
 
   // --- flusher.cpp
   void flusher_main();
@@ -102,6 +111,11 @@ struct log::impl {
   // 64 of them took a quarter of a commit's time), and lets go of segments
   // no longer in use. Releases mu meanwhile.
   void tell_acknowledged(std::unique_lock<std::mutex>& lock);
+  // With a batch in flight and room for the next: sleeps until an I/O
+  // completes or an appender has work (whichever first), then runs what
+  // completed. Without, until an I/O completes. Called without mu.
+  void wait_for_io_or_work(std::unique_lock<std::mutex>& lock);
+  bool may_send_another_locked() const;
   void drain_quietly() noexcept;
   static void batch_io_done(io_request& r) noexcept;
 
@@ -138,6 +152,11 @@ struct log::impl {
   bool stop = false;
   bool flusher_done = false;  // the flusher has answered every waiter and exited
   bool flusher_idle = false;  // waiting on work_cv: appenders signal only then
+  // Waiting in poll() for a completion or for work_fd, with a batch in
+  // flight: appenders write work_fd only then.
+  bool flusher_polling = false;
+  int work_fd = -1;  // an eventfd: work for a polling flusher
+  int io_fd = -1;    // the backend's completion eventfd; -1: it has none (reap only)
   statistics stats;
   std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks;
   std::multimap<lsn_t, flush_waiter*> flush_waiters;

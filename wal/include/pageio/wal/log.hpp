@@ -175,6 +175,9 @@ class log final : public durable_log {
     // (0 for RWF_DSYNC writes).
     std::uint64_t write_ns = 0, flush_ns = 0;
     std::uint64_t dsync_batches = 0;  // of `batches`, made durable by an RWF_DSYNC write
+    // Of `batches`, sent while the one before was still in flight (written
+    // during its flush, or beside its RWF_DSYNC write).
+    std::uint64_t overlapped_batches = 0;
     // Archiving (options::archive_dir), since the log opened: segments
     // archived, their bytes, the newest LSN archived (0: none yet), the
     // attempts that failed, and why the last one failed (empty once a later
