@@ -103,6 +103,12 @@ fio_params to_fio(const io_cli& o) {
   static_cast<workload_shape&>(p) = w;
   p.engine = fio_engine_for(name);
   p.batch = o.fio_batch;
+  p.registered = o.uring_register;
+  if (p.registered && p.engine != "io_uring") {
+    throw usage_error(fmt::format("--uring-register: fio registers buffers and files (--fixedbufs --registerfiles) "
+                                  "with io_uring only, not {}; use --backend uring",
+                                  p.engine));
+  }
   if (p.engine == "psync" && p.qd > 1) {
     throw usage_error(fmt::format("--qd {}: fio's psync engine does one I/O at a time; use --qd 1 with --backend sync",
                                   p.qd));
@@ -149,6 +155,7 @@ compare_options to_compare(const compare_cli& o) {
   c.with_asio = !o.no_asio;
   c.with_wal = !o.no_wal;
   c.wal_seconds = o.wal_seconds;
+  c.wal_rounds = o.wal_rounds;
   c.with_cache = !o.no_cache;
   c.cache_seconds = o.cache_seconds;
   c.with_kv = !o.no_kv;

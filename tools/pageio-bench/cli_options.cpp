@@ -116,6 +116,9 @@ void add_io_options(CLI::App& cmd, io_cli& o, bool for_fio) {
   add_cpu(cmd, o.cpu, for_fio ? "fio's job" : "every thread that drives I/O");
   if (for_fio) {
     add_fio_batch(cmd, o.fio_batch);
+    cmd.add_flag("--uring-register", o.uring_register,
+                 "io_uring: register the buffers and the file (fio --fixedbufs --registerfiles), as pageio's "
+                 "--uring-register does");
   } else {
     as_count(cmd.add_option("--numjobs,-j", o.numjobs,
                             "threads, each with its own backend and its own 1/N of --size (fio: --numjobs with "
@@ -243,10 +246,17 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
       ->capture_default_str();
   cmd.add_flag("--no-fio", o.no_fio, "skip the fio reference runs");
   cmd.add_flag("--no-wal", o.no_wal,
-               "skip the write-ahead log workloads (1 and 64 committers x 100 B, 8 x 64 KiB; db_bench and fio "
-               "references)");
+               "skip the write-ahead log workloads (1 and 64 committers x 100 B against db_bench fillrandom "
+               "--sync=1; 8 x 64 KiB against fio's durable equivalent, 64 KiB writes at QD8 with --fdatasync=8, and "
+               "fio's unsynced 1 MiB writes at QD8)");
   as_seconds(cmd.add_option("--wal-seconds", o.wal_seconds, "measured time per write-ahead log run"),
              seconds_from::above_zero)
+      ->capture_default_str();
+  as_count(cmd.add_option("--wal-rounds", o.wal_rounds,
+                          "rounds of each write-ahead log shape and its references (db_bench; fio durable and "
+                          "unsynced writes), alternating which runs first; the median ratio is reported with the "
+                          "spread"),
+           1, 99)
       ->capture_default_str();
   cmd.add_flag("--no-cache", o.no_cache,
                "skip the buffer pool workloads (hit cost against a buffered pread of an OS-cached page; random reads "

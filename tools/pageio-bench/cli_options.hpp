@@ -88,6 +88,8 @@ struct compare_cli {
   bool no_asio = false;
   bool no_wal = false;
   double wal_seconds = 1.5;
+  unsigned wal_rounds = 3;
+  bool quick = false;
   bool no_cache = false;
   double cache_seconds = 2;
   bool no_kv = false;

@@ -102,6 +102,11 @@ std::vector<std::vector<engine_spec>> pairs_for(const compare_options& o, const 
       pair.push_back({"asio", b, b});
       if (b == "uring") pair.push_back({"asio-file", "io_uring", b});
     }
+    if (b == "uring") {
+      // The interface's ceiling: registered buffers and file on both sides.
+      pair.push_back({"pageio-reg", b, b});
+      if (with_fio) pair.push_back({"fio-reg", "io_uring", b});
+    }
     pairs.push_back(std::move(pair));
   }
   return pairs;
@@ -117,20 +122,22 @@ run_result run_one(const compare_options& o, const case_spec& c, const engine_sp
   shape.file = o.file;
   shape.size_bytes = o.size_bytes;
   shape.cpu = o.cpu;
-  if (e.tool != "fio") {
+  if (e.tool != "fio" && e.tool != "fio-reg") {
     workload_params p;
     static_cast<workload_shape&>(p) = shape;
     p.backend = e.backend;
     p.callback_batch = o.callback_batch;
     p.resubmit_gap_ns = o.resubmit_gap_ns;
     p.uring_single_thread = o.uring_single_thread;
-    p.api = e.tool == "pageio" ? "raw" : e.tool;
+    p.uring_register = e.tool == "pageio-reg";
+    p.api = e.tool == "pageio" || e.tool == "pageio-reg" ? "raw" : e.tool;
     return run_workload(p);
   }
   fio_params p;
   static_cast<workload_shape&>(p) = shape;
   p.engine = e.engine;
   p.batch = o.fio_batch;
+  p.registered = e.tool == "fio-reg";
   return run_fio(p);
 }
 
@@ -185,15 +192,15 @@ int run_compare(const compare_options& o) {
     for (const auto& pair : pairs_for(o, c, backends, with_fio)) {
       for (const auto& e : pair) {
         res.cells.push_back({c, e, {}, {}, {}});
-        (e.tool == "fio" ? fio_runs : pageio_runs) += o.rounds;
+        (e.tool == "fio" || e.tool == "fio-reg" ? fio_runs : pageio_runs) += o.rounds;
       }
     }
   }
   const bool must_write = test_file_needs_writing(o.file, o.size_bytes);
   const double per_run = o.seconds + o.warmup_seconds;
   const double wal_estimate =
-      o.with_wal ? 3 * (o.wal_seconds + 0.8) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
-                       (with_fio ? o.wal_seconds + 1 : 0)
+      o.with_wal ? o.wal_rounds * (3 * (o.wal_seconds + 0.8) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
+                                   (with_fio ? 2 * (o.wal_seconds + 1) : 0))
                  : 0;
   // Five runs (two through the pool, three raw on the pool's file) and the
   // hit-cost loops.
@@ -268,6 +275,7 @@ int run_compare(const compare_options& o) {
                 : std::find(backends.begin(), backends.end(), "aio") != backends.end() ? "aio"
                                                                                         : backends.front();
     w.seconds = o.wal_seconds;
+    w.rounds = o.wal_rounds;
     w.use_fio = with_fio;
     w.use_db_bench = find_on_path("db_bench").has_value();
     w.cpu = o.cpu;

@@ -35,6 +35,7 @@ struct compare_options {
   // The write-ahead log workloads (wal_compare.hpp), each run for wal_seconds.
   bool with_wal = true;
   double wal_seconds = 2;
+  unsigned wal_rounds = 3;  // rounds of each log shape and its references, alternating
   // The buffer pool workloads (cache_compare.hpp), each run for cache_seconds.
   bool with_cache = true;
   double cache_seconds = 3;
@@ -61,7 +62,10 @@ struct case_spec {
 
 // What runs: a pageio backend or a fio engine.
 struct engine_spec {
-  std::string tool;    // "pageio", "fio", "asio" (pageio under Asio coroutines) or "asio-file"
+  // "pageio", "fio", "asio" (pageio under Asio coroutines), "asio-file",
+  // or "pageio-reg" and "fio-reg" (uring / io_uring with registered buffers
+  // and file: pageio's --uring-register, fio's --fixedbufs --registerfiles)
+  std::string tool;
   std::string engine;  // "aio", "libaio", ...
   std::string backend; // the pageio backend it stands for ("aio" for fio libaio)
   std::string label() const { return tool + " " + engine; }

@@ -42,6 +42,26 @@ std::vector<double> iops_ratio_each_round(const cell* a, const cell* b) {
 
 double paired_iops_ratio(const cell* a, const cell* b) { return median_of(iops_ratio_each_round(a, b)); }
 
+namespace {
+
+std::vector<double> cpu_ratio_each_round(const cell* a, const cell* b) {
+  std::vector<double> out;
+  if (!has_numbers(a) || !has_numbers(b) || a->runs.size() != b->runs.size()) return out;
+  for (std::size_t i = 0; i < a->runs.size(); ++i) {
+    if (!(b->runs[i].cpu_us_per_io > 0)) return {};
+    out.push_back(a->runs[i].cpu_us_per_io / b->runs[i].cpu_us_per_io);
+  }
+  return out;
+}
+
+const cell* fio_reference(const compare_results& r, const cell& x) {
+  if (x.e.tool == "pageio") return r.find(x.c, "fio", fio_counterpart(x.e.engine));
+  if (x.e.tool == "pageio-reg") return r.find(x.c, "fio-reg", fio_counterpart(x.e.engine));
+  return nullptr;
+}
+
+}  // namespace
+
 double cpu_ratio(const cell* a, const cell* b) {
   if (!has_numbers(a) || !has_numbers(b) || !(b->median.cpu_us_per_io > 0)) return not_measured;
   return a->median.cpu_us_per_io / b->median.cpu_us_per_io;
@@ -69,9 +89,8 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
         continue;
       }
       std::string vs_fio, cpu_vs_fio, vs_sync;
-      if (x.e.tool == "pageio") {
-        const cell* ref = r.find(c, "fio", fio_counterpart(x.e.engine));
-        if (ref) {
+      if (x.e.tool == "pageio" || x.e.tool == "pageio-reg") {
+        if (const cell* ref = fio_reference(r, x)) {
           vs_fio = times(iops_ratio(&x, ref));
           cpu_vs_fio = times(cpu_ratio(&x, ref));
         }
@@ -104,6 +123,13 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
         // is free of the disk's drift from one minute to the next.
         if (o.rounds > 1) line += fmt::format(", paired {}", times(paired_iops_ratio(mine, ref)));
         line += fmt::format(" (CPU {})", times(cpu_ratio(mine, ref)));
+      }
+      if (const cell* mine = r.find(c, "pageio-reg", "uring")) {
+        if (const cell* ref = r.find(c, "fio-reg", "io_uring")) {
+          line += fmt::format("  registered {}", times(iops_ratio(mine, ref)));
+          if (o.rounds > 1) line += fmt::format(", paired {}", times(paired_iops_ratio(mine, ref)));
+          line += fmt::format(" (CPU {})", times(cpu_ratio(mine, ref)));
+        }
       }
       fmt::print(out, "{}\n", line);
     }
@@ -183,6 +209,20 @@ nlohmann::json compare_json(const compare_results& r) {
       if (sync && std::string(b) != "sync") e[fmt::format("{}_vs_sync_iops", b)] = number_or_null(iops_ratio(mine, sync));
       if (const cell* asio = r.find(c, "asio", b)) {
         e[fmt::format("{}_asio_vs_raw_iops", b)] = number_or_null(iops_ratio(asio, mine));
+      }
+    }
+    if (const cell* mine = r.find(c, "pageio-reg", "uring")) {
+      // Registered buffers and file on both sides (pageio --uring-register,
+      // fio --fixedbufs --registerfiles).
+      if (const cell* ref = r.find(c, "fio-reg", "io_uring")) {
+        e["uring_registered_vs_fio_io_uring_registered_iops"] = number_or_null(iops_ratio(mine, ref));
+        e["uring_registered_vs_fio_io_uring_registered_iops_paired"] = number_or_null(paired_iops_ratio(mine, ref));
+        e["uring_registered_vs_fio_io_uring_registered_iops_each_round"] = iops_ratio_each_round(mine, ref);
+        e["uring_registered_vs_fio_io_uring_registered_cpu"] = number_or_null(cpu_ratio(mine, ref));
+        e["uring_registered_vs_fio_io_uring_registered_cpu_each_round"] = cpu_ratio_each_round(mine, ref);
+      }
+      if (const cell* raw = r.find(c, "pageio", "uring")) {
+        e["uring_registered_vs_raw_iops"] = number_or_null(iops_ratio(mine, raw));
       }
     }
     if (const cell* file_ref = r.find(c, "asio-file", "io_uring")) {

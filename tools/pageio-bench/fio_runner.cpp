@@ -88,6 +88,10 @@ std::vector<std::string> fio_command(const fio_params& p) {
       "--output-format=json",
   };
   if (p.cpu >= 0) argv.push_back(fmt::format("--cpus_allowed={}", p.cpu));
+  if (p.registered) {
+    argv.push_back("--fixedbufs");
+    argv.push_back("--registerfiles");
+  }
   const unsigned batch = p.batch == 0 ? p.qd : std::min(p.batch, p.qd);
   if ((p.engine == "libaio" || p.engine == "io_uring") && batch > 1) {
     // What fio users write for batched submission: up to `batch` I/Os per

@@ -19,6 +19,9 @@ struct fio_params : workload_shape {
   // 0 means the queue depth (submit what completed as one batch, as pageio's
   // reap() does); 1 leaves fio's default, a submit call per I/O.
   unsigned batch = 0;
+  // io_uring: --fixedbufs --registerfiles (registered buffers and file),
+  // the ceiling of that interface.
+  bool registered = false;
 };
 
 // The fio engine that does what a pageio backend does: sync -> psync,

@@ -1,6 +1,9 @@
 // The write-ahead log part of `pageio-bench compare`: group commit against
-// RocksDB's synced writes (db_bench) and large records against fio's
-// sequential direct write on the same disk.
+// RocksDB's synced writes (db_bench), and large records against fio's
+// durable equivalent (sequential direct writes of the record size, as many
+// in flight as there are writers, an fdatasync after every that many) and
+// fio's unsynced 1 MiB sequential write on the same disk. Each pair runs
+// `rounds` times, alternating which tool goes first.
 #pragma once
 
 #include "wal_bench.hpp"
@@ -21,18 +24,36 @@ struct wal_compare_options {
   std::uint64_t fio_size = 0;
   std::string backend;              // the pageio backend to run the log on
   double seconds = 2;
+  unsigned rounds = 3;
   bool use_fio = true;
   bool use_db_bench = true;
+  bool large_records = true;        // the 8 x 64 KiB shape and its fio references
+  bool one_writer = true;           // the 1 x 100 B shape and db_bench with 1 thread
   int cpu = -1;
 };
 
+// A reference run in each round (NaN where it failed), and their median.
+struct wal_reference {
+  std::string what;       // "db_bench fillrandom --sync=1, 64 threads"
+  std::string unit;       // "ops/s" or "MiB/s"
+  std::string command;
+  std::vector<double> each_round;
+  std::optional<double> median() const;
+};
+
+// One shape of the log: each round's run, and what it is held against.
+struct wal_shape {
+  std::vector<wal_result> each_round;
+  wal_result median;                     // the round of the median commits/s
+  std::vector<wal_reference> references;  // ratio: commits/s (ops/s) or MiB/s (MiB/s) against each
+  // pageio / reference in each round where both ran, and their median.
+  std::vector<double> ratio_each_round(const wal_reference& ref) const;
+};
+
 struct wal_compare_results {
-  std::vector<wal_result> runs;                 // 1 x 100 B, 64 x 100 B, 8 x 64 KiB
-  std::optional<double> db_bench_1, db_bench_64;  // ops/s of fillrandom --sync=1, 1 and 64 threads
-  std::string db_bench_command_64;
-  std::optional<double> fio_seq_mib_s;           // 1 MiB sequential O_DIRECT writes at QD8, libaio
-  std::string fio_command;
-  std::vector<std::string> notes;               // what was skipped and why
+  unsigned rounds = 0;
+  std::vector<wal_shape> shapes;  // 1 x 100 B, 64 x 100 B, 8 x 64 KiB (those run)
+  std::vector<std::string> notes;  // what was skipped and why
 };
 
 // Runs the workloads, printing a progress line for each.
