@@ -82,6 +82,7 @@ if [ "$bench" != "-" ]; then
   check "$bench" fio --backend nope
   check "$bench" fio --backend sync --qd 4
   check "$bench" fio --runtime 0
+  check "$bench" fio --backend aio --uring-register
   check "$bench" wal --seconds 0
   check "$bench" wal --writers 0
   check "$bench" wal --record-size 1x

@@ -2,6 +2,7 @@
 // fio's option names and engine names, its units, and the checks that make
 // a bad value a usage error before anything runs.
 #include "backend_option.hpp"
+#include "fio_runner.hpp"
 #include "cli_options.hpp"
 #include "fio_names.hpp"
 #include "command_line.hpp"
@@ -111,6 +112,25 @@ TEST(BenchFioNames, TheFioCommandTakesEngineNamesAsBackends) {
   EXPECT_EQ(fio({"--backend", "libaio"}).backend, "aio");
   EXPECT_EQ(fio({"--backend", "default"}).backend, "default");
   EXPECT_EQ(fio({"--ioengine", "io_uring"}).backend, "uring");
+}
+
+TEST(BenchFioNames, TheRegisteredFioReferenceFixesBuffersAndFile) {
+  const auto has = [](const std::vector<std::string>& argv, const std::string& a) {
+    return std::find(argv.begin(), argv.end(), a) != argv.end();
+  };
+  fio_params p;
+  p.engine = "io_uring";
+  p.file = "x.dat";
+  p.size_bytes = 1 << 20;
+  const auto plain = fio_command(p);
+  EXPECT_FALSE(has(plain, "--fixedbufs"));
+  EXPECT_FALSE(has(plain, "--registerfiles"));
+  p.registered = true;
+  const auto reg = fio_command(p);
+  EXPECT_TRUE(has(reg, "--fixedbufs"));
+  EXPECT_TRUE(has(reg, "--registerfiles"));
+  EXPECT_TRUE(has(reg, "--ioengine=io_uring"));
+  EXPECT_TRUE(fio({"--backend", "uring", "--uring-register"}).uring_register);
 }
 
 TEST(BenchFioNames, AnAliasAndItsTwinExcludeEachOther) {
