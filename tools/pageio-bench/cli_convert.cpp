@@ -161,6 +161,21 @@ compare_options to_compare(const compare_cli& o) {
   c.with_kv = !o.no_kv;
   c.kv_seconds = o.kv_seconds;
   c.kv_rounds = o.kv_rounds;
+  if (o.quick) {
+    // Under a minute here: 3 rounds of the uring pair and the registered
+    // pair at randread QD32 (~18 s), 3 rounds of the log's shapes against
+    // db_bench and fio (~30 s).
+    c.quick = true;
+    c.rounds = 3;
+    c.seconds = 1;
+    c.warmup_seconds = 0.25;
+    c.wal_seconds = 0.8;
+    c.wal_warmup_seconds = 0.2;
+    c.wal_rounds = 3;
+    c.with_asio = false;
+    c.with_cache = false;
+    c.with_kv = false;
+  }
   c.fio_batch = o.fio_batch;
   c.cpu = o.cpu;
   c.callback_batch = o.callback_batch;

@@ -312,6 +312,17 @@ void add_compare_options(CLI::App& cmd, compare_cli& o) {
           },
           ""));
   add_fio_aliases(cmd, {.seconds = &o.seconds, .warmup_seconds = &o.warmup_seconds});
+  // --quick sets its own durations and rounds, and picks what runs.
+  CLI::Option* quick = cmd.add_flag(
+      "--quick", o.quick,
+      "a regression check under a minute: randread QD32 on uring (raw and registered) against fio, and the log's "
+      "three shapes against db_bench and fio, 3 rounds of 1 s runs (0.8 s for the log), no Asio, pool or "
+      "key-value runs; every ratio is printed with its range over the rounds (README: \"Reading compare "
+      "--quick\"). Sets its own --seconds, --warmup, --rounds and --wal-*: giving them too is an error");
+  for (const char* name : {"--seconds", "--warmup", "--rounds", "--wal-seconds", "--wal-rounds", "--cache-seconds",
+                           "--kv-seconds", "--kv-rounds", "--runtime", "--ramp_time"}) {
+    if (CLI::Option* other = cmd.get_option_no_throw(name)) quick->excludes(other);
+  }
 }
 
 }  // namespace pageio::bench

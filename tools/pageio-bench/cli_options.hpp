@@ -89,7 +89,7 @@ struct compare_cli {
   bool no_wal = false;
   double wal_seconds = 1.5;
   unsigned wal_rounds = 3;
-  bool quick = false;
+  bool quick = false;  // --quick: see add_compare_options
   bool no_cache = false;
   double cache_seconds = 2;
   bool no_kv = false;

@@ -170,7 +170,8 @@ int run_compare(const compare_options& o) {
   for (const auto& b : res.backends) {
     if (!b.available) fmt::print("backend {} is unavailable here: {}\n", b.name, b.reason);
   }
-  const auto backends = chosen_backends(o, res.backends);
+  auto backends = chosen_backends(o, res.backends);
+  if (o.quick && !backends.empty()) backends = {backends.back()};  // the best that starts here
   if (backends.empty()) {
     fmt::print(stderr, "pageio-bench: none of the requested backends starts here\n");
     return exit_runtime;
@@ -187,6 +188,7 @@ int run_compare(const compare_options& o) {
   const bool with_fio = !res.fio_version.empty();
 
   res.cases = {{rw_mode::randread, 1}, {rw_mode::randread, 32}, {rw_mode::randwrite, 32}};
+  if (o.quick) res.cases = {{rw_mode::randread, 32}};
   std::size_t pageio_runs = 0, fio_runs = 0;
   for (const auto& c : res.cases) {
     for (const auto& pair : pairs_for(o, c, backends, with_fio)) {
@@ -199,7 +201,7 @@ int run_compare(const compare_options& o) {
   const bool must_write = test_file_needs_writing(o.file, o.size_bytes);
   const double per_run = o.seconds + o.warmup_seconds;
   const double wal_estimate =
-      o.with_wal ? o.wal_rounds * (3 * (o.wal_seconds + 0.8) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
+      o.with_wal ? o.wal_rounds * (3 * (o.wal_seconds + o.wal_warmup_seconds + 0.3) + (find_on_path("db_bench") ? 2 * (o.wal_seconds + 1.5) : 0) +
                                    (with_fio ? 2 * (o.wal_seconds + 1) : 0))
                  : 0;
   // Five runs (two through the pool, three raw on the pool's file) and the
@@ -276,6 +278,7 @@ int run_compare(const compare_options& o) {
                                                                                         : backends.front();
     w.seconds = o.wal_seconds;
     w.rounds = o.wal_rounds;
+    w.warmup_seconds = o.wal_warmup_seconds;
     w.use_fio = with_fio;
     w.use_db_bench = find_on_path("db_bench").has_value();
     w.cpu = o.cpu;
@@ -320,6 +323,7 @@ int run_compare(const compare_options& o) {
   if (res.wal) print_wal_compare(stdout, *res.wal);
   if (res.cache) print_cache_compare(stdout, *res.cache);
   if (res.kv) print_kv_compare(stdout, *res.kv);
+  print_ratio_spread(stdout, res);
   {
     std::ofstream out(o.json_out);
     nlohmann::json j = compare_json(res);

@@ -36,6 +36,10 @@ struct compare_options {
   bool with_wal = true;
   double wal_seconds = 2;
   unsigned wal_rounds = 3;  // rounds of each log shape and its references, alternating
+  double wal_warmup_seconds = 0.5;
+  // A regression check (--quick): randread QD32 only, on uring (or the best
+  // backend here) and its registered path, against fio.
+  bool quick = false;
   // The buffer pool workloads (cache_compare.hpp), each run for cache_seconds.
   bool with_cache = true;
   double cache_seconds = 3;

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace pageio::bench {
@@ -60,7 +61,52 @@ const cell* fio_reference(const compare_results& r, const cell& x) {
   return nullptr;
 }
 
+// "0.95x [0.91-1.02x]": the median of the rounds' ratios and their range.
+std::string with_spread(const std::vector<double>& each) {
+  if (each.empty()) return "-";
+  std::string s = times(median_of(each));
+  if (each.size() > 1) {
+    const auto [lo, hi] = std::minmax_element(each.begin(), each.end());
+    s += fmt::format(" [{:.2f}-{:.2f}x]", *lo, *hi);
+  }
+  return s;
+}
+
 }  // namespace
+
+void print_ratio_spread(std::FILE* out, const compare_results& r) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& c : r.cases) {
+    for (const auto& x : r.cells) {
+      if (x.c.rw != c.rw || x.c.qd != c.qd || (x.e.tool != "pageio" && x.e.tool != "pageio-reg")) continue;
+      const cell* ref = fio_reference(r, x);
+      if (!has_numbers(&x) || !has_numbers(ref)) continue;
+      rows.emplace_back(fmt::format("{} {} / {}", c.label(), x.e.label(), ref->e.label()),
+                        fmt::format("IOPS {:<20} CPU/IO {}", with_spread(iops_ratio_each_round(&x, ref)),
+                                    with_spread(cpu_ratio_each_round(&x, ref))));
+    }
+  }
+  if (r.wal) {
+    for (const auto& shape : r.wal->shapes) {
+      if (shape.each_round.empty()) continue;
+      for (const auto& ref : shape.references) {
+        const auto each = shape.ratio_each_round(ref);
+        if (each.empty()) continue;
+        rows.emplace_back(fmt::format("log {} x {} / {}", shape.median.writers, format_size(shape.median.record_size),
+                                      ref.what),
+                          fmt::format("{} {}", ref.unit == "ops/s" ? "commits/s" : "MiB/s", with_spread(each)));
+      }
+    }
+  }
+  if (rows.empty()) return;
+  std::size_t width = 0;
+  for (const auto& [what, value] : rows) width = std::max(width, what.size());
+  fmt::print(out,
+             "\nratios with their spread: pageio / reference, the median of the rounds' paired ratios [lowest-highest "
+             "round]\n(above 1: pageio ahead; for CPU/IO below 1: pageio cheaper). Between two builds, a ratio has "
+             "moved only where the two ranges do not overlap.\n");
+  for (const auto& [what, value] : rows) fmt::print(out, "  {:<{}}  {}\n", what, width, value);
+}
 
 double cpu_ratio(const cell* a, const cell* b) {
   if (!has_numbers(a) || !has_numbers(b) || !(b->median.cpu_us_per_io > 0)) return not_measured;

@@ -21,6 +21,10 @@ double cpu_ratio(const cell* a, const cell* b);
 // pageio sync), then a summary of the ratios.
 void print_compare_table(std::FILE* out, const compare_results& r);
 
+// Every pageio / reference ratio of the run, each the median of its
+// rounds' paired ratios with their range: what `compare --quick` is read by.
+void print_ratio_spread(std::FILE* out, const compare_results& r);
+
 nlohmann::json compare_json(const compare_results& r);
 
 }  // namespace pageio::bench

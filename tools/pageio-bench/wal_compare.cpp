@@ -155,6 +155,7 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
         w.writers = p.writers;
         w.record_size = p.record;
         w.seconds = o.seconds;
+        w.warmup_seconds = o.warmup_seconds;
         const wal_result x = run_wal_bench(w);
         fmt::print("[wal {}/{}] pageio {} {:>2} writer(s) x {:>5} B  {:>9} commits/s  {:>7.1f} MiB/s  p50 {:>7.1f} µs  "
                    "{:.1f} records/flush  CPU {:.1f} µs/commit\n",

@@ -24,6 +24,7 @@ struct wal_compare_options {
   std::uint64_t fio_size = 0;
   std::string backend;              // the pageio backend to run the log on
   double seconds = 2;
+  double warmup_seconds = 0.5;
   unsigned rounds = 3;
   bool use_fio = true;
   bool use_db_bench = true;
