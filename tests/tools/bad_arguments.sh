@@ -98,6 +98,7 @@ if [ "$bench" != "-" ]; then
   check "$bench" compare --rounds 0
   check "$bench" compare --backends sync,nope
   check "$bench" compare --kv-seconds 0
+  check "$bench" compare --quick --rounds 5
   check "$bench" compare --runtime 2x
   # A file system in RAM is refused by every benchmark, before anything is written there.
   if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
