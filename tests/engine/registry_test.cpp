@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
+#include <utility>
 #include <string>
 
 namespace pageio {
@@ -23,6 +25,27 @@ TEST(MakeBackend, UnknownNameListsTheValidOnes) {
     EXPECT_EQ(e.code(), std::make_error_code(std::errc::invalid_argument));
     EXPECT_THAT(e.what(), AllOf(HasSubstr("nonsense"), HasSubstr("sync"), HasSubstr("aio"),
                                 HasSubstr("uring"), HasSubstr("default")));
+  }
+}
+
+TEST(MakeBackend, CallbackResubmissionsGoToTheKernelInTheBackendsDefaultGroups) {
+  // uring: groups of 8, with or without a single issuer (docs/engine.md,
+  // "Submitting from completion callbacks"); aio and sync: one at a time.
+  const std::pair<const char*, std::size_t> defaults[] = {{"sync", 1}, {"aio", 1}, {"uring", 8}};
+  for (const auto& [name, want] : defaults) {
+    for (const bool single : {false, true}) {
+      backend_options o;
+      o.uring_single_thread = single;
+      std::unique_ptr<io_backend> be;
+      try {
+        be = make_backend(name, o);
+      } catch (const backend_unavailable&) {
+        continue;  // not here
+      }
+      EXPECT_EQ(be->callback_batch(), want) << name << (single ? ", single issuer" : "");
+      o.callback_batch = 3;
+      EXPECT_EQ(make_backend(name, o)->callback_batch(), 3u) << name << ": an explicit size is kept";
+    }
   }
 }
 

@@ -27,7 +27,7 @@ struct backend_options {
   bool allow_buffered = false;
   // Requests submitted from completion callbacks go to the kernel as soon as
   // this many have gathered, and the rest when the callbacks are done.
-  // 0 = the backend's default (aio 1, uring 2, or 1 with uring_single_thread).
+  // 0 = the backend's default (aio and sync 1, uring 8).
   unsigned callback_batch = 0;
   // aio: while waiting, take completions from the kernel with one
   // io_getevents call per completion rather than all that are ready from the
@@ -38,7 +38,7 @@ struct backend_options {
   // whole life (the first to submit, reap or poll; also the one that destroys
   // it). The ring is then set up with IORING_SETUP_SINGLE_ISSUER |
   // DEFER_TASKRUN, so completion work runs when that thread waits, and
-  // callback resubmissions go out one at a time. Another thread that drives
+  // callback resubmissions are paced (resubmit_gap). Another thread that drives
   // it gets std::logic_error. Ignored where the kernel lacks these flags
   // (before 6.1).
   bool uring_single_thread = false;
@@ -123,6 +123,8 @@ class io_backend {
   std::size_t in_kernel() const noexcept { return in_kernel_; }
   // backend_options::resubmit_gap as resolved for this backend.
   std::chrono::nanoseconds resubmit_gap() const noexcept { return resubmit_gap_; }
+  // backend_options::callback_batch as resolved for this backend.
+  std::size_t callback_batch() const noexcept { return callback_batch_; }
 
   // Call after closing an fd you did I/O on and before its number is reused:
   // the aio backend remembers whether each fd was opened with O_DIRECT.
