@@ -1,6 +1,7 @@
 // What the log acknowledges when things go wrong around it: a close with
 // group commits still in flight, a write that transfers less than asked, a
-// durability callback that throws, a record the format cannot hold.
+// durability callback that throws, a record the format cannot hold; and
+// what the flush of a group commit covers.
 #include <pageio/wal/log.hpp>
 #include <pageio/wal/reader.hpp>
 
@@ -42,17 +43,25 @@ class failure_test : public test_support::log_dir_test {
 std::vector<std::byte> rec(std::size_t n) { return std::vector<std::byte>(n, std::byte{7}); }
 
 TEST_F(failure_test, ClosingNeverAcknowledgesAGroupCommitStillInFlight) {
-  // Group commit A (LSN 1) is written, and its fdatasync takes 200 ms;
-  // group commit B (LSN 2) is written meanwhile and fails 400 ms later. The
-  // log is closed while both are in flight: when A becomes durable, LSN 2's
-  // committer must not hear success; it must get B's error.
+  // Group commit A (LSN 1) is written; group commit B (LSN 2), appended
+  // meanwhile, is sent once A's write is done, and fails 400 ms later. The
+  // log is closed while both are in flight: LSN 2's committer must not hear
+  // success; it must get B's error. (A's flush waits for B's write, to cover
+  // both, so A's committer hears of the failure too; the flush it would
+  // have had takes 200 ms.)
   opts_.mode = durability::write_then_fdatasync;
   std::optional<log> w(std::in_place, opts_);
   script_->on_write(1, 50ms);  // room for LSN 2 to be appended meanwhile
   script_->on_flush(1, 200ms);
   script_->on_write(2, 400ms, -EIO);
   const lsn_t l1 = w->append(rec(100));
-  std::thread c1([&] { w->flush(l1); });
+  std::thread c1([&] {
+    try {
+      w->flush(l1);
+    } catch (const log_error&) {
+      // Its flush was to cover B's write too, which failed.
+    }
+  });
   std::this_thread::sleep_for(10ms);
   const lsn_t l2 = w->append(rec(100));
   std::atomic<int> outcome{0};  // 1 acknowledged, 2 error
@@ -70,6 +79,27 @@ TEST_F(failure_test, ClosingNeverAcknowledgesAGroupCommitStillInFlight) {
   c2.join();
   closer.join();
   EXPECT_EQ(outcome.load(), 2) << "LSN 2 was acknowledged although its write failed";
+}
+
+TEST_F(failure_test, TwoGroupCommitsWrittenBackToBackShareOneFlush) {
+  // A's write takes 50 ms; B is appended meanwhile and written once A's
+  // write is done. A's flush waits for B's write and covers both: one
+  // fdatasync for two group commits (it was one each). Both are then
+  // acknowledged, in order.
+  opts_.mode = durability::write_then_fdatasync;
+  log w(opts_);
+  script_->on_write(1, 50ms);
+  const lsn_t l1 = w.append(rec(100));
+  std::thread c1([&] { w.flush(l1); });
+  std::this_thread::sleep_for(10ms);
+  const lsn_t l2 = w.append(rec(100));
+  w.flush(l2);
+  c1.join();
+  EXPECT_EQ(script_->writes_seen(), 2u);
+  EXPECT_EQ(script_->flushes_seen(), 1u) << "each group commit had its own flush";
+  EXPECT_EQ(w.stats().batches, 2u);
+  EXPECT_GE(w.durable_lsn(), l2);
+  // A flush covers one file: a group commit in the next segment has its own.
 }
 
 TEST_F(failure_test, AWriteThatTransfersLessThanAskedFailsTheLog) {

@@ -161,12 +161,8 @@ void log::impl::batch_io_done(io_request& r) noexcept {
       b->synced = b->wrote;
       return;
     }
-    // Made durable by its own flush, sent once the write is done (a flush
-    // covers only writes that completed before it).
-    b->sync_req.prep_fdatasync(b->fd);
-    b->sync_req.on_complete = &impl::batch_io_done;
-    b->sync_req.user_data = b;
-    b->owner->backend->submit(b->sync_req);
+    // Made durable by a flush the flusher sends once no other flush is in
+    // flight (flush_due): a flush covers only writes that completed before it.
   } else {
     b->durable = true;
     b->synced = std::chrono::steady_clock::now();
@@ -175,8 +171,9 @@ void log::impl::batch_io_done(io_request& r) noexcept {
 
 void log::impl::acknowledge_locked() {
   bool acked = false;
-  while (!in_flight.empty() && in_flight.front()->durable) {
-    const batch& b = *in_flight.front();
+  while (!in_flight.empty() && in_flight.front()->is_durable()) {
+    batch& b = *in_flight.front();
+    if (!b.durable) b.synced = b.covered_by->synced;
     durable_lsn = std::max(durable_lsn, b.lsn);
     if (b.lsn != 0) segment_last_lsn[b.seg] = b.lsn;
     tail = b.cut + 1;
@@ -233,8 +230,39 @@ void log::impl::tell_acknowledged(std::unique_lock<std::mutex>& lock) {
 }
 
 bool log::impl::may_send_another_locked() const {
-  return in_flight.empty() ||
-         (in_flight.size() < max_in_flight && (in_flight.back()->dsync || in_flight.back()->written));
+  // Not while a flush is in flight: the next batch gathers meanwhile, and
+  // its write and the one after it share the next flush (flush_due).
+  return in_flight.empty() || (in_flight.size() < max_in_flight &&
+                               (in_flight.back()->dsync || (in_flight.back()->written && !in_flight.back()->sync_sent)));
+}
+
+log::impl::batch* log::impl::flush_due() const {
+  for (const auto& b : in_flight) {
+    if (b->sync_sent && !b->durable) return nullptr;  // one flush at a time
+  }
+  batch* due = nullptr;
+  for (const auto& b : in_flight) {
+    if (b->dsync || b->sync_sent || b->durable) continue;
+    // A flush covers one file: a batch in the next segment is not waited for.
+    if (due != nullptr && b->seg != due->seg) return due;
+    // A batch whose write is still on its way: the flush waits for it, and
+    // then covers it too.
+    if (!b->written) return nullptr;
+    due = b.get();
+  }
+  return due;
+}
+
+void log::impl::send_flush(batch& b) {
+  for (const auto& x : in_flight) {
+    if (x.get() == &b) break;
+    if (!x->dsync && x->written && !x->sync_sent && !x->durable && x->seg == b.seg) x->covered_by = &b;
+  }
+  b.sync_sent = true;
+  b.sync_req.prep_fdatasync(b.fd);
+  b.sync_req.on_complete = &impl::batch_io_done;
+  b.sync_req.user_data = &b;
+  backend->submit(b.sync_req);
 }
 
 void log::impl::wait_for_io_or_work(std::unique_lock<std::mutex>& lock) {
@@ -352,6 +380,10 @@ void log::impl::run_flusher() {
     tell_acknowledged(lock);
     lock.unlock();
     try {
+      // The flusher alone changes in_flight: no lock needed to read it.
+      if (!ec) {
+        if (batch* due = flush_due()) send_flush(*due);
+      }
       if (!ec && !in_flight.empty()) wait_for_io_or_work(lock);
     } catch (const std::system_error& e) {
       ec = e.code();

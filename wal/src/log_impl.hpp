@@ -48,6 +48,11 @@ struct log::impl {
     iovec iov[2]{};
     bool dsync = false;  // an RWF_DSYNC write: durable when written
     bool overlapped = false;  // sent while the batch before was in flight
+    bool sync_sent = false;   // its fdatasync is on its way
+    // Made durable by the fdatasync of this later batch, which was sent once
+    // both writes had completed (one flush for the two).
+    batch* covered_by = nullptr;
+    bool is_durable() const noexcept { return durable || (covered_by != nullptr && covered_by->durable); }
     bool written = false, durable = false;
     std::error_code ec;
     std::string what;
@@ -116,6 +121,10 @@ struct log::impl {
   // completed. Without, until an I/O completes. Called without mu.
   void wait_for_io_or_work(std::unique_lock<std::mutex>& lock);
   bool may_send_another_locked() const;
+  // With no flush in flight, the batch whose fdatasync should go out now,
+  // covering every written batch before it (nullptr: none yet).
+  batch* flush_due() const;
+  void send_flush(batch& b);
   void drain_quietly() noexcept;
   static void batch_io_done(io_request& r) noexcept;
 
