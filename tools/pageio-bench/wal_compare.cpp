@@ -148,7 +148,11 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
     for (std::size_t s = 0; s < plan.size(); ++s) {
       wal_shape& shape = r.shapes[s];
       const planned_shape& p = plan[s];
+      // Each run starts with the disk's caches written back: fio's unsynced
+      // writes leave gigabytes for the host to write, and the next run's
+      // flushes would pay for them (so would the sections after this one).
       auto run_pageio = [&] {
+        ::sync();
         wal_params w;
         w.backend = o.backend;
         w.dir = o.dir;
@@ -167,6 +171,7 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
       auto run_refs = [&] {
         for (std::size_t i = 0; i < shape.references.size(); ++i) {
           wal_reference& ref = shape.references[i];
+          ::sync();
           double v = missing;
           if (ref.unit == "ops/s") {
             v = run_db_bench(o, p.writers, &ref.command, &r.notes);
@@ -191,6 +196,7 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
       }
     }
   }
+  ::sync();
   for (auto& shape : r.shapes) {
     std::vector<wal_result> sorted = shape.each_round;
     std::sort(sorted.begin(), sorted.end(),
