@@ -31,7 +31,7 @@ run() {  # name, then the command
   perf record -q -o "$out/$name.data" -F 2000 -g "$@" >"$out/$name.out" 2>&1
   grep -E "IOPS|CPU|commits/s|lookups/s|fetch|ops/sec" "$out/$name.out" | head -8 || true
   perf report -i "$out/$name.data" --no-children --sort symbol 2>/dev/null |
-    grep -E "^ +[0-9]+\.[0-9]+%" | head -10 | sed -E 's/ +-? +-? *$//' | cut -c1-110
+    grep -E "^ +[0-9]+\.[0-9]+%" | head -10 | sed -E 's/ +-? +-? *$//' | cut -c1-110 || true  # head ends the pipe early
 }
 
 run io-sync-qd1 "$bench" io --backend sync --rw randread --qd 1 -t 3 -d "$dir"
