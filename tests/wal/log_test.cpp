@@ -286,6 +286,26 @@ TEST_P(wal_test, AutomaticDurabilityUsesDsyncWritesOnlyForSmallGroupCommits) {
   for (std::size_t i = 0; i < back.size(); ++i) EXPECT_EQ(back[i].second, written[i]) << "record " << i;
 }
 
+TEST_P(wal_test, ARecordNobodyWaitsForIsWrittenWithinLazyFlushMs) {
+  // After a commit the flusher sleeps with an empty open page, so with no
+  // deadline. A record appended then, with nobody flushing it (as the
+  // key-value store's merges are), must still be durable within
+  // lazy_flush_ms: it once stayed in memory until the next commit.
+  options o = small_log("lazy");
+  o.lazy_flush_ms = 20;
+  log w(o);
+  for (int round = 0; round < 5; ++round) {
+    w.commit(make_record(static_cast<std::uint64_t>(round), 100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the flusher is asleep by now
+    const lsn_t l = w.append(make_record(1000 + static_cast<std::uint64_t>(round), 100));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (w.durable_lsn() < l && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_GE(w.durable_lsn(), l) << "round " << round << ": LSN " << l << " was not written in 2 s with nobody waiting";
+  }
+}
+
 TEST_P(wal_test, DsyncGroupCommitsOverlapWhileCommittersKeepComing) {
   // An RWF_DSYNC group commit may be sent while the one before it is still
   // in flight. The flusher once slept in reap() with one in flight, so the

@@ -292,12 +292,14 @@ void log::impl::wait_for_io_or_work(std::unique_lock<std::mutex>& lock) {
     timeout = &limit;
   }
   flusher_polling = true;
+  flusher_untimed = timeout == nullptr;
   lock.unlock();
   pollfd fds[2] = {{io_fd, POLLIN, 0}, {work_fd, POLLIN, 0}};
   const int rc = ::ppoll(fds, 2, timeout, nullptr);
   const int err = errno;
   lock.lock();
   flusher_polling = false;
+  flusher_untimed = false;
   lock.unlock();
   if (rc < 0 && err != EINTR) throw std::system_error(err, std::system_category(), "wal: flusher: ppoll");
   if (rc > 0 && (fds[1].revents & POLLIN) != 0) {
@@ -332,7 +334,9 @@ void log::impl::run_flusher() {
         if (ring[head % ring_pages].used > 0) {
           work_cv.wait_until(lock, open_since + std::chrono::milliseconds(opts.lazy_flush_ms));
         } else {
+          flusher_untimed = true;
           work_cv.wait(lock);
+          flusher_untimed = false;
         }
       }
       flusher_idle = false;
