@@ -82,13 +82,14 @@ TEST_F(failure_test, ClosingNeverAcknowledgesAGroupCommitStillInFlight) {
 }
 
 TEST_F(failure_test, TwoGroupCommitsWrittenBackToBackShareOneFlush) {
-  // A's write takes 50 ms; B is appended meanwhile and written once A's
-  // write is done. A's flush waits for B's write and covers both: one
-  // fdatasync for two group commits (it was one each). Both are then
-  // acknowledged, in order.
+  // A's write takes 300 ms; B is appended and waited for meanwhile, and
+  // written once A's write is done. A's flush waits for B's write and covers
+  // both: one fdatasync for two group commits (it was one each). Both are
+  // then acknowledged, in order. (300 ms: B's committer must be waiting
+  // before A's write completes, even on a loaded machine.)
   opts_.mode = durability::write_then_fdatasync;
   log w(opts_);
-  script_->on_write(1, 50ms);
+  script_->on_write(1, 300ms);
   const lsn_t l1 = w.append(rec(100));
   std::thread c1([&] { w.flush(l1); });
   std::this_thread::sleep_for(10ms);

@@ -281,25 +281,23 @@ void log::impl::wait_for_io_or_work(std::unique_lock<std::mutex>& lock) {
     backend->poll();  // the loop sends the next batch now
     return;
   }
+  // The open page is due lazy_flush_ms after its first record; an empty one
+  // may get a record nobody asks for meanwhile, so the wait never lasts
+  // longer than lazy_flush_ms either (as the idle wait's).
+  const auto lazy = std::chrono::milliseconds(std::max<std::uint32_t>(opts.lazy_flush_ms, 1));
+  const auto due = ring[head % ring_pages].used > 0 ? open_since + lazy - std::chrono::steady_clock::now()
+                                                    : std::chrono::steady_clock::duration(lazy);
+  const auto ns = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(due).count());
   timespec limit{};
-  timespec* timeout = nullptr;
-  if (ring[head % ring_pages].used > 0) {
-    // The open page is due lazy_flush_ms after its first record.
-    const auto due = open_since + std::chrono::milliseconds(opts.lazy_flush_ms) - std::chrono::steady_clock::now();
-    const auto ns = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(due).count());
-    limit.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    limit.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    timeout = &limit;
-  }
+  limit.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  limit.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   flusher_polling = true;
-  flusher_untimed = timeout == nullptr;
   lock.unlock();
   pollfd fds[2] = {{io_fd, POLLIN, 0}, {work_fd, POLLIN, 0}};
-  const int rc = ::ppoll(fds, 2, timeout, nullptr);
+  const int rc = ::ppoll(fds, 2, &limit, nullptr);
   const int err = errno;
   lock.lock();
   flusher_polling = false;
-  flusher_untimed = false;
   lock.unlock();
   if (rc < 0 && err != EINTR) throw std::system_error(err, std::system_category(), "wal: flusher: ppoll");
   if (rc > 0 && (fds[1].revents & POLLIN) != 0) {
@@ -334,9 +332,11 @@ void log::impl::run_flusher() {
         if (ring[head % ring_pages].used > 0) {
           work_cv.wait_until(lock, open_since + std::chrono::milliseconds(opts.lazy_flush_ms));
         } else {
-          flusher_untimed = true;
-          work_cv.wait(lock);
-          flusher_untimed = false;
+          // Not without end: a record put in the empty open page now may
+          // have nobody to ask for it (the store's merges), and appenders
+          // wake the flusher only for a new cut or a waiter. It is then
+          // written within twice lazy_flush_ms.
+          work_cv.wait_for(lock, std::chrono::milliseconds(std::max<std::uint32_t>(opts.lazy_flush_ms, 1)));
         }
       }
       flusher_idle = false;

@@ -257,17 +257,13 @@ lsn_t log::append(std::span<const std::byte> record) {
   const lsn_t lsn = m.next_lsn++;
   std::size_t done = 0;
   bool first = true;
-  bool opened_page = false;  // this record is the first in the open page
   for (;;) {
     impl::ring_page& pg = m.ring[m.head % m.ring_pages];
     if (fmt::payload_size - pg.used < fmt::fragment_header_size + (size - done > 0 ? 1 : 0)) {
       m.open_next_page_locked();
       continue;
     }
-    if (pg.used == 0) {
-      m.open_since = std::chrono::steady_clock::now();
-      opened_page = true;
-    }
+    if (pg.used == 0) m.open_since = std::chrono::steady_clock::now();
     const std::size_t n = std::min(fmt::payload_size - pg.used - fmt::fragment_header_size, size - done);
     const bool last = done + n == size;
     fmt::fragment_header h{};
@@ -296,14 +292,9 @@ lsn_t log::append(std::span<const std::byte> record) {
   // A new place to end a group commit among the closed pages is work for an
   // idle flusher; pages closed in the middle of a record are not (they wait
   // for its end), and a record still in the open page waits for someone to
-  // ask for it (flush) or for lazy_flush_ms, which a flusher asleep with no
-  // deadline hears of from the page's first record.
+  // ask for it (flush) or for lazy_flush_ms: the flusher never sleeps longer
+  // than that (flusher.cpp), so no wake-up is spent on it here.
   if (m.last_cut != cut_before && m.last_cut != UINT64_MAX && m.last_cut >= m.flushed) {
-    m.wake_flusher_if_idle_locked(lock);
-  } else if (opened_page && m.flusher_untimed) {
-    // The flusher sleeps with no deadline: it must learn when this page is
-    // due, or the record waits for the next commit (nobody may ask for it).
-    m.flusher_untimed = false;
     m.wake_flusher_if_idle_locked(lock);
   }
   return lsn;

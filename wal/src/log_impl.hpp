@@ -164,10 +164,6 @@ struct log::impl {
   // Waiting in poll() for a completion or for work_fd, with a batch in
   // flight: appenders write work_fd only then.
   bool flusher_polling = false;
-  // Asleep (idle or polling) with no deadline, because the open page was
-  // empty: the appender that puts the first record in it wakes the flusher,
-  // which then sleeps until that page is due (lazy_flush_ms).
-  bool flusher_untimed = false;
   int work_fd = -1;  // an eventfd: work for a polling flusher
   int io_fd = -1;    // the backend's completion eventfd; -1: it has none (reap only)
   statistics stats;
