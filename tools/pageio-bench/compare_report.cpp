@@ -31,14 +31,23 @@ double iops_ratio(const cell* a, const cell* b) {
   return a->median.iops / b->median.iops;
 }
 
-std::vector<double> iops_ratio_each_round(const cell* a, const cell* b) {
+namespace {
+
+// a / b of one metric in each round (empty when a round is missing or b's is 0).
+std::vector<double> ratio_each_round(const cell* a, const cell* b, double run_result::*field) {
   std::vector<double> out;
   if (!has_numbers(a) || !has_numbers(b) || a->runs.size() != b->runs.size()) return out;
   for (std::size_t i = 0; i < a->runs.size(); ++i) {
-    if (!(b->runs[i].iops > 0)) return {};
-    out.push_back(a->runs[i].iops / b->runs[i].iops);
+    if (!(b->runs[i].*field > 0)) return {};
+    out.push_back(a->runs[i].*field / b->runs[i].*field);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<double> iops_ratio_each_round(const cell* a, const cell* b) {
+  return ratio_each_round(a, b, &run_result::iops);
 }
 
 double paired_iops_ratio(const cell* a, const cell* b) { return median_of(iops_ratio_each_round(a, b)); }
@@ -46,13 +55,7 @@ double paired_iops_ratio(const cell* a, const cell* b) { return median_of(iops_r
 namespace {
 
 std::vector<double> cpu_ratio_each_round(const cell* a, const cell* b) {
-  std::vector<double> out;
-  if (!has_numbers(a) || !has_numbers(b) || a->runs.size() != b->runs.size()) return out;
-  for (std::size_t i = 0; i < a->runs.size(); ++i) {
-    if (!(b->runs[i].cpu_us_per_io > 0)) return {};
-    out.push_back(a->runs[i].cpu_us_per_io / b->runs[i].cpu_us_per_io);
-  }
-  return out;
+  return ratio_each_round(a, b, &run_result::cpu_us_per_io);
 }
 
 const cell* fio_reference(const compare_results& r, const cell& x) {
