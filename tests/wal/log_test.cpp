@@ -335,6 +335,69 @@ TEST_P(wal_test, DsyncGroupCommitsOverlapWhileCommittersKeepComing) {
               static_cast<unsigned long long>(st.overlapped_batches), static_cast<unsigned long long>(st.batches));
 }
 
+TEST_P(wal_test, TheCommittersOfAGroupCommitAreWokenTogether) {
+  // A wake-up is a system call of several microseconds on a virtual machine
+  // (an inter-processor interrupt). The committers of one group commit
+  // sleep on one word and one call wakes them all: one per committer once
+  // cost more CPU than the commit's own work.
+  options o = small_log("wake");
+  o.segment_bytes = 256 * 4096;
+  constexpr int writers = 16, each = 150;
+  log::statistics st;
+  {
+    log w(o);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < writers; ++t) {
+      ts.emplace_back([&, t] {
+        for (int k = 0; k < each; ++k) w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, 100));
+      });
+    }
+    for (auto& t : ts) t.join();
+    st = w.stats();
+  }
+  EXPECT_EQ(st.records, static_cast<std::uint64_t>(writers * each));
+  EXPECT_EQ(read_all(o.dir).size(), static_cast<std::size_t>(writers * each));
+  ASSERT_GT(st.committer_waits, static_cast<std::uint64_t>(writers)) << "the committers never waited";
+  EXPECT_GT(st.committer_wakeups, 0u);
+  EXPECT_LE(st.committer_wakeups, st.batches) << "more wake-up calls than group commits";
+  EXPECT_LT(st.committer_wakeups * 2, st.committer_waits)
+      << st.committer_wakeups << " wake-up calls for " << st.committer_waits << " waits: committers woken one by one";
+  std::printf("[          ] %s: %llu waits, %llu wake-up calls, %llu group commits\n", GetParam().c_str(),
+              static_cast<unsigned long long>(st.committer_waits), static_cast<unsigned long long>(st.committer_wakeups),
+              static_cast<unsigned long long>(st.batches));
+}
+
+TEST_P(wal_test, ACommitterWhoseRecordMissesTheNextGroupCommitWaitsForTheOneAfter) {
+  // A committer whose record is in no batch yet waits with the next one to
+  // be formed; a batch bound smaller than the records waiting leaves some
+  // of them to a later batch, and those committers are released with that
+  // batch's but must wait again, not return before their record is durable.
+  options o = small_log("bound");
+  o.segment_bytes = 256 * 4096;
+  o.max_batch_bytes = 4096;
+  constexpr int writers = 8, each = 40;
+  std::atomic<int> early{0};
+  log::statistics st;
+  {
+    log w(o);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < writers; ++t) {
+      ts.emplace_back([&, t] {
+        for (int k = 0; k < each; ++k) {
+          const lsn_t l = w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, 5000));
+          if (w.durable_lsn() < l) early.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+    st = w.stats();
+  }
+  EXPECT_EQ(early.load(), 0) << "commit() returned before its record was durable";
+  EXPECT_EQ(st.records, static_cast<std::uint64_t>(writers * each));
+  EXPECT_GT(st.batches, static_cast<std::uint64_t>(writers * each / 2)) << "the bound did not split the waiting records";
+  EXPECT_EQ(read_all(o.dir).size(), static_cast<std::size_t>(writers * each));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, wal_test, ::testing::Values(std::string("sync"), std::string("aio"), std::string("uring")),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 

@@ -144,7 +144,12 @@ wal_result run_wal_bench(const wal_params& p) {
   r.checkpoint_ms = p.checkpoint_ms;
   r.segments_created = stats1.segments_created - stats0.segments_created;
   r.segments_recycled = recycled.load();
-  if (commits > 0) r.cpu_us_per_commit = (cpu1 - cpu0) * 1e6 / static_cast<double>(commits);
+  if (commits > 0) {
+    const double n = static_cast<double>(commits);
+    r.cpu_us_per_commit = (cpu1 - cpu0) * 1e6 / n;
+    r.waits_per_commit = static_cast<double>(stats1.committer_waits - stats0.committer_waits) / n;
+    r.wakeups_per_commit = static_cast<double>(stats1.committer_wakeups - stats0.committer_wakeups) / n;
+  }
   return r;
 }
 
@@ -155,7 +160,8 @@ nlohmann::json to_json(const wal_result& r) {
           {"mib_s", r.mib_s},          {"lat_p50_us", r.lat_p50_us}, {"lat_p99_us", r.lat_p99_us},
           {"lat_p999_us", r.lat_p999_us}, {"lat_mean_us", r.lat_mean_us},
           {"records_per_flush", r.records_per_flush}, {"flushes", r.flushes},
-          {"cpu_us_per_commit", r.cpu_us_per_commit}, {"dsync_share", r.dsync_share},
+          {"cpu_us_per_commit", r.cpu_us_per_commit}, {"waits_per_commit", r.waits_per_commit},
+          {"wakeups_per_commit", r.wakeups_per_commit}, {"dsync_share", r.dsync_share},
           {"write_us", r.write_us}, {"flush_us", r.flush_us}, {"checkpoint_ms", r.checkpoint_ms},
           {"segments_created", r.segments_created}, {"segments_recycled", r.segments_recycled}};
 }
@@ -170,6 +176,8 @@ void print_wal_result(std::FILE* out, const wal_result& r) {
   fmt::print(out, "  records/flush {:>12}  ({} group commits)\n", fixed(r.records_per_flush, 1),
              group_thousands(static_cast<double>(r.flushes)));
   fmt::print(out, "  CPU µs/commit {:>12}\n", fixed(r.cpu_us_per_commit, 2));
+  fmt::print(out, "  per commit: {} waits, {} wake-up calls (committers of a group commit are woken by one)\n",
+             fixed(r.waits_per_commit, 2), fixed(r.wakeups_per_commit, 3));
   fmt::print(out, "  per group commit (µs): write {}, then fdatasync {}; {}% were RWF_DSYNC writes\n",
              fixed(r.write_us, 1), fixed(r.flush_us, 1), fixed(100 * r.dsync_share, 0));
   if (r.checkpoint_ms > 0) {

@@ -39,6 +39,9 @@ struct wal_result {
   double records_per_flush = 0;
   std::uint64_t flushes = 0;
   double cpu_us_per_commit = 0;
+  // Of the commits, the share that slept waiting to be durable, and the
+  // wake-up system calls per commit that woke them (one per group commit).
+  double waits_per_commit = 0, wakeups_per_commit = 0;
   // Per group commit, µs: sealing and writing it, then its fdatasync (0 for
   // an RWF_DSYNC write); and the share made durable by RWF_DSYNC writes.
   double write_us = 0, flush_us = 0, dsync_share = 0;

@@ -7,12 +7,14 @@
 // previous one's fdatasync runs (docs/wal-format.md, "Group commit").
 #include "log_impl.hpp"
 
+#include <pageio/engine/detail/futex.hpp>
 #include <pageio/wal/crc32c.hpp>
 #include <pageio/wal/format.hpp>
 
 #include <poll.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -31,8 +33,7 @@ bool log::impl::open_page_wanted_locked() const {
   if (h.used == 0) return false;
   if (stop || space_waiters > 0) return true;
   // Someone waits for a record that no closed page ending a record covers.
-  lsn_t need = 0;
-  if (!flush_waiters.empty()) need = flush_waiters.rbegin()->first;
+  lsn_t need = max_waited_lsn;
   if (!durable_callbacks.empty()) need = std::max(need, durable_callbacks.rbegin()->first);
   if (need > cut_lsn) return true;
   return std::chrono::steady_clock::now() - open_since >= std::chrono::milliseconds(opts.lazy_flush_ms);
@@ -82,6 +83,8 @@ std::unique_ptr<log::impl::batch> log::impl::form_batch_locked() {
     if (rp.last_lsn != 0) b->lsn = rp.last_lsn;
     b->records += rp.records;
   }
+  b->seq = batches_formed++;
+  groups[b->seq % wait_groups].lsn = b->lsn;
   flushed = cut + 1;
   b->started = std::chrono::steady_clock::now();
   return b;
@@ -175,6 +178,9 @@ void log::impl::acknowledge_locked() {
     batch& b = *in_flight.front();
     if (!b.durable) b.synced = b.covered_by->synced;
     durable_lsn = std::max(durable_lsn, b.lsn);
+    durable_seen.store(durable_lsn, std::memory_order_release);
+    release_group_locked(b.seq);
+    batches_acked = b.seq + 1;
     if (b.lsn != 0) segment_last_lsn[b.seg] = b.lsn;
     tail = b.cut + 1;
     ++stats.batches;
@@ -189,9 +195,6 @@ void log::impl::acknowledge_locked() {
   }
   if (!acked) return;
   acked_untold = true;
-  // Only the committers whose records are durable: while closing too (a
-  // batch still in flight may yet fail).
-  take_waiters_locked(false, acked_waiters);
   const auto end = durable_callbacks.upper_bound(durable_lsn);
   for (auto it = durable_callbacks.begin(); it != end; ++it) acked_callbacks.push_back(std::move(it->second));
   durable_callbacks.erase(durable_callbacks.begin(), end);
@@ -201,12 +204,14 @@ void log::impl::acknowledge_locked() {
 void log::impl::tell_acknowledged(std::unique_lock<std::mutex>& lock) {
   if (!acked_untold) return;
   acked_untold = false;
-  std::vector<flush_waiter*> woken;
-  woken.swap(acked_waiters);
+  std::vector<wait_group*> woken;
+  woken.swap(acked_groups);
+  stats.committer_wakeups += woken.size();
   std::vector<std::function<void(std::error_code)>> ready;
   ready.swap(acked_callbacks);
   lock.unlock();
-  wake_durable(std::move(woken));
+  // One system call per group commit wakes all its committers.
+  for (wait_group* g : woken) pageio::detail::futex_wake(&g->gen, INT_MAX);
   std::error_code thrown;
   std::string why;
   for (auto& f : ready) {
@@ -438,16 +443,14 @@ void log::impl::flusher_main() {
   } catch (...) {
     if (!lock.owns_lock()) lock.lock();
   }
-  std::vector<flush_waiter*> rest;
-  take_waiters_locked(true, rest);  // not durable: each reads why under mu
   flusher_done = true;
+  release_all_locked();  // not durable: each reads why under mu
   space_cv.notify_all();
   std::vector<std::function<void(std::error_code)>> left;
   for (auto& [l, f] : durable_callbacks) left.push_back(std::move(f));
   durable_callbacks.clear();
   const std::error_code ec = failure ? failure : make_error_code(std::errc::operation_canceled);
   lock.unlock();
-  wake(rest, 2);
   for (auto& f : left) {
     try {
       f(ec);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -23,11 +24,6 @@ namespace fmt = format;
 namespace {
 
 constexpr std::size_t frag_room = fmt::payload_size - fmt::fragment_header_size;  // record bytes a page holds
-
-// A flush waiter sleeps while its word is 0 (see impl::wake).
-void futex_wait_while_zero(std::atomic<std::uint32_t>& word) {
-  while (word.load(std::memory_order_acquire) == 0) pageio::detail::futex_wait(word, 0);
-}
 
 }  // namespace
 
@@ -125,32 +121,28 @@ void log::impl::close_segment_locked() {
   open_next_page_locked();
 }
 
-void log::impl::take_waiters_locked(bool all, std::vector<flush_waiter*>& out) {
-  const auto end = all ? flush_waiters.end() : flush_waiters.upper_bound(durable_lsn);
-  for (auto it = flush_waiters.begin(); it != end; ++it) out.push_back(it->second);
-  flush_waiters.erase(flush_waiters.begin(), end);
+log::impl::wait_group& log::impl::group_for_locked(lsn_t lsn) {
+  std::uint64_t seq = batches_acked;
+  while (seq < batches_formed && groups[seq % wait_groups].lsn < lsn) ++seq;
+  return groups[seq % wait_groups];
 }
 
-void log::impl::wake(std::vector<flush_waiter*>& woken, std::uint32_t state) {
-  for (flush_waiter* w : woken) {
-    w->state.store(state, std::memory_order_release);
-    pageio::detail::futex_wake(&w->state, 1);  // w may be gone from here on
+void log::impl::release_group_locked(std::uint64_t seq) {
+  wait_group& g = groups[seq % wait_groups];
+  g.lsn = 0;
+  if (g.sleepers == 0) return;
+  g.sleepers = 0;
+  g.gen.fetch_add(1, std::memory_order_release);
+  acked_groups.push_back(&g);
+}
+
+void log::impl::release_all_locked() noexcept {
+  for (wait_group& g : groups) {
+    if (g.sleepers == 0) continue;
+    g.sleepers = 0;
+    g.gen.fetch_add(1, std::memory_order_release);
+    pageio::detail::futex_wake(&g.gen, INT_MAX);
   }
-  woken.clear();
-}
-
-void log::impl::wake_in_tree(const std::shared_ptr<std::vector<flush_waiter*>>& tree, std::size_t i) {
-  flush_waiter* w = (*tree)[i];
-  w->tree = tree;
-  w->index = i;
-  w->state.store(1, std::memory_order_release);
-  pageio::detail::futex_wake(&w->state, 1);  // w may be gone from here on
-}
-
-void log::impl::wake_durable(std::vector<flush_waiter*> woken) {
-  if (woken.empty()) return;
-  auto tree = std::make_shared<std::vector<flush_waiter*>>(std::move(woken));
-  for (std::size_t i = 0; i < 2 && i < tree->size(); ++i) wake_in_tree(tree, i);
 }
 
 void log::impl::fail_locked(std::error_code ec, const std::string& what) {
@@ -159,9 +151,7 @@ void log::impl::fail_locked(std::error_code ec, const std::string& what) {
     failure_what = what;
   }
   // Nothing more becomes durable: every waiter hears of it now.
-  std::vector<flush_waiter*> all;
-  take_waiters_locked(true, all);
-  wake(all, 2);
+  release_all_locked();
   space_cv.notify_all();
   work_cv.notify_all();
   wake_flusher(take_flusher_wakeup_locked());
@@ -318,23 +308,20 @@ void log::flush(lsn_t lsn) {
     throw std::invalid_argument("wal: flush(" + std::to_string(lsn) + "): the last record appended is LSN " +
                                 std::to_string(m.next_lsn - 1));
   }
-  if (m.durable_lsn < lsn && !m.failure && !m.flusher_done) {
+  while (m.durable_lsn < lsn && !m.failure && !m.flusher_done) {
     // Also while closing: the flusher writes everything appended before it stops.
-    impl::flush_waiter me;
-    m.flush_waiters.emplace(lsn, &me);
+    impl::wait_group& g = m.group_for_locked(lsn);
+    const std::uint32_t seen = g.gen.load(std::memory_order_relaxed);
+    ++g.sleepers;
+    ++m.stats.committer_waits;
+    m.max_waited_lsn = std::max(m.max_waited_lsn, lsn);
     const impl::flusher_wakeup how = m.take_flusher_wakeup_locked();
     lock.unlock();
     m.wake_flusher(how);
-    futex_wait_while_zero(me.state);  // only the flusher (or a failure) takes `me` off the list
-    if (me.state.load(std::memory_order_acquire) == 1) {
-      if (me.tree) {
-        // Durable: wake this one's two in the tree, then go.
-        for (std::size_t c = 2 * me.index + 2; c < 2 * me.index + 4 && c < me.tree->size(); ++c) {
-          impl::wake_in_tree(me.tree, c);
-        }
-      }
-      return;
-    }
+    while (g.gen.load(std::memory_order_acquire) == seen) pageio::detail::futex_wait(g.gen, seen);
+    // Released: durable, or the group's batch did not reach this far (then
+    // the next one is waited for), or failed or closed (read under mu).
+    if (m.durable_seen.load(std::memory_order_acquire) >= lsn) return;
     lock.lock();
   }
   if (m.durable_lsn >= lsn) return;

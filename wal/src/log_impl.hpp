@@ -8,6 +8,7 @@
 
 #include "segment_store.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -43,6 +44,7 @@ struct log::impl {
     std::uint32_t first_index = 0, n_pages = 0;
     lsn_t lsn = 0;
     std::uint64_t records = 0;
+    std::uint64_t seq = 0;  // its number, from 0 at open: its committers' wait group
     int fd = -1;
     io_request write_req, sync_req;
     iovec iov[2]{};
@@ -59,22 +61,27 @@ struct log::impl {
     std::chrono::steady_clock::time_point started, wrote, synced;
   };
 
-  // A thread blocked in flush(), sleeping on its own futex word, not on mu_:
-  // woken, it returns without taking the lock again (state 1: durable; 2:
-  // failed or closed, and then it takes the lock to read why).
-  struct flush_waiter {
-    std::atomic<std::uint32_t> state{0};
-    // Woken as durable, it wakes two more of the same acknowledgement before
-    // returning: `tree` holds them all, and waiter i wakes 2i+2 and 2i+3 (the
-    // flusher wakes 0 and 1). Set before `state`.
-    std::shared_ptr<std::vector<flush_waiter*>> tree;
-    std::size_t index = 0;
+  // The committers waiting for the same group commit sleep on one futex
+  // word, and one system call wakes them all once it is durable: a wake-up
+  // per committer, each a system call, cost more CPU than the commit's own
+  // work (docs/wal-format.md, "Waking committers"). Batch n's group is
+  // groups[n % wait_groups]; at most two batches are unacknowledged and one
+  // more gathers, so live groups never share a word.
+  struct wait_group {
+    std::atomic<std::uint32_t> gen{0};  // moves on (under mu) when the batch is acknowledged
+    std::uint32_t sleepers = 0;         // under mu: committers that may be asleep on gen
+    lsn_t lsn = 0;                      // under mu: once the batch is formed, its last LSN
   };
-  // Wakes waiters whose records are durable, as the tree above: a wake-up
-  // is a system call of several microseconds here, and one thread waking 64
-  // committers in a row spent more time on that than on the write.
-  static void wake_durable(std::vector<flush_waiter*> woken);
-  static void wake_in_tree(const std::shared_ptr<std::vector<flush_waiter*>>& tree, std::size_t i);
+  static constexpr std::size_t wait_groups = 8;
+  // The group of the batch that will make `lsn` durable, as far as is known:
+  // a formed batch that holds it, else the next one to be formed (which may
+  // not reach that far: its committers then wait again, on the one after).
+  wait_group& group_for_locked(lsn_t lsn);
+  // Batch `seq` is acknowledged: its sleepers are released (woken later, by
+  // tell_acknowledged, once mu is released).
+  void release_group_locked(std::uint64_t seq);
+  // Failed or closed: every sleeper is woken now, to read why under mu.
+  void release_all_locked() noexcept;
 
   explicit impl(options o) : opts(std::move(o)) {}
   ~impl();
@@ -89,10 +96,6 @@ struct log::impl {
   void open_next_page_locked();  // the open page is full or taken: start the next one
   void close_segment_locked();   // the open page ends its segment
   void fail_locked(std::error_code ec, const std::string& what);
-  // Flush waiters now durable (all of them once `all`), taken off the list
-  // into `out`, to be woken by wake() once mu is released.
-  void take_waiters_locked(bool all, std::vector<flush_waiter*>& out);
-  static void wake(std::vector<flush_waiter*>& woken, std::uint32_t state);
   void wake_flusher_if_idle_locked(std::unique_lock<std::mutex>& lock);
   // How a sleeping flusher is woken: take_flusher_wakeup_locked() says so
   // (and clears the flag) under mu, wake_flusher() does it after.
@@ -168,7 +171,13 @@ struct log::impl {
   int io_fd = -1;    // the backend's completion eventfd; -1: it has none (reap only)
   statistics stats;
   std::multimap<lsn_t, std::function<void(std::error_code)>> durable_callbacks;
-  std::multimap<lsn_t, flush_waiter*> flush_waiters;
+  std::array<wait_group, wait_groups> groups;
+  std::uint64_t batches_formed = 0;  // batch numbers handed out (form_batch_locked)
+  std::uint64_t batches_acked = 0;   // batches acknowledged, in order
+  lsn_t max_waited_lsn = 0;          // the highest LSN a committer has waited for
+  // durable_lsn, for a woken committer to read without mu (set before a
+  // group's gen moves on).
+  std::atomic<lsn_t> durable_seen{0};
   std::map<std::uint64_t, lsn_t> segment_last_lsn;  // segments holding durable records
   // The first record ending in the lowest segment of segment_last_lsn (what
   // an archived copy of it names as its first LSN).
@@ -177,7 +186,7 @@ struct log::impl {
   std::atomic<int> in_flush{0};  // threads inside flush(): the destructor waits for them
 
   // Flusher only.
-  std::vector<flush_waiter*> acked_waiters;  // durable, not yet woken
+  std::vector<wait_group*> acked_groups;  // released, not yet woken
   std::vector<std::function<void(std::error_code)>> acked_callbacks;  // durable, not yet run
   bool acked_untold = false;  // acknowledged since tell_acknowledged last ran
   std::deque<std::unique_ptr<batch>> in_flight;  // at most two, acknowledged in order

@@ -110,6 +110,7 @@ void log::impl::open(scan_result& recovered) {
   segment_last_lsn = recovered.segment_last_lsn;
   lowest_first_lsn = recovered.first_lsn != 0 ? recovered.first_lsn : next_lsn;
   durable_lsn = recovered.last_lsn;
+  durable_seen.store(durable_lsn, std::memory_order_relaxed);
   cut_lsn = recovered.last_lsn;
   writer_id = new_writer_id();
 
