@@ -137,8 +137,10 @@ void log::impl::release_group_locked(std::uint64_t seq) {
 }
 
 void log::impl::release_all_locked() noexcept {
+  // Every word, with sleepers counted or not: a failure inside
+  // acknowledge_locked (bad_alloc) can come after a group's word moved on
+  // and its count was cleared but before it was queued for its wake-up.
   for (wait_group& g : groups) {
-    if (g.sleepers == 0) continue;
     g.sleepers = 0;
     g.gen.fetch_add(1, std::memory_order_release);
     pageio::detail::futex_wake(&g.gen, INT_MAX);

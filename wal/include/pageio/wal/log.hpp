@@ -178,9 +178,10 @@ class log final : public durable_log {
     // Of `batches`, sent while the one before was still in flight (written
     // during its flush, or beside its RWF_DSYNC write).
     std::uint64_t overlapped_batches = 0;
-    // Committers that waited in flush() or commit() for their record to be
-    // durable, and the system calls that woke them: a group commit's
-    // committers are woken together, one call for the lot.
+    // Waits of committers in flush() or commit() for their record to be
+    // durable (one whose record a group commit left to the next waits, and
+    // counts, again), and the system calls that woke them once durable: a
+    // group commit's committers are woken together, one call for the lot.
     std::uint64_t committer_waits = 0, committer_wakeups = 0;
     // Archiving (options::archive_dir), since the log opened: segments
     // archived, their bytes, the newest LSN archived (0: none yet), the
