@@ -40,6 +40,7 @@ std::vector<ratio_bar> log_bars(const compare_results& r) {
       const auto each = shape.ratio_each_round(ref);
       if (each.empty()) continue;
       std::string against = ref.unit == "ops/s"                           ? "db_bench"
+                            : ref.unit == "writes/s"                        ? "fio O_DSYNC"
                             : ref.what.find("durable") != std::string::npos ? "fio durable"
                                                                             : "fio no sync";
       out.push_back({fmt::format("{} x {} vs {}", shape.median.writers, format_size(shape.median.record_size),

@@ -97,7 +97,7 @@ void print_ratio_spread(std::FILE* out, const compare_results& r) {
         if (each.empty()) continue;
         rows.emplace_back(fmt::format("log {} x {} / {}", shape.median.writers, format_size(shape.median.record_size),
                                       ref.what),
-                          fmt::format("{} {}", ref.unit == "ops/s" ? "commits/s" : "MiB/s", with_spread(each)));
+                          fmt::format("{} {}", ref.unit == "MiB/s" ? "MiB/s" : "commits/s", with_spread(each)));
       }
     }
   }

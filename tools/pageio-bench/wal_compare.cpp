@@ -53,11 +53,16 @@ double run_db_bench(const wal_compare_options& o, unsigned threads, std::string*
 }
 
 // Sequential O_DIRECT writes of `bs` bytes with `qd` in flight on libaio,
-// and an fdatasync after every `sync_every` writes (0: none); MiB/s.
-double run_fio_seq(const wal_compare_options& o, std::uint64_t bs, unsigned qd, unsigned sync_every,
-                   std::string* command, std::vector<std::string>* notes) {
+// and an fdatasync after every `sync_every` writes (0: none), or each write
+// durable by itself (O_DSYNC) with `dsync`; MiB/s and writes/s.
+struct fio_seq_result {
+  double mib_s = missing, iops = missing;
+};
+
+fio_seq_result run_fio_seq(const wal_compare_options& o, std::uint64_t bs, unsigned qd, unsigned sync_every,
+                           bool dsync, std::string* command, std::vector<std::string>* notes) {
   std::vector<std::string> argv = {"fio",
-                                   sync_every ? "--name=pageio-durable-write" : "--name=pageio-seq-write",
+                                   sync_every || dsync ? "--name=pageio-durable-write" : "--name=pageio-seq-write",
                                    "--filename=" + o.fio_file.string(),
                                    fmt::format("--size={}", o.fio_size),
                                    "--direct=1",
@@ -70,6 +75,7 @@ double run_fio_seq(const wal_compare_options& o, std::uint64_t bs, unsigned qd, 
                                    "--ramp_time=500ms",
                                    "--output-format=json"};
   if (sync_every > 0) argv.push_back(fmt::format("--fdatasync={}", sync_every));
+  if (dsync) argv.push_back("--sync=dsync");
   if (o.cpu >= 0) argv.push_back(fmt::format("--cpus_allowed={}", o.cpu));
   *command = shell_quote(argv);
   try {
@@ -77,13 +83,14 @@ double run_fio_seq(const wal_compare_options& o, std::uint64_t bs, unsigned qd, 
     const auto brace = out.out.find('{');
     if (out.exit_code != 0 || brace == std::string::npos) {
       notes->push_back(fmt::format("fio failed (exit {}): {}", out.exit_code, out.err.substr(0, 300)));
-      return missing;
+      return {};
     }
     const auto j = nlohmann::json::parse(out.out.substr(brace));
-    return j.at("jobs").at(0).at("write").at("bw_bytes").get<double>() / (1024.0 * 1024.0);
+    const auto& w = j.at("jobs").at(0).at("write");
+    return {w.at("bw_bytes").get<double>() / (1024.0 * 1024.0), w.at("iops").get<double>()};
   } catch (const std::exception& e) {
     notes->push_back(fmt::format("fio sequential write: {}", e.what()));
-    return missing;
+    return {};
   }
 }
 
@@ -91,6 +98,8 @@ struct planned_shape {
   unsigned writers;
   std::size_t record;
 };
+
+const char* const unsynced_what = "fio 1 MiB seq writes, QD8, no sync";
 
 std::vector<double> finite(std::vector<double> v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
@@ -120,6 +129,26 @@ std::vector<double> wal_shape::ratio_each_round(const wal_reference& ref) const 
   return out;
 }
 
+namespace {
+
+bool is_unsynced(const wal_reference& ref) { return ref.what == unsynced_what; }
+
+// Drains the disk's write cache and says how long it took (disk_drain.hpp).
+void drain(const wal_compare_options& o, const std::string& when, wal_compare_results& r) {
+  try {
+    const drain_result d = drain_disk_cache(o.dir);
+    fmt::print("[wal] disk write cache drained {}: the first flush took {:.1f} ms, then a 4 KiB write + fdatasync "
+               "{:.0f} µs (median of 9)\n",
+               when, d.drain_ms, d.flush_us);
+    std::fflush(stdout);
+    r.drains.emplace_back(when, d);
+  } catch (const std::system_error& e) {
+    r.notes.push_back(fmt::format("draining the disk's write cache {}: {}", when, e.what()));
+  }
+}
+
+}  // namespace
+
 wal_compare_results run_wal_compare(const wal_compare_options& o) {
   wal_compare_results r;
   r.rounds = std::max(1u, o.rounds);
@@ -135,15 +164,21 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
       refs.push_back({fmt::format("db_bench fillrandom --sync=1, {} thread{}", p.writers, p.writers > 1 ? "s" : ""),
                       "ops/s", "", {}});
     }
+    if (p.writers == 1 && o.use_fio) {
+      // The device's own ceiling for one committer: each commit is at least
+      // one durable write.
+      refs.push_back({"fio durable: 4 KiB seq writes, QD1, O_DSYNC", "writes/s", "", {}});
+    }
     if (p.record > 100 && o.use_fio) {
       refs.push_back({fmt::format("fio durable: {} KiB seq writes, QD{}, fdatasync every {}", p.record / 1024,
                                   p.writers, p.writers),
                       "MiB/s", "", {}});
-      refs.push_back({"fio 1 MiB seq writes, QD8, no sync", "MiB/s", "", {}});
+      refs.push_back({unsynced_what, "MiB/s", "", {}});
     }
   }
   if (!o.use_db_bench) r.notes.push_back("db_bench is not on $PATH (Debian: rocksdb-tools): no RocksDB reference");
 
+  drain(o, "before the first run", r);
   for (unsigned round = 0; round < r.rounds; ++round) {
     for (std::size_t s = 0; s < plan.size(); ++s) {
       wal_shape& shape = r.shapes[s];
@@ -171,14 +206,15 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
       auto run_refs = [&] {
         for (std::size_t i = 0; i < shape.references.size(); ++i) {
           wal_reference& ref = shape.references[i];
+          if (is_unsynced(ref)) continue;  // after every round (below)
           ::sync();
           double v = missing;
           if (ref.unit == "ops/s") {
             v = run_db_bench(o, p.writers, &ref.command, &r.notes);
-          } else if (i == 0) {
-            v = run_fio_seq(o, p.record, p.writers, p.writers, &ref.command, &r.notes);
+          } else if (ref.unit == "writes/s") {
+            v = run_fio_seq(o, 4096, 1, 0, true, &ref.command, &r.notes).iops;
           } else {
-            v = run_fio_seq(o, 1 << 20, 8, 0, &ref.command, &r.notes);
+            v = run_fio_seq(o, p.record, p.writers, p.writers, false, &ref.command, &r.notes).mib_s;
           }
           ref.each_round.push_back(v);
           fmt::print("[wal {}/{}] {}: {}\n", round + 1, r.rounds, ref.what,
@@ -196,6 +232,24 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
       }
     }
   }
+  // The unsynced ceiling last, its rounds back to back: the host writes its
+  // gigabytes back for a long while after, and every flush meanwhile pays
+  // (run between the others, it took a fifth off the next runs).
+  bool unsynced_ran = false;
+  for (unsigned round = 0; round < r.rounds; ++round) {
+    for (auto& shape : r.shapes) {
+      for (auto& ref : shape.references) {
+        if (!is_unsynced(ref)) continue;
+        const double v = run_fio_seq(o, 1 << 20, 8, 0, false, &ref.command, &r.notes).mib_s;
+        unsynced_ran = true;
+        ref.each_round.push_back(v);
+        fmt::print("[wal {}/{}] {}: {}\n", round + 1, r.rounds, ref.what,
+                   std::isfinite(v) ? fmt::format("{:.0f} {}", v, ref.unit) : "failed");
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (unsynced_ran) drain(o, "after the unsynced reference", r);
   ::sync();
   for (auto& shape : r.shapes) {
     std::vector<wal_result> sorted = shape.each_round;
@@ -243,6 +297,10 @@ void print_wal_compare(std::FILE* out, const wal_compare_results& r) {
       fmt::print(out, "{}\n", line);
     }
   }
+  for (const auto& [when, d] : r.drains) {
+    fmt::print(out, "  disk write cache drained {}: first flush {:.1f} ms, then 4 KiB write + fdatasync {:.0f} µs\n",
+               when, d.drain_ms, d.flush_us);
+  }
   for (const auto& n : r.notes) fmt::print(out, "  note: {}\n", n);
 }
 
@@ -250,6 +308,10 @@ nlohmann::json wal_compare_json(const wal_compare_results& r) {
   nlohmann::json j;
   auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
   j["rounds"] = r.rounds;
+  j["drains"] = nlohmann::json::array();
+  for (const auto& [when, d] : r.drains) {
+    j["drains"].push_back({{"when", when}, {"drain_ms", d.drain_ms}, {"flush_us", d.flush_us}});
+  }
   j["runs"] = nlohmann::json::array();
   j["shapes"] = nlohmann::json::array();
   for (const auto& shape : r.shapes) {

@@ -1,11 +1,16 @@
 // The write-ahead log part of `pageio-bench compare`: group commit against
-// RocksDB's synced writes (db_bench), and large records against fio's
+// RocksDB's synced writes (db_bench), one committer also against fio's
+// O_DSYNC writes at QD1 (the device's ceiling for it), and large records against fio's
 // durable equivalent (sequential direct writes of the record size, as many
 // in flight as there are writers, an fdatasync after every that many) and
 // fio's unsynced 1 MiB sequential write on the same disk. Each pair runs
-// `rounds` times, alternating which tool goes first.
+// `rounds` times, alternating which tool goes first. The unsynced
+// reference, whose writes the host takes into memory and writes back for a
+// long while after, runs last, all its rounds back to back, and the disk's
+// write cache is drained before the section and after it (disk_drain.hpp).
 #pragma once
 
+#include "disk_drain.hpp"
 #include "wal_bench.hpp"
 
 #include <nlohmann/json.hpp>
@@ -14,6 +19,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pageio::bench {
@@ -53,6 +59,9 @@ struct wal_shape {
 
 struct wal_compare_results {
   unsigned rounds = 0;
+  // The drains of the disk's write cache: before the first run, and after
+  // the unsynced reference (what the sections after this one start from).
+  std::vector<std::pair<std::string, drain_result>> drains;
   std::vector<wal_shape> shapes;  // 1 x 100 B, 64 x 100 B, 8 x 64 KiB (those run)
   std::vector<std::string> notes;  // what was skipped and why
 };
