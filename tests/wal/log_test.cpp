@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -46,6 +47,25 @@ std::vector<std::pair<lsn_t, std::vector<std::byte>>> read_all(const std::filesy
   });
   if (out) *out = r;
   return recs;
+}
+
+// `writers` threads each committing `each` records of `size` bytes through a
+// log opened with `o`; `after(w, lsn)` runs after each commit. The log's
+// statistics once they are done, before it closes.
+log::statistics commit_from_threads(const options& o, int writers, int each, std::size_t size,
+                                    const std::function<void(log&, lsn_t)>& after = {}) {
+  log w(o);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < writers; ++t) {
+    ts.emplace_back([&, t] {
+      for (int k = 0; k < each; ++k) {
+        const lsn_t l = w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, size));
+        if (after) after(w, l);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  return w.stats();
 }
 
 class wal_test : public ::testing::TestWithParam<std::string> {
@@ -315,18 +335,7 @@ TEST_P(wal_test, DsyncGroupCommitsOverlapWhileCommittersKeepComing) {
   o.segment_bytes = 256 * 4096;
   o.mode = durability::dsync_writes;
   constexpr int writers = 16, each = 150;
-  log::statistics st;
-  {
-    log w(o);
-    std::vector<std::thread> ts;
-    for (int t = 0; t < writers; ++t) {
-      ts.emplace_back([&, t] {
-        for (int k = 0; k < each; ++k) w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, 100));
-      });
-    }
-    for (auto& t : ts) t.join();
-    st = w.stats();
-  }
+  const log::statistics st = commit_from_threads(o, writers, each, 100);
   EXPECT_EQ(st.records, static_cast<std::uint64_t>(writers * each));
   EXPECT_EQ(st.dsync_batches, st.batches);
   EXPECT_GT(st.overlapped_batches, 0u) << "of " << st.batches << " group commits, none went out beside another";
@@ -343,18 +352,7 @@ TEST_P(wal_test, TheCommittersOfAGroupCommitAreWokenTogether) {
   options o = small_log("wake");
   o.segment_bytes = 256 * 4096;
   constexpr int writers = 16, each = 150;
-  log::statistics st;
-  {
-    log w(o);
-    std::vector<std::thread> ts;
-    for (int t = 0; t < writers; ++t) {
-      ts.emplace_back([&, t] {
-        for (int k = 0; k < each; ++k) w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, 100));
-      });
-    }
-    for (auto& t : ts) t.join();
-    st = w.stats();
-  }
+  const log::statistics st = commit_from_threads(o, writers, each, 100);
   EXPECT_EQ(st.records, static_cast<std::uint64_t>(writers * each));
   EXPECT_EQ(read_all(o.dir).size(), static_cast<std::size_t>(writers * each));
   ASSERT_GT(st.committer_waits, static_cast<std::uint64_t>(writers)) << "the committers never waited";
@@ -377,21 +375,9 @@ TEST_P(wal_test, ACommitterWhoseRecordMissesTheNextGroupCommitWaitsForTheOneAfte
   o.max_batch_bytes = 4096;
   constexpr int writers = 8, each = 40;
   std::atomic<int> early{0};
-  log::statistics st;
-  {
-    log w(o);
-    std::vector<std::thread> ts;
-    for (int t = 0; t < writers; ++t) {
-      ts.emplace_back([&, t] {
-        for (int k = 0; k < each; ++k) {
-          const lsn_t l = w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, 5000));
-          if (w.durable_lsn() < l) early.fetch_add(1);
-        }
-      });
-    }
-    for (auto& t : ts) t.join();
-    st = w.stats();
-  }
+  const log::statistics st = commit_from_threads(o, writers, each, 5000, [&](log& w, lsn_t l) {
+    if (w.durable_lsn() < l) early.fetch_add(1);
+  });
   EXPECT_EQ(early.load(), 0) << "commit() returned before its record was durable";
   EXPECT_EQ(st.records, static_cast<std::uint64_t>(writers * each));
   EXPECT_GT(st.batches, static_cast<std::uint64_t>(writers * each / 2)) << "the bound did not split the waiting records";

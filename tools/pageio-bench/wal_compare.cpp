@@ -133,6 +133,14 @@ namespace {
 
 bool is_unsynced(const wal_reference& ref) { return ref.what == unsynced_what; }
 
+// A reference's run in round `round` (NaN: it failed), kept and shown.
+void record_round(wal_reference& ref, double v, unsigned round, unsigned rounds) {
+  ref.each_round.push_back(v);
+  fmt::print("[wal {}/{}] {}: {}\n", round + 1, rounds, ref.what,
+             std::isfinite(v) ? fmt::format("{:.0f} {}", v, ref.unit) : "failed");
+  std::fflush(stdout);
+}
+
 // Drains the disk's write cache and says how long it took (disk_drain.hpp).
 void drain(const wal_compare_options& o, const std::string& when, wal_compare_results& r) {
   try {
@@ -216,10 +224,7 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
           } else {
             v = run_fio_seq(o, p.record, p.writers, p.writers, false, &ref.command, &r.notes).mib_s;
           }
-          ref.each_round.push_back(v);
-          fmt::print("[wal {}/{}] {}: {}\n", round + 1, r.rounds, ref.what,
-                     std::isfinite(v) ? fmt::format("{:.0f} {}", v, ref.unit) : "failed");
-          std::fflush(stdout);
+          record_round(ref, v, round, r.rounds);
         }
       };
       // The reference first in odd rounds: a slow minute falls on both.
@@ -242,10 +247,7 @@ wal_compare_results run_wal_compare(const wal_compare_options& o) {
         if (!is_unsynced(ref)) continue;
         const double v = run_fio_seq(o, 1 << 20, 8, 0, false, &ref.command, &r.notes).mib_s;
         unsynced_ran = true;
-        ref.each_round.push_back(v);
-        fmt::print("[wal {}/{}] {}: {}\n", round + 1, r.rounds, ref.what,
-                   std::isfinite(v) ? fmt::format("{:.0f} {}", v, ref.unit) : "failed");
-        std::fflush(stdout);
+        record_round(ref, v, round, r.rounds);
       }
     }
   }

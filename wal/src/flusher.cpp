@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <bit>
 #include <climits>
 #include <cstring>
 #include <ctime>
@@ -204,14 +205,16 @@ void log::impl::acknowledge_locked() {
 void log::impl::tell_acknowledged(std::unique_lock<std::mutex>& lock) {
   if (!acked_untold) return;
   acked_untold = false;
-  std::vector<wait_group*> woken;
-  woken.swap(acked_groups);
-  stats.committer_wakeups += woken.size();
+  const std::uint32_t woken = groups_to_wake;
+  groups_to_wake = 0;
+  stats.committer_wakeups += static_cast<std::uint64_t>(std::popcount(woken));
   std::vector<std::function<void(std::error_code)>> ready;
   ready.swap(acked_callbacks);
   lock.unlock();
   // One system call per group commit wakes all its committers.
-  for (wait_group* g : woken) pageio::detail::futex_wake(&g->gen, INT_MAX);
+  for (std::size_t i = 0; i < wait_groups; ++i) {
+    if ((woken >> i) & 1u) pageio::detail::futex_wake(&groups[i].gen, INT_MAX);
+  }
   std::error_code thrown;
   std::string why;
   for (auto& f : ready) {

@@ -133,13 +133,13 @@ void log::impl::release_group_locked(std::uint64_t seq) {
   if (g.sleepers == 0) return;
   g.sleepers = 0;
   g.gen.fetch_add(1, std::memory_order_release);
-  acked_groups.push_back(&g);
+  groups_to_wake |= 1u << (seq % wait_groups);
 }
 
 void log::impl::release_all_locked() noexcept {
   // Every word, with sleepers counted or not: a failure inside
   // acknowledge_locked (bad_alloc) can come after a group's word moved on
-  // and its count was cleared but before it was queued for its wake-up.
+  // and its count was cleared but before tell_acknowledged woke it.
   for (wait_group& g : groups) {
     g.sleepers = 0;
     g.gen.fetch_add(1, std::memory_order_release);

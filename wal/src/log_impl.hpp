@@ -78,7 +78,7 @@ struct log::impl {
   // not reach that far: its committers then wait again, on the one after).
   wait_group& group_for_locked(lsn_t lsn);
   // Batch `seq` is acknowledged: its sleepers are released (woken later, by
-  // tell_acknowledged, once mu is released).
+  // tell_acknowledged, once mu is released; marked in groups_to_wake).
   void release_group_locked(std::uint64_t seq);
   // Failed or closed: every sleeper is woken now, to read why under mu.
   void release_all_locked() noexcept;
@@ -186,7 +186,10 @@ struct log::impl {
   std::atomic<int> in_flush{0};  // threads inside flush(): the destructor waits for them
 
   // Flusher only.
-  std::vector<wait_group*> acked_groups;  // released, not yet woken
+  // Released, not yet woken: bit i for groups[i] (a mask, so marking one
+  // needs no allocation on the flusher's path).
+  std::uint32_t groups_to_wake = 0;
+  static_assert(wait_groups <= 32);
   std::vector<std::function<void(std::error_code)>> acked_callbacks;  // durable, not yet run
   bool acked_untold = false;  // acknowledged since tell_acknowledged last ran
   std::deque<std::unique_ptr<batch>> in_flight;  // at most two, acknowledged in order
