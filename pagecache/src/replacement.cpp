@@ -180,7 +180,7 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
 
 frame* buffer_pool::allocate_frame() {
   if (frame* f = try_allocate_frame(true)) return f;
-  const auto deadline = std::chrono::steady_clock::now() + opts_.pin_wait;
+  auto deadline = std::chrono::steady_clock::now() + opts_.pin_wait;
   // Every frame is pinned (or dirty and being written): sleep until a last
   // pin is dropped, then look again.
   struct waiting {
@@ -192,7 +192,13 @@ frame* buffer_pool::allocate_frame() {
     const std::uint32_t gen = unpin_gen_.load(std::memory_order_seq_cst);
     if (frame* f = try_allocate_frame(true)) return f;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
+    if (writing_back_.load(std::memory_order_seq_cst) > 0) {
+      // A write-back holds frames and will let them go: a slow disk, not a
+      // caller holding too many pages. pin_wait counts from its end.
+      deadline = std::max(deadline, now + opts_.pin_wait);
+    } else if (now >= deadline) {
+      // A write-back that ended since the look above has unpinned its frames.
+      if (frame* f = try_allocate_frame(true)) return f;
       throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
                            std::to_string(opts_.pin_wait.count()) +
                            " ms, so no page could be read; hold fewer page_refs at once or raise options::frames");

@@ -2,6 +2,8 @@
 // survives a long sequential scan under S3-FIFO (and not under plain CLOCK);
 // a fetch with every frame pinned fails with pool_exhausted after
 // options::pin_wait instead of hanging, and succeeds once a pin is released;
+// it waits out a slow write-back's I/O, but not a checkpoint that waits for
+// a latch the fetching side holds;
 // frames that can be evicted are always found; a batch that runs out of
 // frames leaves nothing stuck; fetching while holding a latch cannot hang;
 // the cleaner writes the pages an eviction would take next, not hot ones.
@@ -154,6 +156,102 @@ TEST_P(pool_eviction_test, AWaitingFetchGetsTheFrameAPinReleases) {
   ASSERT_TRUE(p);
   EXPECT_TRUE(page_holds(p.data(), 1, 50, 0));
   EXPECT_FALSE(pool.try_fetch({f, 3})) << "the released page is the one that had to go";
+}
+
+// Every frame is dirty and a checkpoint is writing them back on a slow disk
+// (each write takes three times pin_wait, as a device's stall of a few
+// seconds does against the default). A fetch meanwhile waits for the
+// write-back to free frames; it is no caller holding too many pages, so
+// pool_exhausted (whose message says so) would be wrong, and in the
+// key-value store it failed a put.
+TEST_P(pool_eviction_test, AFetchWaitsOutASlowWriteBackInsteadOfThrowingPoolExhausted) {
+  write_file(path("slow.dat"), 1, 64);
+  options o = probed_options();
+  o.frames = 8;
+  o.cleaner_dirty_fraction = 0;
+  o.pin_wait = 100ms;
+  o.readahead_pages = 0;
+  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: a fetch that never returned would still use it
+  const file_id f = pool->add_file(path("slow.dat"));
+  for (std::uint64_t p = 0; p < 8; ++p) {
+    page_ref r = pool->fetch({f, p});
+    std::unique_lock w(r.latch());
+    stamp_page(r.data(), 1, p, 1);
+    r.mark_dirty(1);
+  }
+  auto writes = std::make_shared<std::atomic<int>>(0);
+  probe_->set_hook([writes](io_request& r) {
+    if (pageio::test::is_write(r.op)) {
+      writes->fetch_add(1);
+      std::this_thread::sleep_for(300ms);
+    }
+    return 0;
+  });
+  std::thread checkpoint([pool] { pool->flush_all(); });
+  ASSERT_TRUE(wait_until([&] { return writes->load() > 0; }, 10s)) << "the checkpoint wrote nothing";
+  auto message = std::make_shared<std::string>();
+  const bool returned = returns_within(
+      [pool, message, f] {
+        try {
+          page_ref p = pool->fetch({f, 40});
+          *message = page_holds(p.data(), 1, 40, 0) ? "" : "page 40 read wrong";
+        } catch (const std::exception& e) {
+          *message = e.what();
+        }
+      },
+      30s);
+  checkpoint.join();
+  probe_->set_hook(nullptr);
+  ASSERT_TRUE(returned) << "a fetch during a slow write-back never returned";
+  EXPECT_EQ(*message, "") << "while the checkpoint's writes were under way";
+  EXPECT_EQ(pool->stats().dirty, 0u);
+  const auto file = read_whole_file(path("slow.dat"));
+  for (std::uint64_t p = 0; p < 8; ++p) EXPECT_TRUE(page_holds(on_disk(file, p), 1, p, 1)) << "page " << p;
+}
+
+// The other side of the test above: a checkpoint that holds every frame
+// while it waits for a page's latch is not waited out, when the thread
+// holding that latch is the one fetching. Its fetch gives up after pin_wait
+// (pool_exhausted), it lets the latch go, and the checkpoint finishes.
+TEST_P(pool_eviction_test, AFetchDoesNotWaitForACheckpointThatWaitsForItsLatch) {
+  write_file(path("coupled.dat"), 1, 64);
+  options o = base(8);
+  o.pin_wait = 100ms;
+  o.readahead_pages = 0;
+  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: a fetch that never returned would still use it
+  const file_id f = pool->add_file(path("coupled.dat"));
+  for (std::uint64_t p = 0; p < 8; ++p) {
+    page_ref r = pool->fetch({f, p});
+    std::unique_lock w(r.latch());
+    stamp_page(r.data(), 1, p, 1);
+    r.mark_dirty(1);
+  }
+  auto held = std::make_shared<page_ref>(pool->fetch({f, 0}));
+  auto latch = std::make_shared<std::unique_lock<page_latch>>(held->latch());
+  std::thread checkpoint([pool] { pool->flush_all(); });
+  std::this_thread::sleep_for(300ms);  // it has pinned the dirty pages and waits for page 0's latch
+  auto outcome = std::make_shared<std::string>();
+  const bool returned = returns_within(
+      [pool, outcome, f] {
+        try {
+          pool->fetch({f, 40});
+          *outcome = "a page";
+        } catch (const pool_exhausted&) {
+          *outcome = "pool_exhausted";
+        }
+      },
+      20s);
+  if (!returned) {
+    keep_forever(held);
+    keep_forever(latch);
+    checkpoint.detach();
+    FAIL() << "the fetch waited for a checkpoint that waits for the latch the fetching thread holds";
+  }
+  latch->unlock();
+  held->reset();
+  checkpoint.join();
+  EXPECT_TRUE(*outcome == "pool_exhausted" || *outcome == "a page") << *outcome;
+  EXPECT_EQ(pool->stats().dirty, 0u);
 }
 
 // Pages that were just read and are still pinned sit in S3-FIFO's small

@@ -95,7 +95,9 @@ struct options {
   // run) reads this many following pages too, in the same readv. 0: off.
   std::size_t readahead_pages = 16;
   // How long a fetch waits for a frame when every frame is pinned before it
-  // throws pool_exhausted.
+  // throws pool_exhausted. Time while a write-back holds frames (a
+  // checkpoint or the cleaner on a slow disk) does not count: those frames
+  // come free when its writes complete.
   std::chrono::milliseconds pin_wait{2000};
   // Pages written back per batch (one submission, adjacent pages merged).
   std::size_t write_batch = 64;
@@ -576,6 +578,9 @@ class buffer_pool {
   // frame's last pin bumps it and wakes them, when frame_waiters_ says any.
   std::atomic<std::uint32_t> unpin_gen_{0};
   std::atomic<std::uint32_t> frame_waiters_{0};
+  // Write-backs holding pins on their pages (from taking them to letting
+  // them go): while one runs, a fetch waiting for a frame does not give up.
+  std::atomic<std::uint32_t> writing_back_{0};
   void wake_frame_waiters() noexcept;
   // The next frame never used, made now, with its reader stripes (evict_mu_).
   detail::frame* make_frame_locked();
