@@ -62,7 +62,10 @@ TEST_F(failure_test, ClosingNeverAcknowledgesAGroupCommitStillInFlight) {
       // Its flush was to cover B's write too, which failed.
     }
   });
-  std::this_thread::sleep_for(10ms);
+  // A is on its way before LSN 2 exists: otherwise (c1 slow to start) one
+  // batch held both, no second write ever came, and the wait below hung
+  // (a CI run timed out there).
+  while (script_->writes_seen() < 1) std::this_thread::sleep_for(1ms);
   const lsn_t l2 = w->append(rec(100));
   std::atomic<int> outcome{0};  // 1 acknowledged, 2 error
   std::thread c2([&] {
@@ -92,7 +95,7 @@ TEST_F(failure_test, TwoGroupCommitsWrittenBackToBackShareOneFlush) {
   script_->on_write(1, 300ms);
   const lsn_t l1 = w.append(rec(100));
   std::thread c1([&] { w.flush(l1); });
-  std::this_thread::sleep_for(10ms);
+  while (script_->writes_seen() < 1) std::this_thread::sleep_for(1ms);  // A alone in its batch
   const lsn_t l2 = w.append(rec(100));
   w.flush(l2);
   c1.join();
