@@ -180,7 +180,12 @@ frame* buffer_pool::try_allocate_frame(bool may_clean) {
 
 frame* buffer_pool::allocate_frame() {
   if (frame* f = try_allocate_frame(true)) return f;
-  auto deadline = std::chrono::steady_clock::now() + opts_.pin_wait;
+  const auto start = std::chrono::steady_clock::now();
+  auto deadline = start + opts_.pin_wait;
+  // Write-backs extend the wait, but not past this: a disk stalled for
+  // longer is reported rather than waited for without end.
+  const auto ceiling = start + stall_wait_factor * opts_.pin_wait;
+  bool extended = false;
   // Every frame is pinned (or dirty and being written): sleep until a last
   // pin is dropped, then look again.
   struct waiting {
@@ -192,21 +197,33 @@ frame* buffer_pool::allocate_frame() {
     const std::uint32_t gen = unpin_gen_.load(std::memory_order_seq_cst);
     if (frame* f = try_allocate_frame(true)) return f;
     const auto now = std::chrono::steady_clock::now();
-    if (writing_back_.load(std::memory_order_seq_cst) > 0) {
+    if (writing_back_.load(std::memory_order_seq_cst) > 0 && now < ceiling) {
       // A write-back holds frames and will let them go: a slow disk, not a
       // caller holding too many pages. pin_wait counts from its end.
-      deadline = std::max(deadline, now + opts_.pin_wait);
+      if (now + opts_.pin_wait > deadline) {
+        deadline = std::min(ceiling, now + opts_.pin_wait);
+        extended = true;
+      }
     } else if (now >= deadline) {
       // A write-back that ended since the look above has unpinned its frames.
       if (frame* f = try_allocate_frame(true)) return f;
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
+      if (!extended) {
+        throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
+                             std::to_string(opts_.pin_wait.count()) +
+                             " ms, so no page could be read; hold fewer page_refs at once or raise options::frames");
+      }
       throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
-                           std::to_string(opts_.pin_wait.count()) +
-                           " ms, so no page could be read; hold fewer page_refs at once or raise options::frames");
+                           std::to_string(waited) + " ms, so no page could be read; write-backs held frames for " +
+                           (now >= ceiling ? "all of it (the disk may be stalled: a write or fdatasync has not "
+                                             "completed)"
+                                           : "part of it") +
+                           "; otherwise hold fewer page_refs at once or raise options::frames");
     }
     // Dirty frames are written by the cleaner or by this loop, not by an
     // unpin: look again at least every few milliseconds.
     const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
-    pageio::detail::futex_wait_for(unpin_gen_, gen, std::min<std::int64_t>(left, 5'000'000));
+    pageio::detail::futex_wait_for(unpin_gen_, gen, std::min<std::int64_t>(std::max<std::int64_t>(left, 0), 5'000'000));
   }
 }
 

@@ -24,6 +24,20 @@
 
 namespace pageio::pagecache {
 
+namespace {
+// Runs `fn` when the scope ends, whichever way. It holds the callable itself:
+// a std::function here allocated (seven captured references), and a
+// bad_alloc then, with the batch's pages already pinned and taken off the
+// dirty list, left them so for good.
+template <class F>
+struct on_scope_exit {
+  F fn;
+  ~on_scope_exit() { fn(); }
+};
+template <class F>
+on_scope_exit(F) -> on_scope_exit<F>;
+}  // namespace
+
 void page_ref::mark_dirty(lsn_t lsn) {
   buffer_pool& p = *pool_;
   bool wake = false;
@@ -211,10 +225,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   // in place but not synced while their images may be overwritten fail
   // their file.
   bool settled = false;
-  struct at_exit {
-    std::function<void()> fn;
-    ~at_exit() { fn(); }
-  } settle_on_exit{[&] {
+  on_scope_exit settle_on_exit{[&] {
     if (settled) return;
     for (item& it : items) {
       if (it.outcome == item::pending) it.outcome = item::failed;

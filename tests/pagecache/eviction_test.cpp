@@ -209,6 +209,49 @@ TEST_P(pool_eviction_test, AFetchWaitsOutASlowWriteBackInsteadOfThrowingPoolExha
   for (std::uint64_t p = 0; p < 8; ++p) EXPECT_TRUE(page_holds(on_disk(file, p), 1, p, 1)) << "page " << p;
 }
 
+// But not for ever: a write that does not complete within
+// stall_wait_factor x pin_wait (a stalled disk) ends the wait with
+// pool_exhausted, and the message says that write-backs held the frames.
+TEST_P(pool_eviction_test, AFetchGivesUpOnAStalledWriteBackSayingSo) {
+  write_file(path("stalled.dat"), 1, 64);
+  options o = probed_options();
+  o.frames = 8;
+  o.cleaner_dirty_fraction = 0;
+  o.pin_wait = 20ms;  // the limit: 15 x 20 ms = 300 ms
+  o.readahead_pages = 0;
+  auto pool = std::make_shared<buffer_pool>(o);
+  const file_id f = pool->add_file(path("stalled.dat"));
+  for (std::uint64_t p = 0; p < 8; ++p) {
+    page_ref r = pool->fetch({f, p});
+    std::unique_lock w(r.latch());
+    stamp_page(r.data(), 1, p, 1);
+    r.mark_dirty(1);
+  }
+  auto writes = std::make_shared<std::atomic<int>>(0);
+  probe_->set_hook([writes](io_request& r) {
+    if (pageio::test::is_write(r.op) && writes->fetch_add(1) == 0) std::this_thread::sleep_for(1500ms);
+    return 0;
+  });
+  std::thread checkpoint([pool] { pool->flush_all(); });
+  ASSERT_TRUE(wait_until([&] { return writes->load() > 0; }, 10s)) << "the checkpoint wrote nothing";
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string message;
+  try {
+    pool->fetch({f, 40});
+    message = "(a page)";
+  } catch (const pool_exhausted& e) {
+    message = e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  checkpoint.join();
+  probe_->set_hook(nullptr);
+  EXPECT_NE(message.find("write-backs held frames"), std::string::npos) << message;
+  EXPECT_NE(message.find("stalled"), std::string::npos) << message;
+  EXPECT_GE(waited, 250ms) << "gave up before stall_wait_factor x pin_wait";
+  EXPECT_LT(waited, 1300ms) << "waited for the stalled write (1.5 s) rather than giving up at 300 ms";
+  EXPECT_EQ(pool->stats().dirty, 0u) << "the checkpoint finished once the write completed";
+}
+
 // The other side of the test above: a checkpoint that holds every frame
 // while it waits for a page's latch is not waited out, when the thread
 // holding that latch is the one fetching. Its fetch gives up after pin_wait

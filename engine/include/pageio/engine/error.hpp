@@ -22,7 +22,7 @@ namespace pageio {
 
 enum class errc {
   corruption = 1,  // data on disk fails its check: a page's checksum, a log record, a tree's order
-  pool_exhausted,  // every frame of a buffer pool stayed pinned for its pin_wait
+  pool_exhausted,  // every frame of a buffer pool stayed pinned for its pin_wait (see pagecache::options)
   log_failed,      // the write-ahead log failed (a write or flush error): nothing more is acknowledged
   closed,          // the object was closed (or is closing) before the call
   locked,          // another process (or object) holds the store or file

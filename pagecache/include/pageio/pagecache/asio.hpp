@@ -11,7 +11,8 @@
 // does, on the handler's executor. Read errors arrive as the errno in the
 // system category; every frame pinned for options::pin_wait gives
 // std::errc::no_buffer_space. The frame is taken on the initiating thread,
-// which may wait up to pin_wait for one.
+// which may wait up to pin_wait for one (longer while write-backs hold
+// frames for their writes, up to stall_wait_factor x pin_wait).
 #pragma once
 
 #include <pageio/engine/asio.hpp>

@@ -95,9 +95,10 @@ struct options {
   // run) reads this many following pages too, in the same readv. 0: off.
   std::size_t readahead_pages = 16;
   // How long a fetch waits for a frame when every frame is pinned before it
-  // throws pool_exhausted. Time while a write-back holds frames (a
-  // checkpoint or the cleaner on a slow disk) does not count: those frames
-  // come free when its writes complete.
+  // throws pool_exhausted. Time while a write-back holds frames for its
+  // writes (a checkpoint or the cleaner on a slow disk) does not count, as
+  // those frames come free when the writes complete, up to
+  // stall_wait_factor x pin_wait in all (30 s at the default).
   std::chrono::milliseconds pin_wait{2000};
   // Pages written back per batch (one submission, adjacent pages merged).
   std::size_t write_batch = 64;
@@ -122,6 +123,10 @@ struct options {
   // fault_file_system in tests. Empty: posix_file_system().
   std::shared_ptr<file_system> fs{};
 };
+
+// A fetch waits for a frame at most this many times options::pin_wait, however
+// long write-backs hold frames (a disk stalled for longer is reported).
+inline constexpr int stall_wait_factor = 15;
 
 // An I/O error reading or writing a page: which file, page, offset, and why.
 class io_error : public std::system_error {
