@@ -45,6 +45,9 @@ struct cache_compare_results {
   // randread on the raw backend over the pool's file: QD32 right before and
   // right after the pool's QD32 run, QD1 right after its blocking run
   std::optional<run_result> raw_qd32_before, raw_qd32, raw_qd1;
+  // The pool file read through once before the runs (read_through): its
+  // seconds (NaN: not done).
+  double read_through_s = not_measured;
   double raw_qd32_mean_iops() const {
     double sum = 0;
     int n = 0;

@@ -3,6 +3,7 @@
 #include "size_parse.hpp"
 #include "test_file.hpp"
 
+#include <pageio/engine/aligned_buffer.hpp>
 #include <pageio/engine/file.hpp>
 #include <pageio/pagecache/page_format.hpp>
 
@@ -10,6 +11,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
@@ -109,6 +113,37 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
   out.close();
   drop_cached(path);
   if (tty) fmt::print(stderr, "\n");
+}
+
+double read_through(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) fail("opening " + path.string() + " to read it through");
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_it{fd};
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) fail("stat " + path.string());
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  constexpr std::size_t chunk = std::size_t{1} << 20;
+  pageio::aligned_buffer buf(chunk, pc::page_size);
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  int shown = -1;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t at = 0; at < size;) {
+    const ssize_t got = ::pread(fd, buf.data(), chunk, static_cast<off_t>(at));
+    if (got < 0) fail(fmt::format("reading {} at byte offset {}", path.string(), at));
+    if (got == 0) break;
+    at += static_cast<std::uint64_t>(got);
+    const int pct = static_cast<int>(at * 100 / size);
+    if (tty && pct != shown) {
+      shown = pct;
+      fmt::print(stderr, "\rreading {} through once: {:3d}%", path.string(), pct);
+      std::fflush(stderr);
+    }
+  }
+  if (tty) fmt::print(stderr, "\n");
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace pageio::bench
