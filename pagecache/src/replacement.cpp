@@ -208,17 +208,16 @@ frame* buffer_pool::allocate_frame() {
       // A write-back that ended since the look above has unpinned its frames.
       if (frame* f = try_allocate_frame(true)) return f;
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
-      if (!extended) {
-        throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
-                             std::to_string(opts_.pin_wait.count()) +
-                             " ms, so no page could be read; hold fewer page_refs at once or raise options::frames");
-      }
+      const std::string write_backs =
+          !extended ? std::string()
+                    : std::string(" write-backs held frames for ") +
+                          (now >= ceiling ? "all of it (the disk may be stalled: a write or fdatasync has not completed);"
+                                          : "part of it;") +
+                          " otherwise";
       throw pool_exhausted("pagecache: all " + std::to_string(nframes_) + " frames stayed pinned for " +
-                           std::to_string(waited) + " ms, so no page could be read; write-backs held frames for " +
-                           (now >= ceiling ? "all of it (the disk may be stalled: a write or fdatasync has not "
-                                             "completed)"
-                                           : "part of it") +
-                           "; otherwise hold fewer page_refs at once or raise options::frames");
+                           std::to_string(extended ? waited : opts_.pin_wait.count()) +
+                           " ms, so no page could be read;" + write_backs +
+                           " hold fewer page_refs at once or raise options::frames");
     }
     // Dirty frames are written by the cleaner or by this loop, not by an
     // unpin: look again at least every few milliseconds.

@@ -190,10 +190,7 @@ std::size_t buffer_pool::write_back(std::size_t max_pages, bool may_block, bool 
   // waiting while such a batch holds some (allocate_frame). Not counted
   // while taking latches above: a fetch may hold one of them exclusively.
   writing_back_.fetch_add(1, std::memory_order_seq_cst);
-  struct counted {
-    std::atomic<std::uint32_t>& n;
-    ~counted() { n.fetch_sub(1, std::memory_order_seq_cst); }
-  } in_io{writing_back_};
+  on_scope_exit in_io{[this] { writing_back_.fetch_sub(1, std::memory_order_seq_cst); }};
 
   // Every item leaves through here: off `writing`, and written (its file
   // then owes a sync), synced (durable), or failed (dirty again, with its

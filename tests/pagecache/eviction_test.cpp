@@ -37,6 +37,37 @@ class pool_eviction_test : public pool_test {
     return o;
   }
 
+  // A pool of 8 frames (no cleaner, no read-ahead) over `name`, 64 pages,
+  // every frame holding one of pages 0-7 changed to version 1 and dirty. On
+  // the heap: a fetch that never returned would still use it.
+  std::shared_ptr<buffer_pool> pool_of_dirty_frames(const std::string& name, options o, file_id& f) {
+    write_file(path(name), 1, 64);
+    o.frames = 8;
+    o.cleaner_dirty_fraction = 0;
+    o.readahead_pages = 0;
+    auto pool = std::make_shared<buffer_pool>(o);
+    f = pool->add_file(path(name));
+    for (std::uint64_t p = 0; p < 8; ++p) {
+      page_ref r = pool->fetch({f, p});
+      std::unique_lock w(r.latch());
+      stamp_page(r.data(), 1, p, 1);
+      r.mark_dirty(1);
+    }
+    return pool;
+  }
+
+  // With probed_options(): holds each write the pool sends (only the first,
+  // with `first_only`) for `hold` before it runs. Returns the count of
+  // writes seen.
+  std::shared_ptr<std::atomic<int>> hold_writes(std::chrono::milliseconds hold, bool first_only) {
+    auto writes = std::make_shared<std::atomic<int>>(0);
+    probe_->set_hook([writes, hold, first_only](io_request& r) {
+      if (pageio::test::is_write(r.op) && (writes->fetch_add(1) == 0 || !first_only)) std::this_thread::sleep_for(hold);
+      return 0;
+    });
+    return writes;
+  }
+
   // Warms `hot` pages (each fetched four times) in a pool of `frames`, then
   // fetches `scan` other pages once each in order; returns how many hot pages
   // try_fetch() still finds.
@@ -165,28 +196,11 @@ TEST_P(pool_eviction_test, AWaitingFetchGetsTheFrameAPinReleases) {
 // pool_exhausted (whose message says so) would be wrong, and in the
 // key-value store it failed a put.
 TEST_P(pool_eviction_test, AFetchWaitsOutASlowWriteBackInsteadOfThrowingPoolExhausted) {
-  write_file(path("slow.dat"), 1, 64);
   options o = probed_options();
-  o.frames = 8;
-  o.cleaner_dirty_fraction = 0;
   o.pin_wait = 100ms;
-  o.readahead_pages = 0;
-  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: a fetch that never returned would still use it
-  const file_id f = pool->add_file(path("slow.dat"));
-  for (std::uint64_t p = 0; p < 8; ++p) {
-    page_ref r = pool->fetch({f, p});
-    std::unique_lock w(r.latch());
-    stamp_page(r.data(), 1, p, 1);
-    r.mark_dirty(1);
-  }
-  auto writes = std::make_shared<std::atomic<int>>(0);
-  probe_->set_hook([writes](io_request& r) {
-    if (pageio::test::is_write(r.op)) {
-      writes->fetch_add(1);
-      std::this_thread::sleep_for(300ms);
-    }
-    return 0;
-  });
+  file_id f = 0;
+  auto pool = pool_of_dirty_frames("slow.dat", o, f);
+  const auto writes = hold_writes(300ms, false);
   std::thread checkpoint([pool] { pool->flush_all(); });
   ASSERT_TRUE(wait_until([&] { return writes->load() > 0; }, 10s)) << "the checkpoint wrote nothing";
   auto message = std::make_shared<std::string>();
@@ -213,25 +227,11 @@ TEST_P(pool_eviction_test, AFetchWaitsOutASlowWriteBackInsteadOfThrowingPoolExha
 // stall_wait_factor x pin_wait (a stalled disk) ends the wait with
 // pool_exhausted, and the message says that write-backs held the frames.
 TEST_P(pool_eviction_test, AFetchGivesUpOnAStalledWriteBackSayingSo) {
-  write_file(path("stalled.dat"), 1, 64);
   options o = probed_options();
-  o.frames = 8;
-  o.cleaner_dirty_fraction = 0;
   o.pin_wait = 20ms;  // the limit: 15 x 20 ms = 300 ms
-  o.readahead_pages = 0;
-  auto pool = std::make_shared<buffer_pool>(o);
-  const file_id f = pool->add_file(path("stalled.dat"));
-  for (std::uint64_t p = 0; p < 8; ++p) {
-    page_ref r = pool->fetch({f, p});
-    std::unique_lock w(r.latch());
-    stamp_page(r.data(), 1, p, 1);
-    r.mark_dirty(1);
-  }
-  auto writes = std::make_shared<std::atomic<int>>(0);
-  probe_->set_hook([writes](io_request& r) {
-    if (pageio::test::is_write(r.op) && writes->fetch_add(1) == 0) std::this_thread::sleep_for(1500ms);
-    return 0;
-  });
+  file_id f = 0;
+  auto pool = pool_of_dirty_frames("stalled.dat", o, f);
+  const auto writes = hold_writes(1500ms, true);
   std::thread checkpoint([pool] { pool->flush_all(); });
   ASSERT_TRUE(wait_until([&] { return writes->load() > 0; }, 10s)) << "the checkpoint wrote nothing";
   const auto t0 = std::chrono::steady_clock::now();
@@ -257,18 +257,10 @@ TEST_P(pool_eviction_test, AFetchGivesUpOnAStalledWriteBackSayingSo) {
 // holding that latch is the one fetching. Its fetch gives up after pin_wait
 // (pool_exhausted), it lets the latch go, and the checkpoint finishes.
 TEST_P(pool_eviction_test, AFetchDoesNotWaitForACheckpointThatWaitsForItsLatch) {
-  write_file(path("coupled.dat"), 1, 64);
   options o = base(8);
   o.pin_wait = 100ms;
-  o.readahead_pages = 0;
-  auto pool = std::make_shared<buffer_pool>(o);  // on the heap: a fetch that never returned would still use it
-  const file_id f = pool->add_file(path("coupled.dat"));
-  for (std::uint64_t p = 0; p < 8; ++p) {
-    page_ref r = pool->fetch({f, p});
-    std::unique_lock w(r.latch());
-    stamp_page(r.data(), 1, p, 1);
-    r.mark_dirty(1);
-  }
+  file_id f = 0;
+  auto pool = pool_of_dirty_frames("coupled.dat", o, f);
   auto held = std::make_shared<page_ref>(pool->fetch({f, 0}));
   auto latch = std::make_shared<std::unique_lock<page_latch>>(held->latch());
   std::thread checkpoint([pool] { pool->flush_all(); });

@@ -11,8 +11,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -116,15 +114,14 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
 }
 
 double read_through(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) fail("opening " + path.string() + " to read it through");
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } close_it{fd};
-  struct stat st{};
-  if (::fstat(fd, &st) != 0) fail("stat " + path.string());
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  pageio::file in;
+  try {
+    in = pageio::file::open(path, {.direct = true, .writable = false});
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "opening " + path.string() + " to read it through");
+  }
+  const int fd = in.fd();
+  const std::uint64_t size = in.size();
   constexpr std::size_t chunk = std::size_t{1} << 20;
   pageio::aligned_buffer buf(chunk, pc::page_size);
   const bool tty = ::isatty(STDERR_FILENO) == 1;
