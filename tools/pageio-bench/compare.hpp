@@ -10,6 +10,7 @@
 
 #include <pageio/engine/backend.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -91,6 +92,10 @@ struct compare_results {
   std::string fio_version;  // empty: fio not used
   std::vector<case_spec> cases;
   std::vector<cell> cells;  // by case, then engine
+  // Seconds to read the test file through once before the runs (NaN: not
+  // done, or it failed: read_through_error says why).
+  double read_through_s = std::nan("");
+  std::string read_through_error;
   std::optional<wal_compare_results> wal;
   std::optional<cache_compare_results> cache;
   std::optional<kv_compare_results> kv;

@@ -121,6 +121,13 @@ void print_compare_table(std::FILE* out, const compare_results& r) {
   fmt::print(out, "{} O_DIRECT, {} file, {:g} s per run{}; latency is submission to completion\n",
              format_size(o.bs), format_size(o.size_bytes), o.seconds,
              o.rounds > 1 ? fmt::format(", median of {} rounds", o.rounds) : "");
+  if (std::isfinite(r.read_through_s)) {
+    fmt::print(out, "the test file was read through once first ({:.1f} s), so that the host caches it alike for every run\n",
+               r.read_through_s);
+  } else if (!r.read_through_error.empty()) {
+    fmt::print(out, "the test file could not be read through first ({}): the first runs may find it less cached\n",
+               r.read_through_error);
+  }
   const std::string rule(121, '-');
   fmt::print(out, "{:<15} {:<18} {:>9} {:>8} {:>9} {:>9} {:>10} {:>12} {:>11} {:>13}\n", "case", "engine", "IOPS",
              "MiB/s", "p50 µs", "p99 µs", "CPU µs/IO", "IOPS vs fio", "CPU vs fio", "IOPS vs sync");
@@ -218,6 +225,8 @@ nlohmann::json compare_json(const compare_results& r) {
   j["callback_batch"] = o.callback_batch;  // 0: the engine's default
   j["resubmit_gap_ns"] = o.resubmit_gap_ns;  // -1: the engine's default
   j["duration_seconds"] = r.duration_seconds;
+  j["read_through_s"] = number_or_null(r.read_through_s);
+  if (!r.read_through_error.empty()) j["read_through_error"] = r.read_through_error;
   j["backends"] = nlohmann::json::array();
   for (const auto& b : r.backends) {
     j["backends"].push_back({{"name", b.name}, {"available", b.available}, {"reason", b.reason}});

@@ -3,7 +3,6 @@
 #include "size_parse.hpp"
 #include "test_file.hpp"
 
-#include <pageio/engine/aligned_buffer.hpp>
 #include <pageio/engine/file.hpp>
 #include <pageio/pagecache/page_format.hpp>
 
@@ -11,7 +10,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
@@ -111,36 +109,6 @@ void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_byt
   out.close();
   drop_cached(path);
   if (tty) fmt::print(stderr, "\n");
-}
-
-double read_through(const std::filesystem::path& path) {
-  pageio::file in;
-  try {
-    in = pageio::file::open(path, {.direct = true, .writable = false});
-  } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), "opening " + path.string() + " to read it through");
-  }
-  const int fd = in.fd();
-  const std::uint64_t size = in.size();
-  constexpr std::size_t chunk = std::size_t{1} << 20;
-  pageio::aligned_buffer buf(chunk, pc::page_size);
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
-  int shown = -1;
-  const auto start = std::chrono::steady_clock::now();
-  for (std::uint64_t at = 0; at < size;) {
-    const ssize_t got = ::pread(fd, buf.data(), chunk, static_cast<off_t>(at));
-    if (got < 0) fail(fmt::format("reading {} at byte offset {}", path.string(), at));
-    if (got == 0) break;
-    at += static_cast<std::uint64_t>(got);
-    const int pct = static_cast<int>(at * 100 / size);
-    if (tty && pct != shown) {
-      shown = pct;
-      fmt::print(stderr, "\rreading {} through once: {:3d}%", path.string(), pct);
-      std::fflush(stderr);
-    }
-  }
-  if (tty) fmt::print(stderr, "\n");
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace pageio::bench

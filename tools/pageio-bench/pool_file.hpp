@@ -16,11 +16,5 @@ std::filesystem::path pool_file_for(const std::filesystem::path& test_file);
 // last pages check). Shows progress on stderr when stderr is a terminal.
 void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_bytes);
 
-// Reads the whole file once with O_DIRECT, in order, 1 MiB at a time, and
-// returns the seconds it took. On a virtual disk the host caches the image:
-// a pool file not read for an hour read at ~7k random IOPS, and at ~69k
-// right after one such pass (docs/profile.md), so every run that follows
-// finds it cached alike. Shows progress on stderr when stderr is a terminal.
-double read_through(const std::filesystem::path& path);
 
 }  // namespace pageio::bench

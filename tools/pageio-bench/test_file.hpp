@@ -27,4 +27,12 @@ bool test_file_needs_writing(const std::filesystem::path& path, std::uint64_t si
 // stderr when stderr is a terminal.
 void prepare_test_file(const std::filesystem::path& path, std::uint64_t size_bytes);
 
+// Reads the whole file once with O_DIRECT, in order, 1 MiB at a time, and
+// returns the seconds it took. On a virtual disk the host caches the image:
+// a file not read for a while read at ~7k random IOPS, and at ~69k right
+// after one such pass (docs/profile.md), and a run that read it first would
+// warm it for the next. After one pass every run finds it cached alike.
+// Shows progress on stderr when stderr is a terminal.
+double read_through(const std::filesystem::path& path);
+
 }  // namespace pageio::bench
