@@ -5,6 +5,7 @@
 #include "pool_file.hpp"
 #include "report.hpp"
 #include "size_parse.hpp"
+#include "test_file.hpp"
 #include "workload.hpp"
 
 #include <fmt/format.h>
