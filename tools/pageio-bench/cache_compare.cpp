@@ -96,15 +96,9 @@ cache_compare_results run_cache_compare(const cache_compare_options& o, bool* fa
   // The host's cache of the pool file, whatever it was, is made the same for
   // every run: in one full compare the raw reference read it at 8-10k IOPS
   // while the pool's run, warming it as it went, missed at 47k.
-  try {
-    r.read_through_s = read_through(pool_file);
-    fmt::print("[cache] pool file read through once so that every run finds it cached alike: {} in {:.1f} s\n",
-               format_size(o.size_bytes), r.read_through_s);
-  } catch (const std::exception& e) {
-    r.notes.push_back(fmt::format("reading the pool file through FAILED (the runs go on): {}", e.what()));
-    fmt::print("[cache] reading the pool file through FAILED (the runs go on): {}\n", e.what());
-  }
-  std::fflush(stdout);
+  std::string why;
+  r.read_through_s = read_through_before_runs(pool_file, "[cache] ", "pool file", &why);
+  if (!why.empty()) r.notes.push_back(fmt::format("reading the pool file through FAILED (the runs go on): {}", why));
 
   // The raw backend at the same queue depth on the same file.
   auto raw_run = [&](unsigned qd, std::optional<run_result>& into) {

@@ -238,15 +238,7 @@ int run_compare(const compare_options& o) {
   // every run: in one full compare of a file not read for a while, randread
   // QD32 rose from ~32k to ~48k IOPS over its first runs as they warmed it,
   // so whichever engine ran first lost.
-  try {
-    res.read_through_s = read_through(o.file);
-    fmt::print("test file read through once so that every run finds it cached alike: {} in {:.1f} s\n",
-               format_size(o.size_bytes), res.read_through_s);
-  } catch (const std::exception& e) {
-    res.read_through_error = e.what();
-    fmt::print("reading the test file through FAILED (the runs go on): {}\n", e.what());
-  }
-  std::fflush(stdout);
+  res.read_through_s = read_through_before_runs(o.file, "", "test file", &res.read_through_error);
 
   const std::size_t total_runs = pageio_runs + fio_runs;
   std::size_t done = 0;

@@ -10,7 +10,6 @@
 
 #include <pageio/engine/backend.hpp>
 
-#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -94,7 +93,7 @@ struct compare_results {
   std::vector<cell> cells;  // by case, then engine
   // Seconds to read the test file through once before the runs (NaN: not
   // done, or it failed: read_through_error says why).
-  double read_through_s = std::nan("");
+  double read_through_s = not_measured;
   std::string read_through_error;
   std::optional<wal_compare_results> wal;
   std::optional<cache_compare_results> cache;

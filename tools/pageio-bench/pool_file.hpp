@@ -16,5 +16,4 @@ std::filesystem::path pool_file_for(const std::filesystem::path& test_file);
 // last pages check). Shows progress on stderr when stderr is a terminal.
 void prepare_pool_file(const std::filesystem::path& path, std::uint64_t size_bytes);
 
-
 }  // namespace pageio::bench

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <system_error>
 
@@ -89,6 +90,21 @@ double read_through(const std::filesystem::path& path) {
   }
   if (tty) fmt::print(stderr, "\n");
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double read_through_before_runs(const std::filesystem::path& path, std::string_view prefix, std::string_view name,
+                                std::string* failure) {
+  double seconds = std::numeric_limits<double>::quiet_NaN();
+  try {
+    seconds = read_through(path);
+    fmt::print("{}{} read through once so that every run finds it cached alike: {} in {:.1f} s\n", prefix, name,
+               format_size(std::filesystem::file_size(path)), seconds);
+  } catch (const std::exception& e) {
+    *failure = e.what();
+    fmt::print("{}reading the {} through FAILED (the runs go on): {}\n", prefix, name, e.what());
+  }
+  std::fflush(stdout);
+  return seconds;
 }
 
 }  // namespace pageio::bench

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 namespace pageio::bench {
 
@@ -34,5 +36,11 @@ void prepare_test_file(const std::filesystem::path& path, std::uint64_t size_byt
 // warm it for the next. After one pass every run finds it cached alike.
 // Shows progress on stderr when stderr is a terminal.
 double read_through(const std::filesystem::path& path);
+
+// read_through(path) before a section's runs, printing on stdout how long it
+// took ("<prefix><name> read through once ...") or why it failed; the runs
+// go on either way. Returns the seconds, or NaN with the reason in *failure.
+double read_through_before_runs(const std::filesystem::path& path, std::string_view prefix, std::string_view name,
+                                std::string* failure);
 
 }  // namespace pageio::bench
