@@ -11,7 +11,9 @@ mode=${1:-}
 shift || true
 if [[ "$mode" == -L || "$mode" == -R || "$mode" == -E ]]; then set -- "$mode" "$@"; mode=""; fi
 case "$mode" in
-  "") build_dir="$root/build"; args=() ;;
+  "") build_dir="$root/build"; args=()
+      # clang: the clang.syntax test (the headers and examples compile with it too).
+      export PAGEIO_EXTRA_PACKAGES="clang ${PAGEIO_EXTRA_PACKAGES:-}" ;;
   --asan) build_dir="$root/build-asan"; args=(-DPAGEIO_ASAN=ON -DPAGEIO_BUILD_BENCH=OFF -DPAGEIO_BUILD_EXAMPLES=OFF) ;;
   --tsan) build_dir="$root/build-tsan"; args=(-DPAGEIO_TSAN=ON -DPAGEIO_BUILD_BENCH=OFF -DPAGEIO_BUILD_EXAMPLES=OFF) ;;
   *) echo "usage: scripts/test.sh [--asan|--tsan]" >&2; exit 2 ;;

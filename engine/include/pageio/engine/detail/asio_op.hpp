@@ -73,6 +73,9 @@ using asio_op_list = boost::intrusive::list<
 // to the backend (io_cancel, an io_uring cancel, or dequeuing a request the
 // backend has not started). Defined in asio.hpp, where the driver is complete.
 struct asio_cancel_handler {
+  // A constructor, not an aggregate: the slot builds it with parentheses,
+  // which clang before 16 does not accept for aggregates.
+  explicit asio_cancel_handler(asio_op_base* o) noexcept : op(o) {}
   asio_op_base* op;
   void operator()(boost::asio::cancellation_type_t type);
 };
