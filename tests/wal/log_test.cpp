@@ -306,6 +306,43 @@ TEST_P(wal_test, AutomaticDurabilityUsesDsyncWritesOnlyForSmallGroupCommits) {
   for (std::size_t i = 0; i < back.size(); ++i) EXPECT_EQ(back[i].second, written[i]) << "record " << i;
 }
 
+TEST_P(wal_test, AutomaticDurabilitySharesAFlushBetweenSmallGroupCommitsOfSeveralCommitters) {
+  // A lone committer waits least for one RWF_DSYNC write per group commit;
+  // with several committers at once, those writes each pay a flush of
+  // their own, and two group commits written and then flushed together
+  // commit 1.3x as many (4 and 8 writers here). automatic chooses by the
+  // load it sees, and goes back to RWF_DSYNC writes when one committer is
+  // left. It once made every small group commit an RWF_DSYNC write.
+  options o = small_log("pairing");
+  o.segment_bytes = 256 * 4096;
+  ASSERT_EQ(o.mode, durability::automatic);
+  constexpr int writers = 8, each = 150, alone = 40;
+  log w(o);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < writers; ++t) {
+    ts.emplace_back([&, t] {
+      for (int k = 0; k < each; ++k) w.commit(make_record(static_cast<std::uint64_t>(t) * 1000000 + k, 100));
+    });
+  }
+  for (auto& t : ts) t.join();
+  const log::statistics busy = w.stats();
+  EXPECT_EQ(busy.records, static_cast<std::uint64_t>(writers * each));
+  EXPECT_LT(busy.dsync_batches * 2, busy.batches)
+      << busy.dsync_batches << " of " << busy.batches << " group commits of " << writers
+      << " committers were RWF_DSYNC writes (" << static_cast<double>(busy.records) / static_cast<double>(busy.batches)
+      << " records each)";
+  for (int k = 0; k < alone; ++k) w.commit(make_record(9000000 + static_cast<std::uint64_t>(k), 100));
+  const log::statistics after = w.stats();
+  ASSERT_EQ(after.batches - busy.batches, static_cast<std::uint64_t>(alone)) << "one committer: one record per group commit";
+  // The average forgets the busy phase within ~20 group commits.
+  EXPECT_GE(after.dsync_batches - busy.dsync_batches, static_cast<std::uint64_t>(alone / 2))
+      << "a lone committer again: its group commits should be RWF_DSYNC writes";
+  std::printf("[          ] %s: %llu of %llu group commits of %d committers were RWF_DSYNC writes; %llu of %d alone\n",
+              GetParam().c_str(), static_cast<unsigned long long>(busy.dsync_batches),
+              static_cast<unsigned long long>(busy.batches), writers,
+              static_cast<unsigned long long>(after.dsync_batches - busy.dsync_batches), alone);
+}
+
 TEST_P(wal_test, ARecordNobodyWaitsForIsWrittenWithinLazyFlushMs) {
   // After a commit the flusher sleeps with an empty open page, so with no
   // deadline. A record appended then, with nobody flushing it (as the

@@ -27,6 +27,16 @@ namespace fmt = format;
 namespace {
 constexpr std::size_t max_in_flight = 2;
 constexpr std::uint64_t none = UINT64_MAX;
+// `automatic` durability for small batches (docs/wal-format.md, "A lone
+// committer or several"): the load is the records of the batch being formed
+// plus those of the batches in flight, averaged over about the last 8
+// batches. Small batches are paired under one fdatasync while the average
+// is from pair_from up to pair_until, and go back to RWF_DSYNC writes once
+// it falls below unpair_below or reaches unpair_from (the gaps keep the
+// choice from flapping: a mix of the two measured worse than either).
+constexpr double load_weight = 1.0 / 8;
+constexpr double pair_from = 2.5, pair_until = 16;
+constexpr double unpair_below = 1.75, unpair_from = 24;
 }  // namespace
 
 bool log::impl::open_page_wanted_locked() const {
@@ -84,11 +94,27 @@ std::unique_ptr<log::impl::batch> log::impl::form_batch_locked() {
     if (rp.last_lsn != 0) b->lsn = rp.last_lsn;
     b->records += rp.records;
   }
+  b->dsync = choose_dsync(*b);
   b->seq = batches_formed++;
   groups[b->seq % wait_groups].lsn = b->lsn;
   flushed = cut + 1;
   b->started = std::chrono::steady_clock::now();
   return b;
+}
+
+bool log::impl::choose_dsync(const batch& b) {
+  if (opts.mode == durability::dsync_writes) return true;
+  if (opts.mode == durability::write_then_fdatasync) return false;
+  double load = static_cast<double>(b.records);
+  for (const auto& x : in_flight) load += static_cast<double>(x->records);
+  recent_load += (load - recent_load) * load_weight;
+  if (!pairing && recent_load >= pair_from && recent_load < pair_until) pairing = true;
+  if (pairing && (recent_load < unpair_below || recent_load >= unpair_from)) pairing = false;
+  // A lone committer waits least for one request that writes and flushes;
+  // a few committers at once commit more when two batches share a flush
+  // (each RWF_DSYNC write is a flush of its own). Large batches always
+  // take an fdatasync.
+  return std::size_t{b.n_pages} * fmt::page_size <= opts.dsync_max_bytes && !pairing;
 }
 
 void log::impl::seal(batch& b, const std::vector<ring_page>& pages, bool follows_unacked, std::uint32_t prev_pages) {
@@ -127,8 +153,6 @@ void log::impl::send(batch& b) {
   } else {
     b.write_req.prep_writev(b.fd, b.iov, 2, offset);
   }
-  b.dsync = opts.mode == durability::dsync_writes ||
-            (opts.mode == durability::automatic && std::size_t{b.n_pages} * fmt::page_size <= opts.dsync_max_bytes);
   if (b.dsync) b.write_req.flags = io_flags::dsync;
   b.write_req.on_complete = &impl::batch_io_done;
   b.write_req.user_data = &b;

@@ -109,6 +109,9 @@ struct log::impl {
   bool open_page_wanted_locked() const;  // someone needs the open page written
   bool work_locked() const;              // a group commit can be formed
   std::unique_ptr<batch> form_batch_locked();
+  // How batch b is made durable: an RWF_DSYNC write, or a write and then an
+  // fdatasync (shared with the next batch when it comes in time).
+  bool choose_dsync(const batch& b);
   void seal(batch& b, const std::vector<ring_page>& pages, bool follows_unacked, std::uint32_t prev_pages);
   void send(batch& b);
   // Acknowledges, in order, the group commits now durable: durable_lsn moves
@@ -192,6 +195,11 @@ struct log::impl {
   static_assert(wait_groups <= 32);
   std::vector<std::function<void(std::error_code)>> acked_callbacks;  // durable, not yet run
   bool acked_untold = false;  // acknowledged since tell_acknowledged last ran
+  // `automatic` durability (choose_dsync): a moving average of the records in
+  // each batch formed plus those in flight then (about the committers at
+  // work), and whether small batches are paired under one fdatasync.
+  double recent_load = 1.0;
+  bool pairing = false;
   std::deque<std::unique_ptr<batch>> in_flight;  // at most two, acknowledged in order
   std::thread flusher;
   std::thread populator;  // maps the ring's pages in at open (log.cpp)
