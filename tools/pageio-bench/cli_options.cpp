@@ -163,7 +163,7 @@ void add_wal_options(CLI::App& cmd, wal_cli& o) {
              seconds_from::zero)
       ->capture_default_str();
   as_choice(cmd.add_option("--mode", o.mode,
-                           "auto (RWF_DSYNC for group commits up to 64 KiB, else write then fdatasync), dsync "
+                           "auto (RWF_DSYNC for group commits up to 64 KiB of a lone committer, else write then fdatasync), dsync "
                            "(RWF_DSYNC writes) or fdatasync (write, then fdatasync)"),
             {"auto", "dsync", "fdatasync"})
       ->capture_default_str();

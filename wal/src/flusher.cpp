@@ -35,8 +35,8 @@ constexpr std::uint64_t none = UINT64_MAX;
 // it falls below unpair_below or reaches unpair_from (the gaps keep the
 // choice from flapping: a mix of the two measured worse than either).
 constexpr double load_weight = 1.0 / 8;
-constexpr double pair_from = 2.5, pair_until = 16;
-constexpr double unpair_below = 1.75, unpair_from = 24;
+constexpr double pair_from = 2.5, pair_until = 8;
+constexpr double unpair_below = 1.75, unpair_from = 10;
 }  // namespace
 
 bool log::impl::open_page_wanted_locked() const {

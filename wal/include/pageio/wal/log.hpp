@@ -33,9 +33,11 @@
 namespace pageio::wal {
 
 // How a group commit is made durable: plain writes followed by one
-// fdatasync, or writes carrying RWF_DSYNC, or (automatic, the default) the
-// first for large group commits and the second for small ones
-// (options::dsync_max_bytes; why: docs/wal-format.md).
+// fdatasync (which may cover the next group commit too), or writes carrying
+// RWF_DSYNC, or (automatic, the default) the second for small group commits
+// (options::dsync_max_bytes) while about one or two committers are at work,
+// and the first for large ones and for small ones of a few committers at
+// once (why: docs/wal-format.md, "A lone committer or several").
 enum class durability { automatic, write_then_fdatasync, dsync_writes };
 
 struct options {
@@ -57,7 +59,7 @@ struct options {
   // Upper bound of one group commit (a larger single record is written whole).
   std::size_t max_batch_bytes = 1u << 20;
   durability mode = durability::automatic;
-  // automatic: group commits up to this size go out as RWF_DSYNC writes.
+  // automatic: group commits up to this size may go out as RWF_DSYNC writes.
   std::size_t dsync_max_bytes = 64u << 10;
   // Records are packed into pages: the page being filled is written (and
   // its rest padded) only when someone waits for a record in it (flush,
