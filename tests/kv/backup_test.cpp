@@ -195,7 +195,7 @@ TEST_F(kv_backup_test, ABatchOfReplayedRecordsIsTheRecordsOneByOne) {
     store db(src);
     db.backup(dir_->path() / "b");
     for (int i = 0; i < 3000; ++i) {
-      const std::string k = "k" + std::to_string(i * 7919 % 1000);
+      const std::string k = std::string("k").append(std::to_string(i * 7919 % 1000));
       const std::string v(20 + i % 50, static_cast<char>('a' + i % 26));
       db.put(k, v);
       model[k] = v;

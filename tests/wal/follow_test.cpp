@@ -74,7 +74,7 @@ class wal_follow_test : public ::testing::Test {
   }
   void write_some(int n) {
     for (int i = 0; i < n; ++i, ++written_) {
-      const std::string k = "k" + std::to_string(rng_() % 300);
+      const std::string k = std::string("k").append(std::to_string(rng_() % 300));
       if (rng_() % 5 == 0) {
         primary_->del(k);
         model_.erase(k);

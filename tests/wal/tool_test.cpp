@@ -373,7 +373,7 @@ class wal_replay_test : public ::testing::Test {
     s.backup(dir_->path() / "backup");
     std::mt19937_64 rng(11);
     for (int i = 0; i < 2000; ++i) {
-      const std::string k = "k" + std::to_string(rng() % 400);
+      const std::string k = std::string("k").append(std::to_string(rng() % 400));
       if (rng() % 5 == 0) {
         if (const lsn_t l = s.del(k)) writes_.push_back({l, k, std::nullopt});
       } else {
