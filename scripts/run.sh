@@ -4,5 +4,8 @@
 # ./pageio-data (or $PAGEIO_DATA_DIR). Extra arguments go to `pageio-bench compare`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PAGEIO_EXTRA_PACKAGES="${PAGEIO_EXTRA_PACKAGES:-gnuplot-nox rocksdb-tools}" "$root/scripts/build.sh" "$root/build"
+# Only what the comparison runs (pageio-bench, and pageio-kv for its key-value
+# section); scripts/test.sh builds the rest. PAGEIO_BUILD_TARGETS= builds all.
+PAGEIO_BUILD_TARGETS="${PAGEIO_BUILD_TARGETS-pageio-bench pageio-kv}" \
+  PAGEIO_EXTRA_PACKAGES="${PAGEIO_EXTRA_PACKAGES:-gnuplot-nox rocksdb-tools}" "$root/scripts/build.sh" "$root/build"
 exec "$root/build/tools/pageio-bench/pageio-bench" compare "$@"
