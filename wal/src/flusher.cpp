@@ -3,8 +3,9 @@
 // (form_batch_locked), seal its pages (seal), send it (send), and, once the
 // backend reports it durable, acknowledge it in order (acknowledge_locked),
 // waking its committers once the next batch is sent (tell_acknowledged).
-// Up to two batches are in flight: the next one is written while the
-// previous one's fdatasync runs (docs/wal-format.md, "Group commit").
+// Up to two batches are in flight: after an RWF_DSYNC write the next one may
+// go out at once; after a write that needs an fdatasync, once that write is
+// done, and one flush then covers both (docs/wal-format.md, "Group commits").
 #include "log_impl.hpp"
 
 #include <pageio/engine/detail/futex.hpp>
@@ -351,9 +352,9 @@ void log::impl::run_flusher() {
   std::unique_lock lock(mu);
   for (;;) {
     if (failure) return;
-    // RWF_DSYNC writes carry their own durability, so the next one may go
-    // out at once; a write that waits for its fdatasync goes out once the
-    // previous write is done, and overlaps only that flush.
+    // What may go out next depends on the batch before it
+    // (may_send_another_locked): after an RWF_DSYNC write, anything; after a
+    // write that needs an fdatasync, the next write once that one is done.
     if (in_flight.empty()) {
       // With a batch to send, its committers hear after it is sent (below);
       // before sleeping, nothing else would tell them.
