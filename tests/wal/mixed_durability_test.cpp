@@ -1,7 +1,8 @@
 // Mixed sequences of RWF_DSYNC and write-then-fdatasync group commits, which
 // `automatic` durability makes by batch size and by load (docs/wal-format.md,
-// "Group commits", "A lone committer or several"). A test backend with a completion eventfd (so the flusher
-// overlaps batches as it does on aio/uring) runs each request at submission,
+// "Group commits", "A lone committer or several"). A test backend with a
+// completion eventfd (so the flusher overlaps batches as it does on aio and
+// uring) runs each request at submission,
 // delivers its completion after a scripted delay, and keeps a durability
 // oracle: a write is durable when it was an RWF_DSYNC write that completed
 // successfully, or when a successful fdatasync of its file was SUBMITTED after
