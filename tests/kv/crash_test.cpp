@@ -96,7 +96,9 @@ class kv_crash_test : public ::testing::Test {
     return o;
   }
 
-  static std::string key(int w, int k) { return std::string("w").append(std::to_string(w)).append("-").append(std::to_string(1000 + k)); }
+  static std::string key(int w, int k) {
+    return std::string("w").append(std::to_string(w)).append("-").append(std::to_string(1000 + k));
+  }
 
   // The store's pairs of writer w.
   static state pairs_of(store& db, int w) {

@@ -14,7 +14,6 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -88,11 +87,11 @@ class delayed_backend final : public io_backend {
     std::lock_guard l(mu_);
     return dsync_writes_;
   }
-  // The largest L such that every record with LSN <= L (above `base`) is in a
-  // write the oracle holds durable.
+  // The largest L such that every record with LSN <= L is in a write the
+  // oracle holds durable.
   lsn_t durable_prefix() const {
     std::lock_guard l(mu_);
-    lsn_t upto = base_;
+    lsn_t upto = 0;
     for (const auto& w : writes_) {  // in submission order, as batches are formed
       if (w.lsns_max == 0) continue;
       if (!w.durable) break;
@@ -100,21 +99,14 @@ class delayed_backend final : public io_backend {
     }
     return upto;
   }
-  // Kind changes between consecutive WAL writes: dsync->plain, plain->dsync,
-  // and runs of >= 2 plain followed by >= 2 dsync.
-  std::array<unsigned, 3> transitions() const {
+  // Kind changes between consecutive WAL writes: dsync->plain, plain->dsync.
+  std::array<unsigned, 2> transitions() const {
     std::lock_guard l(mu_);
-    std::array<unsigned, 3> t{};
+    std::array<unsigned, 2> t{};
     for (std::size_t i = 1; i < writes_.size(); ++i) {
-      if (writes_[i - 1].dsync && !writes_[i].dsync) ++t[0];
-      if (!writes_[i - 1].dsync && writes_[i].dsync) ++t[1];
-      if (i >= 3 && !writes_[i - 3].dsync && !writes_[i - 2].dsync && writes_[i - 1].dsync && writes_[i].dsync) ++t[2];
+      if (writes_[i - 1].dsync != writes_[i].dsync) ++t[writes_[i - 1].dsync ? 0 : 1];
     }
     return t;
-  }
-  void set_base(lsn_t b) {
-    std::lock_guard l(mu_);
-    base_ = b;
   }
 
  protected:
@@ -129,7 +121,7 @@ class delayed_backend final : public io_backend {
     for (;;) {
       const auto now = clk::now();
       for (;;) {  // deliver in due order
-        auto it = std::min_element(held_.begin(), held_.end(), [](const held& a, const held& b) { return a.due < b.due; });
+        const auto it = earliest();
         if (it == held_.end() || it->due > now) break;
         const held h = *it;
         held_.erase(it);
@@ -138,8 +130,7 @@ class delayed_backend final : public io_backend {
         ++got;
       }
       if (got >= min_wait || held_.empty() || now >= deadline) return;
-      auto next = std::min_element(held_.begin(), held_.end(), [](const held& a, const held& b) { return a.due < b.due; })->due;
-      std::this_thread::sleep_until(std::min(next, deadline));
+      std::this_thread::sleep_until(std::min(earliest()->due, deadline));
     }
   }
 
@@ -151,9 +142,11 @@ class delayed_backend final : public io_backend {
     int write_ix;  // index into writes_ (-1: not a WAL write)
     bool is_flush;
     int fd;
-    std::uint64_t flush_covers_upto;  // writes_ delivered before this flush was submitted
-    std::vector<int> covers;
+    std::vector<int> covers;  // a flush: the writes of its file delivered before it was submitted
   };
+  std::vector<held>::iterator earliest() {
+    return std::min_element(held_.begin(), held_.end(), [](const held& a, const held& b) { return a.due < b.due; });
+  }
   struct write_rec {
     int fd;
     bool dsync;
@@ -183,7 +176,7 @@ class delayed_backend final : public io_backend {
   void start(io_request& r) {
     const segment s = next_segment(r);
     std::int64_t res = 0;
-    held h{&r, 0, {}, -1, false, r.fd, 0, {}};
+    held h{&r, 0, {}, -1, false, r.fd, {}};
     step st{};
     std::lock_guard l(mu_);
     if (s.op == op_code::write || s.op == op_code::writev) {
@@ -273,7 +266,6 @@ class delayed_backend final : public io_backend {
   std::vector<std::thread> timers_;
   std::mt19937_64 rng_{1};
   std::chrono::microseconds max_random_{0};
-  lsn_t base_ = 0;
 };
 
 std::vector<std::byte> rec(std::size_t n, std::uint8_t v = 7) { return std::vector<std::byte>(n, std::byte{v}); }
@@ -386,7 +378,8 @@ TEST_F(wal_mixed_durability_test, AFailedFlushOfAPlainBatchFailsTheRwfDsyncBatch
 TEST_F(wal_mixed_durability_test, APlainBatchAfterAnRwfDsyncOneWaitsForThatWrite) {
   const int pre = 2;
   auto r = run(pre, 100, 10000, 250ms, [&] {
-    be_->on_write(be_->wal_writes_submitted() + 1, 500ms);  // A's RWF_DSYNC write, held; B (plain) written and flushed meanwhile
+    // A's RWF_DSYNC write, held; B (plain) is written and flushed meanwhile.
+    be_->on_write(be_->wal_writes_submitted() + 1, 500ms);
   });
   EXPECT_EQ(r.st.dsync_batches - pre, 1u);
   EXPECT_EQ(r.st.overlapped_batches, 1u) << "B did not go out beside A";
